@@ -1,0 +1,3 @@
+"""resend-iac: contacts as code for Resend."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from resend_iac.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""The Plan: what diff() found and apply() carries out. Plain data, JSON-serialisable.
+
+A Change names one object by ``kind`` and ``key`` and carries field-level ``before`` and
+``after`` maps:
+- create:  before None, after = every managed field of the new object
+- update:  before/after = only the fields that change
+- delete:  before = the live object's fields, after None
+- replace: before = live fields, after = desired fields (an immutable field changed:
+           delete then create)
+
+Kinds and keys:
+- "property":     key = property key
+- "segment":      key = segment name (an update is a rename is not possible: segments are
+                  keyed by name, so updates do not occur; create/delete only)
+- "topic":        key = topic name
+- "contact":      key = normalised email. A create's ``after`` also holds "segments"
+                  (sorted list of names) and "topics" ({name: subscription}): new contacts
+                  get their memberships and subscriptions with their creation.
+- "membership":   key = normalised email, ``parent`` = segment name; create = add the
+                  existing contact to the segment, delete = remove it.
+- "subscription": key = normalised email; before/after = {topic name: subscription} for
+                  the topics that change; one request per contact.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+FORMAT_VERSION = 1
+
+Action = Literal["create", "update", "delete", "replace"]
+Kind = Literal["property", "segment", "topic", "contact", "membership", "subscription"]
+ACTIONS: tuple[str, ...] = ("create", "update", "replace", "delete")
+KINDS: tuple[str, ...] = ("property", "segment", "topic", "contact", "membership", "subscription")
+
+
+@dataclass
+class Change:
+    action: Action
+    kind: Kind
+    key: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    parent: str | None = None  # membership: the segment name
+    id: str | None = None  # the live object's id, when it exists
+    email: str | None = None  # contacts/memberships/subscriptions: the spelling to show and send
+
+    @property
+    def label(self) -> str:
+        """What a person reads: the email as spelled, or the key."""
+        return self.email or self.key
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None or k in ("before", "after")}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Change":
+        return cls(
+            action=data["action"],
+            kind=data["kind"],
+            key=data["key"],
+            before=data.get("before"),
+            after=data.get("after"),
+            parent=data.get("parent"),
+            id=data.get("id"),
+            email=data.get("email"),
+        )
+
+
+@dataclass
+class Plan:
+    changes: list[Change] = field(default_factory=list)
+    fingerprint: str = ""  # of the live state the plan was computed from
+    live_counts: dict[str, int] = field(default_factory=dict)  # live objects by kind
+    warnings: list[str] = field(default_factory=list)  # e.g. resubscriptions left out
+    format_version: int = FORMAT_VERSION
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def counts(self) -> Counter[tuple[str, str]]:
+        """Number of changes by (kind, action)."""
+        return Counter((c.kind, c.action) for c in self.changes)
+
+    def summary(self) -> str:
+        """One line: 'Plan: 3 to create, 1 to update, 0 to replace, 2 to delete.'"""
+        by_action = Counter(c.action for c in self.changes)
+        if not self.changes:
+            return "No changes. The live team matches the declared state."
+        return (
+            f"Plan: {by_action['create']} to create, {by_action['update']} to update, "
+            f"{by_action['replace']} to replace, {by_action['delete']} to delete."
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format_version": self.format_version,
+            "fingerprint": self.fingerprint,
+            "live_counts": dict(self.live_counts),
+            "warnings": list(self.warnings),
+            "summary": {
+                f"{kind}.{action}": n for (kind, action), n in sorted(self.counts().items())
+            },
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Plan":
+        version = data.get("format_version")
+        if version != FORMAT_VERSION:
+            raise ValueError(
+                f"plan format_version {version!r} is not supported (this resend-iac reads {FORMAT_VERSION})"
+            )
+        return cls(
+            changes=[Change.from_dict(c) for c in data.get("changes", [])],
+            fingerprint=data.get("fingerprint", ""),
+            live_counts=dict(data.get("live_counts", {})),
+            warnings=list(data.get("warnings", [])),
+            format_version=version,
+        )

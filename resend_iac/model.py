@@ -1,0 +1,176 @@
+"""One typed model of a Resend team's state, used for desired and live state alike.
+
+The config loader fills a ``State`` from YAML/CSV (desired); the live reader fills one
+from the API (live). The engine diffs two of them. Nothing here does I/O.
+
+Unmanaged vs cleared: a contact field that a file leaves out is ``UNSET`` (the engine
+leaves it as it is live); an explicit ``None`` means "clear it". Live state uses
+``UNSET`` for what was not read (e.g. custom property values, which list calls omit).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Union
+
+PropertyType = Literal["string", "number"]
+PROPERTY_TYPES: tuple[str, ...] = ("string", "number")
+Subscription = Literal["opt_in", "opt_out"]
+SUBSCRIPTIONS: tuple[str, ...] = ("opt_in", "opt_out")
+Membership = Literal["authoritative", "additive"]
+MEMBERSHIPS: tuple[str, ...] = ("authoritative", "additive")
+Visibility = Literal["public", "private"]
+VISIBILITIES: tuple[str, ...] = ("public", "private")
+
+PROPERTY_KEY_MAX = 50
+TOPIC_NAME_MAX = 50
+TOPIC_DESCRIPTION_MAX = 200
+
+
+class _Unset:
+    """Sentinel: the field is not managed (desired) or was not read (live)."""
+
+    _instance: "_Unset | None" = None
+
+    def __new__(cls) -> "_Unset":
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+    def __bool__(self) -> bool:
+        return False
+
+    def __reduce__(self) -> str:  # pickles (and dill-pickles) to the singleton
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+PropertyValue = Union[str, int, float, None]
+
+
+def is_set(value: Any) -> bool:
+    return value is not UNSET
+
+
+def normalize_email(email: str) -> str:
+    """The key rule for contacts: surrounding white space trimmed, compared case-insensitively.
+
+    The first spelling a file gives is kept on the Contact for creation; this key is only
+    used to match desired and live contacts.
+    """
+    return email.strip().lower()
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a declared object came from, for error messages: ``file:line:column``
+    (a CSV row is ``file:row``, column 0)."""
+
+    file: str
+    line: int
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.column:
+            return f"{self.file}:{self.line}:{self.column}"
+        return f"{self.file}:{self.line}"
+
+
+@dataclass
+class Property:
+    """A custom contact property. ``key`` and ``type`` are immutable in Resend."""
+
+    key: str
+    type: PropertyType
+    fallback_value: Any = UNSET  # str | int | float | None | UNSET
+    id: str | None = None  # live only
+    created_at: str | None = None  # live only
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass
+class Segment:
+    name: str
+    # How the engine treats members nobody declares: "authoritative" removes them,
+    # "additive" leaves them. A desired-state setting; live segments keep the default.
+    membership: Membership = "authoritative"
+    id: str | None = None
+    created_at: str | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass
+class Topic:
+    name: str
+    default_subscription: Subscription = "opt_in"  # immutable in Resend
+    description: Any = UNSET  # str | None | UNSET
+    visibility: Any = UNSET  # "public" | "private" | UNSET
+    id: str | None = None
+    created_at: str | None = None
+    location: Location | None = field(default=None, compare=False)
+
+
+@dataclass
+class Contact:
+    email: str  # as first spelled; the key is normalize_email(email)
+    first_name: Any = UNSET  # str | None | UNSET
+    last_name: Any = UNSET  # str | None | UNSET
+    unsubscribed: Any = UNSET  # bool | UNSET
+    # Custom property values by property key. Desired: only the managed keys (None = clear).
+    # Live: every value the contact has, or UNSET when not read (list items omit them).
+    properties: Any = field(default_factory=dict)  # dict[str, PropertyValue] | UNSET
+    # Segment names. Desired: the segments this contact is declared in. Live: all of its
+    # segments (filled from the segment member lists).
+    segments: set[str] = field(default_factory=set)
+    # Topic subscriptions by topic name. Desired: only the managed topics. Live: the
+    # contact's subscriptions, or UNSET when not read.
+    topics: Any = field(default_factory=dict)  # dict[str, Subscription] | UNSET
+    protect: bool = False  # desired only: never delete this contact
+    id: str | None = None  # live only
+    created_at: str | None = None  # live only
+    location: Location | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> str:
+        return normalize_email(self.email)
+
+
+@dataclass
+class Policy:
+    prune_contacts: bool = False
+    prune_segments: bool = False
+    prune_topics: bool = False
+    prune_properties: bool = False
+    max_delete_fraction: float = 0.3
+    max_update_fraction: float = 0.3
+    # The thresholds only apply to collections of at least this many live objects.
+    threshold_min_objects: int = 10
+
+
+@dataclass
+class State:
+    """A team's state. Maps are keyed: properties by key, segments and topics by name,
+    contacts by normalised email."""
+
+    properties: dict[str, Property] = field(default_factory=dict)
+    segments: dict[str, Segment] = field(default_factory=dict)
+    topics: dict[str, Topic] = field(default_factory=dict)
+    contacts: dict[str, Contact] = field(default_factory=dict)
+    policy: Policy = field(default_factory=Policy)
+
+    def add_contact(self, contact: Contact) -> None:
+        self.contacts[contact.key] = contact
+
+    def segment_members(self, name: str) -> set[str]:
+        """Normalised emails of the contacts in segment ``name``."""
+        return {k for k, c in self.contacts.items() if name in c.segments}
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.contacts)} contacts, {len(self.properties)} properties, "
+            f"{len(self.segments)} segments, {len(self.topics)} topics"
+        )
