@@ -1,0 +1,404 @@
+"""Renderings of a Plan: text (a terminal or a CI log), Markdown (a PR comment), JSON (machines).
+
+Text reads like Terraform's plan: changes grouped by kind, one line per change
+(``+`` create, ``~`` update, ``-`` delete, ``-/+`` replace), then its fields as
+``before -> after``, warnings, and the summary line of ``Plan.summary()``.
+
+Redaction (``redact=True``) masks personal data so a plan can be posted on a public PR:
+
+- every email (change keys, labels, ``email`` fields, values, warnings) becomes
+  ``s***@g***.com#3f2a``: first letter, first letter of the domain, the TLD and 4 hex
+  digits of a salted hash of the normalised email;
+- first/last names and every other *string* value of a contact change (custom property
+  values: company names, cities... may be personal) become ``S***#1a2b``. Numbers,
+  booleans, segment names, topic names and subscriptions stay readable: they are the
+  team's vocabulary, not a person's data.
+
+Masks are stable within a plan (equal values give equal masks, in every format) and
+distinct for distinct values (on a hash collision the later value, in plan order, gets
+more hex digits). The salt is ``RESEND_IAC_REDACT_SALT`` when set, else the plan's
+fingerprint. With the default salt someone who *guesses* an email can confirm the guess
+from the mask; set ``RESEND_IAC_REDACT_SALT`` from a CI secret to prevent that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import json
+import os
+import re
+from collections import Counter
+from dataclasses import replace
+from typing import Any, Iterable, TextIO
+
+from rich.console import Console
+from rich.text import Text
+
+from resend_iac.engine.plan import ACTIONS, KINDS, Change, Plan
+from resend_iac.model import normalize_email
+
+__all__ = [
+    "Redactor",
+    "render_json",
+    "render_markdown",
+    "render_text",
+    "use_color",
+]
+
+SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
+STYLES = {"create": "green", "update": "yellow", "delete": "red", "replace": "magenta"}
+EMAIL_KINDS = ("contact", "membership", "subscription")  # keyed by normalised email
+KEEP_FIELDS = ("segments", "topics", "unsubscribed")  # contact fields that are not personal
+FOLD_OVER = 20  # markdown: sections with more changes than this are folded
+EMAIL_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def use_color(stream: TextIO) -> bool:
+    """Colour only on a terminal, and never when ``NO_COLOR`` is set (https://no-color.org)."""
+    if os.environ.get("NO_COLOR", ""):
+        return False
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty and isatty())
+    except ValueError:  # closed stream
+        return False
+
+
+# --------------------------------------------------------------------------- redaction
+
+
+class Redactor:
+    """Masks emails and personal values; one per plan (the masks depend on the salt)."""
+
+    def __init__(self, salt: str = "") -> None:
+        self.salt = salt.encode()
+        self._masks: dict[tuple[str, str], str] = {}  # (kind, value) -> mask
+        self._taken: set[str] = set()
+
+    @classmethod
+    def for_plan(cls, plan: Plan) -> "Redactor":
+        """A redactor salted for ``plan`` that has already seen all of its values in plan
+        order, so every rendering of the plan gives the same masks."""
+        redactor = cls(os.environ.get("RESEND_IAC_REDACT_SALT") or plan.fingerprint)
+        redactor.plan(plan)
+        return redactor
+
+    def _digest(self, value: str) -> str:
+        return hmac.new(self.salt, value.encode(), hashlib.sha256).hexdigest()
+
+    def _mask(self, kind: str, value: str, prefix: str) -> str:
+        known = self._masks.get((kind, value))
+        if known is not None:
+            return known
+        digest = self._digest(f"{kind}:{value}")
+        for n in range(4, len(digest) + 1, 2):
+            mask = f"{prefix}#{digest[:n]}"
+            if mask not in self._taken:
+                break
+        self._taken.add(mask)
+        self._masks[(kind, value)] = mask
+        return mask
+
+    def email(self, email: str) -> str:
+        """``sam@gmail.com`` -> ``s***@g***.com#3f2a`` (the same for any spelling of it)."""
+        key = normalize_email(email)
+        local, at, domain = key.rpartition("@")
+        if not at:
+            return self.name(email)
+        host, dot, tld = domain.rpartition(".")
+        masked_domain = f"{host[:1]}***.{tld}" if dot else f"{domain[:1]}***"
+        return self._mask("email", key, f"{local[:1]}***@{masked_domain}")
+
+    def name(self, value: str) -> str:
+        """``Sam`` -> ``S***#1a2b``; an empty string stays empty."""
+        if not value:
+            return value
+        return self._mask("value", value, f"{value[:1]}***")
+
+    def text(self, value: str) -> str:
+        """Every email inside free text (a warning, a description) masked."""
+        return EMAIL_RE.sub(lambda m: self.email(m.group(0)), value)
+
+    def personal(self, value: Any) -> Any:
+        """A personal value: strings masked (emails as emails), containers walked,
+        numbers, booleans and None kept."""
+        if isinstance(value, str):
+            return self.email(value) if EMAIL_RE.fullmatch(value.strip()) else self.name(value)
+        if isinstance(value, dict):
+            return {k: self.personal(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.personal(v) for v in value]
+        return value
+
+    def plain(self, value: Any) -> Any:
+        """A non-personal value: only emails inside it are masked."""
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {self.text(k): self.plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.plain(v) for v in value]
+        return value
+
+    def fields(self, kind: str, fields: dict[str, Any] | None) -> dict[str, Any] | None:
+        if fields is None:
+            return None
+        if kind != "contact":  # property/segment/topic definitions, memberships, topic maps
+            return self.plain(fields)
+        out = {}
+        for name, value in fields.items():
+            if name == "email" and isinstance(value, str):
+                out[name] = self.email(value)
+            elif name in KEEP_FIELDS:
+                out[name] = self.plain(value)
+            else:  # first_name, last_name, custom property values (nested or flat)
+                out[name] = self.personal(value)
+        return out
+
+    def change(self, change: Change) -> Change:
+        personal_key = change.kind in EMAIL_KINDS
+        return replace(
+            change,
+            key=self.email(change.key) if personal_key else self.text(change.key),
+            email=self.email(change.email) if change.email else change.email,
+            parent=self.text(change.parent) if change.parent else change.parent,
+            before=self.fields(change.kind, change.before),
+            after=self.fields(change.kind, change.after),
+        )
+
+    def plan(self, plan: Plan) -> Plan:
+        return replace(
+            plan,
+            changes=[self.change(c) for c in plan.changes],
+            warnings=[self.text(w) for w in plan.warnings],
+        )
+
+
+def _prepare(plan: Plan, redact: bool) -> Plan:
+    return Redactor.for_plan(plan).plan(plan) if redact else plan
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+
+def _value(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _field_pairs(before: dict | None, after: dict | None) -> Iterable[tuple[str, Any, Any]]:
+    """(field, before, after) for every field either side names; a dict on both sides
+    (or on one side, the other missing) is opened one level: ``properties.company``."""
+    before, after = before or {}, after or {}
+    names = list(after) + [k for k in before if k not in after]
+    for name in names:
+        b, a = before.get(name), after.get(name)
+        if isinstance(b, dict) or isinstance(a, dict):
+            if (b is None or isinstance(b, dict)) and (a is None or isinstance(a, dict)):
+                for sub, sb, sa in _field_pairs(b, a):
+                    yield f"{name}.{sub}", sb, sa
+                continue
+        yield name, b, a
+
+
+def _field_lines(change: Change) -> list[str]:
+    if change.kind == "membership":
+        return []  # the head line says it all
+    lines = []
+    for name, b, a in _field_pairs(change.before, change.after):
+        if b == a and change.action == "replace":  # unchanged by the replacement
+            lines.append(f"{name}: {_value(a)}")
+        else:
+            lines.append(f"{name}: {_value(b)} -> {_value(a)}")
+    return lines
+
+
+def _head(change: Change) -> str:
+    symbol = SYMBOLS.get(change.action, "?")
+    if change.kind == "membership":
+        return f"{symbol} membership {change.label} → {change.parent}"
+    return f"{symbol} {change.kind} {change.label}"
+
+
+def _by_kind(plan: Plan) -> list[tuple[str, list[Change]]]:
+    groups: dict[str, list[Change]] = {}
+    for change in plan.changes:
+        groups.setdefault(change.kind, []).append(change)
+    order = [k for k in KINDS if k in groups] + sorted(k for k in groups if k not in KINDS)
+    return [(k, groups[k]) for k in order]
+
+
+def _count_phrase(changes: list[Change]) -> str:
+    counts = Counter(c.action for c in changes)
+    n = len(changes)
+    parts = [f"{counts[a]} to {a}" for a in ACTIONS if counts[a]]
+    return f"{n} change{'s' if n != 1 else ''}: " + ", ".join(parts)
+
+
+# --------------------------------------------------------------------------- text
+
+
+def render_text(plan: Plan, *, color: bool = False, redact: bool = False) -> str:
+    """The plan as a terminal/CI log reads it. ``color`` adds ANSI colours (never when
+    ``NO_COLOR`` is set); decide it with ``use_color(sys.stdout)``."""
+    plan = _prepare(plan, redact)
+    no_color = bool(os.environ.get("NO_COLOR", ""))
+    color = color and not no_color
+    out = Text()
+
+    def line(text: str = "", style: str | None = None) -> None:
+        out.append(text, style=style)
+        out.append("\n")
+
+    if plan.fingerprint:
+        line(f"resend-iac plan (live state fingerprint {plan.fingerprint[:12]})", "bold")
+        line()
+    for kind, changes in _by_kind(plan):
+        line(f"{kind} ({_count_phrase(changes)})", "bold")
+        for change in changes:
+            line(f"  {_head(change)}", STYLES.get(change.action))
+            for field_line in _field_lines(change):
+                line(f"      {field_line}")
+        line()
+    if plan.warnings:
+        line("Warnings:", "bold yellow")
+        for warning in plan.warnings:
+            line(f"  ! {warning}", "yellow")
+        line()
+    line(plan.summary(), "bold")
+    if redact:
+        line("(emails and names redacted)", "dim")
+
+    if not color:
+        return out.plain
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        force_terminal=True,
+        color_system="standard",
+        no_color=no_color,
+        width=10_000,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=True,
+        legacy_windows=False,
+    )
+    console.print(out, end="")
+    return buffer.getvalue()
+
+
+# --------------------------------------------------------------------------- markdown
+
+
+def _fence(body: str) -> str:
+    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
+    return "`" * max(3, longest + 1)
+
+
+def _md_block(change: Change) -> str:
+    """One change inside a ```diff block: '+'/'-' at column 0 so GitHub colours them."""
+    lines = [_head(change)] + [f"    {f}" for f in _field_lines(change)]
+    return "\n".join(lines) + "\n"
+
+
+def _md_escape(text: str) -> str:
+    """Plain text outside code: masks' ``***`` must not turn into emphasis."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return re.sub(r"([\\`*_\[\]#|~])", r"\\\1", text)
+
+
+def _md_table(plan: Plan) -> str:
+    counts = plan.counts()
+    rows = ["| kind | " + " | ".join(ACTIONS) + " |", "| --- |" + " ---: |" * len(ACTIONS)]
+    totals = Counter()
+    for kind, _ in _by_kind(plan):
+        cells = []
+        for action in ACTIONS:
+            n = counts[(kind, action)]
+            totals[action] += n
+            cells.append(str(n))
+        rows.append(f"| {kind} | " + " | ".join(cells) + " |")
+    rows.append("| **total** | " + " | ".join(f"**{totals[a]}**" for a in ACTIONS) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def render_markdown(plan: Plan, *, redact: bool = False, max_chars: int = 60000) -> str:
+    """The plan as a PR comment: summary, a table of counts by kind and action, a
+    section per kind (folded in ``<details>`` beyond 20 changes), cut with a visible
+    note so the whole stays under ``max_chars`` characters."""
+    plan = _prepare(plan, redact)
+    head = ["## resend-iac plan\n", f"**{plan.summary()}**\n"]
+    if plan.fingerprint:
+        head.append(f"Live state fingerprint: `{plan.fingerprint[:12]}`" + (
+            " · emails and names redacted" if redact else "") + "\n")
+    elif redact:
+        head.append("Emails and names redacted.\n")
+    if plan.changes:
+        head.append(_md_table(plan))
+    if plan.warnings:
+        shown = plan.warnings[:FOLD_OVER]
+        warn = ["**Warnings**\n"] + [f"- {_md_escape(w)}" for w in shown]
+        if len(plan.warnings) > len(shown):
+            warn.append(f"- … and {len(plan.warnings) - len(shown)} more warnings")
+        head.append("\n".join(warn) + "\n")
+    parts = ["\n".join(head)]
+    size = len(parts[0])
+
+    total = len(plan.changes)
+    shown_count = 0
+    truncated = False
+    note_budget = len(_truncation_note(total, max_chars)) + 2
+
+    for kind, changes in _by_kind(plan):
+        blocks = [_md_block(c) for c in changes]
+        fence = _fence("".join(blocks))
+        folded = len(changes) > FOLD_OVER
+        opening = f"\n### {kind} ({_count_phrase(changes)})\n\n"
+        if folded:
+            opening += f"<details><summary>Show {len(changes)} {kind} changes</summary>\n\n"
+        opening += f"{fence}diff\n"
+        closing = f"{fence}\n" + ("\n</details>\n" if folded else "")
+        if size + len(opening) + len(closing) + note_budget > max_chars:
+            truncated = True
+            break
+        section = [opening]
+        section_size = len(opening)
+        for block in blocks:
+            if size + section_size + len(block) + len(closing) + note_budget > max_chars:
+                truncated = True
+                break
+            section.append(block)
+            section_size += len(block)
+            shown_count += 1
+        if len(section) == 1:  # not even one change fits: leave the section out
+            truncated = True
+            break
+        section.append(closing)
+        parts.append("".join(section))
+        size += section_size + len(closing)
+
+    if truncated:
+        parts.append("\n" + _truncation_note(total - shown_count, max_chars))
+    return "".join(parts)
+
+
+def _truncation_note(missing: int, max_chars: int) -> str:
+    return (
+        f"> **… {missing} more changes not shown** (plan truncated to stay under "
+        f"{max_chars:,} characters); run `resend-iac plan` locally for the full list.\n"
+    )
+
+
+# --------------------------------------------------------------------------- json
+
+
+def render_json(plan: Plan, *, redact: bool = False) -> str:
+    """``plan.to_dict()`` as JSON (sorted keys, indent 2); ``Plan.from_dict`` reads it back.
+    A redacted plan carries ``"redacted": true``: its keys are masks, not emails, so it
+    is for reading, not for ``apply --plan``."""
+    data = _prepare(plan, redact).to_dict()
+    if redact:
+        data["redacted"] = True
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
