@@ -169,10 +169,14 @@ class Redactor:
         )
 
     def plan(self, plan: Plan) -> Plan:
+        extra = {}
+        if getattr(plan, "scope", None):  # read scope: lists of normalised emails
+            extra["scope"] = {k: [self.email(e) for e in v] for k, v in plan.scope.items()}
         return replace(
             plan,
             changes=[self.change(c) for c in plan.changes],
             warnings=[self.text(w) for w in plan.warnings],
+            **extra,
         )
 
 
@@ -398,7 +402,14 @@ def render_json(plan: Plan, *, redact: bool = False) -> str:
     """``plan.to_dict()`` as JSON (sorted keys, indent 2); ``Plan.from_dict`` reads it back.
     A redacted plan carries ``"redacted": true``: its keys are masks, not emails, so it
     is for reading, not for ``apply --plan``."""
-    data = _prepare(plan, redact).to_dict()
-    if redact:
-        data["redacted"] = True
+    if not redact:
+        return _dumps(plan.to_dict())
+    redactor = Redactor.for_plan(plan)
+    # then any email left in a field this module does not know of yet
+    data = redactor.plain(redactor.plan(plan).to_dict())
+    data["redacted"] = True
+    return _dumps(data)
+
+
+def _dumps(data: dict[str, Any]) -> str:
     return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"

@@ -373,3 +373,17 @@ def test_redaction_of_flat_property_fields_and_email_values():
     change = json.loads(out)["changes"][0]
     assert change["before"]["email"] == change["after"]["email"] == change["key"]
     assert change["after"]["properties.score"] == 4
+
+
+def test_redaction_covers_every_email_in_the_json_even_in_extra_fields():
+    plan = sample_plan()
+    if "scope" in Plan.__dataclass_fields__:  # the engine's read scope: normalised emails
+        plan.scope = {"property_emails": ["ada@example.com"], "topic_emails": ["carl@example.com"]}
+    plan.live_counts = {"note from eve@evil.io": 1}  # a field the redactor does not know
+    out = render_json(plan, redact=True)
+    for value in EMAILS:
+        assert value not in out.lower(), value
+    data = json.loads(out)
+    if "scope" in data:
+        ada = next(c["key"] for c in data["changes"] if c["kind"] == "contact" and c["action"] == "create")
+        assert data["scope"]["property_emails"] == [ada]
