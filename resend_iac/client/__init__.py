@@ -1,0 +1,14 @@
+"""The Resend API client and the live-state reader.
+
+- ``ResendClient``: async httpx client with a self-adapting rate limiter, bounded
+  retries that never duplicate a write, typed errors, one pagination helper.
+- ``SyncResendClient``: the same methods, synchronous.
+- ``read_live(client, ...)``: a team's live state as a ``model.State``.
+"""
+
+from resend_iac.client.http import ResendAPIError, ResendClient
+from resend_iac.client.limiter import RateLimiter
+from resend_iac.client.reader import read_live
+from resend_iac.client.sync import SyncResendClient
+
+__all__ = ["ResendAPIError", "ResendClient", "SyncResendClient", "RateLimiter", "read_live"]
