@@ -76,6 +76,12 @@ class Plan:
     live_counts: dict[str, int] = field(default_factory=dict)  # live objects by kind
     warnings: list[str] = field(default_factory=list)  # e.g. resubscriptions left out
     format_version: int = FORMAT_VERSION
+    # Added by the engine (optional, backwards-compatible): the declared policy the plan was
+    # made under (apply --plan re-checks the safety thresholds with it) and the read scope
+    # (normalised emails whose property values / topic subscriptions were read), so that
+    # apply --plan re-reads exactly what the fingerprint covers.
+    policy: dict[str, Any] = field(default_factory=dict)
+    scope: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -105,6 +111,8 @@ class Plan:
                 f"{kind}.{action}": n for (kind, action), n in sorted(self.counts().items())
             },
             "changes": [c.to_dict() for c in self.changes],
+            "policy": dict(self.policy),
+            "scope": {k: list(v) for k, v in self.scope.items()},
         }
 
     @classmethod
@@ -120,4 +128,6 @@ class Plan:
             live_counts=dict(data.get("live_counts", {})),
             warnings=list(data.get("warnings", [])),
             format_version=version,
+            policy=dict(data.get("policy") or {}),
+            scope={k: list(v) for k, v in (data.get("scope") or {}).items()},
         )

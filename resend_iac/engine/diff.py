@@ -1,0 +1,317 @@
+"""diff(desired, live) -> Plan: what must change for the live team to match the files.
+
+Rules (see the package README for the user-facing version):
+- Keys: properties by key, segments and topics by name, contacts by normalised email.
+- Omitted means unmanaged: a desired field that is UNSET is not compared; live objects no file
+  declares are left alone unless the policy prunes that collection.
+- Immutable fields (a property's type, a topic's default_subscription) changed: ``replace``.
+  Replacing a property drops its values on every contact; replacing a topic drops every
+  contact's explicit subscription to it. The plan warns, and the diff treats those live values
+  as gone, so the values the files declare are written again after the replacement.
+- Contacts: field updates carry only the changed fields (and only the changed keys of the
+  ``properties`` map). Live property values missing from a contact count as None; a topic a
+  contact has not set counts as the topic's default_subscription. ``""`` and None are the same
+  first/last name (Resend returns null for an empty name).
+- Membership: new contacts get their segments and topics in the create. For existing contacts,
+  one ``membership`` change per (contact, segment) added or removed. An authoritative segment
+  loses the live members nobody declares in it (unless they are being deleted anyway); an
+  additive segment never loses members.
+- Consent: a contact that is unsubscribed live is never resubscribed (``unsubscribed: false``),
+  and an explicit live topic ``opt_out`` is never flipped to ``opt_in``, unless
+  ``allow_resubscribe``; the change is left out of the plan with a warning. (Opting a contact in
+  to a topic it never set is a declared subscription, not a resubscription, and is planned.)
+- Protect: a contact declared ``protect: true`` is never deleted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from deepdiff import DeepDiff
+
+from resend_iac.engine.fingerprint import fingerprint
+from resend_iac.engine.plan import KINDS, Change, Plan
+from resend_iac.model import UNSET, Contact, Policy, Property, State, Topic, is_set
+
+_NAME_FIELDS = ("first_name", "last_name")
+_CONTACT_FIELDS = ("first_name", "last_name", "unsubscribed")
+
+
+class DiffError(Exception):
+    pass
+
+
+def read_scope(desired: State) -> tuple[set[str], set[str]]:
+    """Normalised emails whose property values / topic subscriptions the diff needs read."""
+    property_emails = {k for k, c in desired.contacts.items() if is_set(c.properties) and c.properties}
+    topic_emails = {k for k, c in desired.contacts.items() if is_set(c.topics) and c.topics}
+    return property_emails, topic_emails
+
+
+def _policy_dict(policy: Policy) -> dict[str, Any]:
+    return {
+        "prune_contacts": policy.prune_contacts,
+        "prune_segments": policy.prune_segments,
+        "prune_topics": policy.prune_topics,
+        "prune_properties": policy.prune_properties,
+        "max_delete_fraction": policy.max_delete_fraction,
+        "max_update_fraction": policy.max_update_fraction,
+        "threshold_min_objects": policy.threshold_min_objects,
+    }
+
+
+def _property_fields(p: Property) -> dict[str, Any]:
+    out = {"key": p.key, "type": p.type}
+    if is_set(p.fallback_value):
+        out["fallback_value"] = p.fallback_value
+    return out
+
+
+def _topic_fields(t: Topic) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": t.name, "default_subscription": t.default_subscription}
+    if is_set(t.description):
+        out["description"] = t.description
+    if is_set(t.visibility):
+        out["visibility"] = t.visibility
+    return out
+
+
+def _contact_fields(c: Contact) -> dict[str, Any]:
+    out: dict[str, Any] = {"email": c.email}
+    for f in _CONTACT_FIELDS:
+        v = getattr(c, f)
+        if is_set(v):
+            out[f] = v
+    if is_set(c.properties) and c.properties:
+        out["properties"] = dict(c.properties)
+    out["segments"] = sorted(c.segments)
+    if is_set(c.topics) and c.topics:
+        out["topics"] = dict(c.topics)
+    return out
+
+
+def _name(v: Any) -> Any:
+    return None if v == "" else v
+
+
+class _Differ:
+    def __init__(self, desired: State, live: State, allow_resubscribe: bool):
+        self.desired = desired
+        self.live = live
+        self.allow_resubscribe = allow_resubscribe
+        self.changes: list[Change] = []
+        self.warnings: list[str] = []
+        self.replaced_properties: set[str] = set()
+        self.replaced_topics: set[str] = set()
+        self.deleted_contacts: set[str] = set()
+
+    # -- properties, segments, topics ------------------------------------------------
+
+    def properties(self) -> None:
+        for key, want in self.desired.properties.items():
+            have = self.live.properties.get(key)
+            if have is None:
+                self.changes.append(Change("create", "property", key, None, _property_fields(want)))
+            elif want.type != have.type:
+                self.replaced_properties.add(key)
+                self.changes.append(Change("replace", "property", key, _property_fields(have),
+                                           _property_fields(want), id=have.id))
+                self.warnings.append(
+                    f"property {key!r} is replaced (type {have.type} -> {want.type}): Resend drops "
+                    "its values on every contact; values the files declare are written again, "
+                    "all others are lost."
+                )
+            elif is_set(want.fallback_value) and want.fallback_value != have.fallback_value:
+                self.changes.append(Change("update", "property", key,
+                                           {"fallback_value": have.fallback_value},
+                                           {"fallback_value": want.fallback_value}, id=have.id))
+        if self.desired.policy.prune_properties:
+            for key, have in self.live.properties.items():
+                if key not in self.desired.properties:
+                    self.changes.append(Change("delete", "property", key, _property_fields(have), None, id=have.id))
+
+    def segments(self) -> None:
+        for name in self.desired.segments:
+            if name not in self.live.segments:
+                self.changes.append(Change("create", "segment", name, None, {"name": name}))
+        if self.desired.policy.prune_segments:
+            for name, have in self.live.segments.items():
+                if name not in self.desired.segments:
+                    self.changes.append(Change("delete", "segment", name, {"name": name}, None, id=have.id))
+
+    def topics(self) -> None:
+        for name, want in self.desired.topics.items():
+            have = self.live.topics.get(name)
+            if have is None:
+                self.changes.append(Change("create", "topic", name, None, _topic_fields(want)))
+                continue
+            if want.default_subscription != have.default_subscription:
+                self.replaced_topics.add(name)
+                self.changes.append(Change("replace", "topic", name, _topic_fields(have),
+                                           _topic_fields(want), id=have.id))
+                self.warnings.append(
+                    f"topic {name!r} is replaced (default_subscription {have.default_subscription} -> "
+                    f"{want.default_subscription}): Resend drops every contact's subscription to it; "
+                    "subscriptions the files declare are set again."
+                )
+                continue
+            before, after = {}, {}
+            for f in ("description", "visibility"):
+                w, h = getattr(want, f), getattr(have, f)
+                if is_set(w) and w != (h if is_set(h) else None):
+                    before[f], after[f] = (h if is_set(h) else None), w
+            if after:
+                self.changes.append(Change("update", "topic", name, before, after, id=have.id))
+        if self.desired.policy.prune_topics:
+            for name, have in self.live.topics.items():
+                if name not in self.desired.topics:
+                    self.changes.append(Change("delete", "topic", name, _topic_fields(have), None, id=have.id))
+
+    # -- contacts -------------------------------------------------------------------
+
+    def _topic_default(self, name: str) -> str:
+        if name in self.live.topics and name not in self.replaced_topics:
+            return self.live.topics[name].default_subscription
+        if name in self.desired.topics:
+            return self.desired.topics[name].default_subscription
+        return "opt_in"
+
+    def contacts(self) -> None:
+        policy = self.desired.policy
+        if policy.prune_contacts:
+            for key, have in self.live.contacts.items():
+                if key in self.desired.contacts:
+                    continue  # declared (protected or not): never deleted
+                before = {"email": have.email}
+                for f in _CONTACT_FIELDS:
+                    v = getattr(have, f)
+                    if is_set(v):
+                        before[f] = v
+                before["segments"] = sorted(have.segments)
+                self.deleted_contacts.add(key)
+                self.changes.append(Change("delete", "contact", key, before, None, id=have.id, email=have.email))
+        for key, want in self.desired.contacts.items():
+            have = self.live.contacts.get(key)
+            if have is None:
+                self.changes.append(Change("create", "contact", key, None, _contact_fields(want), email=want.email))
+            else:
+                self._contact_update(key, want, have)
+                self._subscriptions(key, want, have)
+
+    def _contact_update(self, key: str, want: Contact, have: Contact) -> None:
+        want_view: dict[str, Any] = {}
+        have_view: dict[str, Any] = {}
+        for f in _CONTACT_FIELDS:
+            w = getattr(want, f)
+            if not is_set(w):
+                continue
+            h = getattr(have, f)
+            h = h if is_set(h) else None
+            if f in _NAME_FIELDS:
+                w, h = _name(w), _name(h)
+            if f == "unsubscribed" and w is False and h is True and not self.allow_resubscribe:
+                self.warnings.append(
+                    f"{want.email}: unsubscribed live; not resubscribed (consent is not ours to flip). "
+                    "Pass --allow-resubscribe if the contact asked to be resubscribed."
+                )
+                continue
+            want_view[f], have_view[f] = w, h
+        if is_set(want.properties) and want.properties:
+            if not is_set(have.properties):
+                raise DiffError(f"{want.email}: live property values were not read (read_live scope)")
+            wp, hp = {}, {}
+            for pk, w in want.properties.items():
+                h = None if pk in self.replaced_properties else have.properties.get(pk)
+                wp[pk], hp[pk] = w, h
+            want_view["properties"], have_view["properties"] = wp, hp
+        if want_view == have_view:
+            return
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
+        tree = DeepDiff(have_view, want_view, ignore_numeric_type_changes=True, view="tree")
+        for items in tree.values():
+            for item in items:
+                path = item.path(output_format="list")
+                if path[0] == "properties":
+                    pk = path[1]
+                    before.setdefault("properties", {})[pk] = have_view["properties"][pk]
+                    after.setdefault("properties", {})[pk] = want_view["properties"][pk]
+                else:
+                    before[path[0]] = have_view[path[0]]
+                    after[path[0]] = want_view[path[0]]
+        if after:
+            self.changes.append(Change("update", "contact", key, before, after, id=have.id, email=have.email))
+
+    def _subscriptions(self, key: str, want: Contact, have: Contact) -> None:
+        if not is_set(want.topics) or not want.topics:
+            return
+        if not is_set(have.topics):
+            raise DiffError(f"{want.email}: live topic subscriptions were not read (read_live scope)")
+        before, after = {}, {}
+        for name, w in sorted(want.topics.items()):
+            explicit = None if name in self.replaced_topics else have.topics.get(name)
+            effective = explicit or self._topic_default(name)
+            if w == effective:
+                continue
+            if explicit == "opt_out" and w == "opt_in" and not self.allow_resubscribe:
+                self.warnings.append(
+                    f"{want.email}: opted out of topic {name!r} live; not opted in again (consent is "
+                    "not ours to flip). Pass --allow-resubscribe if the contact asked for it."
+                )
+                continue
+            before[name], after[name] = effective, w
+        if after:
+            self.changes.append(Change("update", "subscription", key, before, after, id=have.id, email=have.email))
+
+    def memberships(self) -> None:
+        names = set(self.desired.segments)
+        for c in self.desired.contacts.values():
+            names |= c.segments
+        live_members: dict[str, set[str]] = {}
+        for k, c in self.live.contacts.items():
+            for s in c.segments:
+                live_members.setdefault(s, set()).add(k)
+        for name in sorted(names):
+            seg = self.desired.segments.get(name)
+            mode = seg.membership if seg is not None else "additive"
+            want = self.desired.segment_members(name)
+            have = live_members.get(name, set()) if name in self.live.segments else set()
+            for key in sorted(want - have):
+                live_c = self.live.contacts.get(key)
+                if live_c is None:
+                    continue  # created with its segments
+                self.changes.append(Change("create", "membership", key, None, {"segment": name},
+                                           parent=name, id=live_c.id, email=live_c.email))
+            if mode == "authoritative":
+                for key in sorted(have - want - self.deleted_contacts):
+                    live_c = self.live.contacts[key]
+                    self.changes.append(Change("delete", "membership", key, {"segment": name}, None,
+                                               parent=name, id=live_c.id, email=live_c.email))
+
+
+_ORDER = {k: i for i, k in enumerate(KINDS)}
+
+
+def diff(desired: State, live: State, *, allow_resubscribe: bool = False) -> Plan:
+    """The plan that makes ``live`` match ``desired`` (see the module docstring)."""
+    d = _Differ(desired, live, allow_resubscribe)
+    d.properties()
+    d.segments()
+    d.topics()
+    d.contacts()
+    d.memberships()
+    d.changes.sort(key=lambda c: (_ORDER[c.kind], c.key, c.parent or ""))
+    property_emails, topic_emails = read_scope(desired)
+    return Plan(
+        changes=d.changes,
+        fingerprint=fingerprint(live),
+        live_counts={
+            "property": len(live.properties),
+            "segment": len(live.segments),
+            "topic": len(live.topics),
+            "contact": len(live.contacts),
+        },
+        warnings=d.warnings,
+        policy=_policy_dict(desired.policy),
+        scope={"property_emails": sorted(property_emails), "topic_emails": sorted(topic_emails)},
+    )
