@@ -1,0 +1,671 @@
+"""Pulumi dynamic providers: thin over the shared client, config checks and engine.
+
+Each provider is a module-level class constructible with no arguments and holding no state,
+so ``pulumi.dynamic.Resource`` pickles it (with dill) by reference: a few bytes naming the
+class, never an API key. Each method builds its client when it is called, from
+``RESEND_API_KEY``/``RESEND_API_URL`` in the environment of ``pulumi up``.
+
+Inputs reach a provider as the engine sends them: numbers as floats, ``None`` values
+dropped, and during a preview the string ``pulumi.runtime.rpc.UNKNOWN`` for a value that
+depends on a resource not created yet.
+
+Field semantics (the same as a declared contact in YAML, as far as Pulumi allows): a field
+the program declares is managed; one it never declares is left as it is live. A field that
+was declared and is then removed is cleared (names, property values, segment memberships);
+topic subscriptions are kept (a subscription cannot be unset). ``unsubscribed`` is never
+turned back from true to false: like ``resend-iac apply``, resubscribing people is left out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import uuid
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.runtime.rpc import UNKNOWN
+
+from resend_iac.model import SUBSCRIPTIONS, normalize_email
+
+__all__ = [
+    "ContactPropertyProvider",
+    "SegmentProvider",
+    "TopicProvider",
+    "ContactProvider",
+    "ContactListProvider",
+]
+
+PROVIDER_KEY = "__provider"
+
+
+# -- helpers -------------------------------------------------------------------------------
+
+
+@contextmanager
+def _client() -> Iterator[Any]:
+    """A synchronous client from the environment, closed after the call."""
+    from resend_iac.client import SyncResendClient
+
+    if not os.environ.get("RESEND_API_KEY"):
+        raise RuntimeError(
+            "RESEND_API_KEY is not set: export the team's API key in the environment of "
+            "`pulumi up` (it is read when the provider runs and never stored in the state)"
+        )
+    client = SyncResendClient.from_env()
+    try:
+        yield client
+    finally:
+        close = getattr(client, "close", None)
+        if close is not None:
+            close()
+
+
+def _is_not_found(exc: Exception) -> bool:
+    return getattr(exc, "status", None) == 404
+
+
+def _unknown(value: Any) -> bool:
+    """True if a value (or anything in it) is not known yet (a preview)."""
+    if value == UNKNOWN:
+        return True
+    if isinstance(value, dict):
+        return any(_unknown(k) or _unknown(v) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_unknown(v) for v in value)
+    return False
+
+
+def _num(value: Any) -> Any:
+    """Protobuf carries numbers as floats: give integral ones back as ints."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _plain(props: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
+    """The declared fields of ``props`` (no ``__provider``, no ``None``)."""
+    return {k: props[k] for k in fields if props.get(k) is not None}
+
+
+def _failures(messages: list[str], fields: tuple[str, ...]) -> list[CheckFailure]:
+    """One CheckFailure per message, attributed to the first input it names."""
+    out = []
+    for message in messages:
+        prop = next((f for f in fields if f in message), "")
+        out.append(CheckFailure(prop, message))
+    return out
+
+
+def _changed(olds: dict[str, Any], news: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
+    return [f for f in fields if olds.get(f) != news.get(f)]
+
+
+def _diff(
+    olds: dict[str, Any],
+    news: dict[str, Any],
+    fields: tuple[str, ...],
+    immutable: tuple[str, ...],
+    *,
+    delete_before_replace: bool,
+) -> DiffResult:
+    changed = _changed(olds, news, fields)
+    replaces = [f for f in changed if f in immutable]
+    if any(_unknown(news.get(f)) for f in fields):
+        # Not known until the resources it depends on exist: assume it changes.
+        return DiffResult(changes=True, replaces=replaces or None,
+                          delete_before_replace=delete_before_replace if replaces else None)
+    return DiffResult(
+        changes=bool(changed),
+        replaces=replaces,
+        delete_before_replace=delete_before_replace if replaces else None,
+    )
+
+
+# -- contact properties ------------------------------------------------------------------
+
+
+class ContactPropertyProvider(ResourceProvider):
+    """A custom contact property. ``key`` and ``type`` are immutable in Resend: changing
+    either replaces the property (deleting first: keys are unique)."""
+
+    resource_type_name = "dynamic/resend:ContactProperty"
+    FIELDS = ("key", "type", "fallback_value")
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        from resend_iac.config import check_property
+
+        obj = {k: _num(v) for k, v in _plain(news, self.FIELDS).items() if not _unknown(v)}
+        failures = [] if _unknown(news.get("key")) else _failures(check_property(obj), self.FIELDS)
+        return CheckResult(news, failures)
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return _diff(olds, news, self.FIELDS, ("key", "type"), delete_before_replace=True)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        payload = {k: _num(v) for k, v in _plain(props, self.FIELDS).items()}
+        with _client() as client:
+            id_ = client.create_property(payload)
+            return CreateResult(id_, self._outs(client, id_))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with _client() as client:
+            try:
+                outs = self._outs(client, id_)
+            except Exception as exc:
+                if _is_not_found(exc):
+                    return ReadResult(None, {})
+                raise
+        return ReadResult(id_, outs, _plain(outs, self.FIELDS))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        with _client() as client:
+            client.update_property(id_, {"fallback_value": _num(news.get("fallback_value"))})
+            return UpdateResult(self._outs(client, id_))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        with _client() as client:
+            try:
+                client.delete_property(id_)
+            except Exception as exc:
+                if not _is_not_found(exc):
+                    raise
+
+    @staticmethod
+    def _outs(client: Any, id_: str) -> dict[str, Any]:
+        live = client.request("GET", f"/contact-properties/{id_}")
+        return {
+            "key": live["key"],
+            "type": live["type"],
+            "fallback_value": _num(live.get("fallback_value")),
+            "created_at": live.get("created_at"),
+        }
+
+
+# -- segments ----------------------------------------------------------------------------
+
+
+class SegmentProvider(ResourceProvider):
+    """A segment. Its ``name`` can change in place (``PATCH /segments/{id}`` renames)."""
+
+    resource_type_name = "dynamic/resend:Segment"
+    FIELDS = ("name",)
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        from resend_iac.config import check_segment
+
+        if _unknown(news.get("name")):
+            return CheckResult(news, [])
+        return CheckResult(news, _failures(check_segment(_plain(news, self.FIELDS)), self.FIELDS))
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        return _diff(olds, news, self.FIELDS, (), delete_before_replace=False)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        with _client() as client:
+            id_ = client.create_segment(props["name"])
+            return CreateResult(id_, self._outs(client, id_))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with _client() as client:
+            try:
+                outs = self._outs(client, id_)
+            except Exception as exc:
+                if _is_not_found(exc):
+                    return ReadResult(None, {})
+                raise
+        return ReadResult(id_, outs, _plain(outs, self.FIELDS))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        with _client() as client:
+            client.rename_segment(id_, news["name"])
+            return UpdateResult(self._outs(client, id_))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        with _client() as client:
+            try:
+                client.delete_segment(id_)
+            except Exception as exc:
+                if not _is_not_found(exc):
+                    raise
+
+    @staticmethod
+    def _outs(client: Any, id_: str) -> dict[str, Any]:
+        live = client.request("GET", f"/segments/{id_}")
+        return {"name": live["name"], "created_at": live.get("created_at")}
+
+
+# -- topics ------------------------------------------------------------------------------
+
+
+class TopicProvider(ResourceProvider):
+    """A topic. ``default_subscription`` is immutable in Resend: changing it replaces the
+    topic (deleting first, so that the name stays free)."""
+
+    resource_type_name = "dynamic/resend:Topic"
+    FIELDS = ("name", "default_subscription", "description", "visibility")
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        from resend_iac.config import check_topic
+
+        obj = {k: v for k, v in _plain(news, self.FIELDS).items() if not _unknown(v)}
+        if _unknown(news.get("name")):
+            obj["name"] = "pending"
+        return CheckResult(news, _failures(check_topic(obj), self.FIELDS))
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        olds = {**olds, "default_subscription": olds.get("default_subscription", "opt_in")}
+        news = {**news, "default_subscription": news.get("default_subscription", "opt_in")}
+        # Undeclared description/visibility are not managed: only compare declared ones.
+        olds = {k: v for k, v in olds.items() if k in news or k in ("name", "default_subscription")}
+        return _diff(olds, news, self.FIELDS, ("default_subscription",), delete_before_replace=True)
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        payload = _plain(props, self.FIELDS)
+        payload.setdefault("default_subscription", "opt_in")
+        with _client() as client:
+            id_ = client.create_topic(payload)
+            return CreateResult(id_, self._outs(client, id_, props))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with _client() as client:
+            try:
+                outs = self._outs(client, id_, props)
+            except Exception as exc:
+                if _is_not_found(exc):
+                    return ReadResult(None, {})
+                raise
+        return ReadResult(id_, outs, _plain(outs, self.FIELDS))
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        payload = {
+            k: news.get(k)
+            for k in ("name", "description", "visibility")
+            if news.get(k) is not None and news.get(k) != olds.get(k)
+        }
+        if "description" in olds and news.get("description") is None:
+            payload["description"] = None  # declared before, removed now: cleared
+        with _client() as client:
+            if payload:
+                client.update_topic(id_, payload)
+            return UpdateResult(self._outs(client, id_, news))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        with _client() as client:
+            try:
+                client.delete_topic(id_)
+            except Exception as exc:
+                if not _is_not_found(exc):
+                    raise
+
+    @staticmethod
+    def _outs(client: Any, id_: str, props: dict[str, Any]) -> dict[str, Any]:
+        live = client.request("GET", f"/topics/{id_}")
+        outs = {
+            "name": live["name"],
+            "default_subscription": live["default_subscription"],
+            "created_at": live.get("created_at"),
+        }
+        # description/visibility only when declared (or on import, where nothing is).
+        importing = not any(k in props for k in TopicProvider.FIELDS)
+        for k in ("description", "visibility"):
+            if (k in props or importing) and live.get(k) is not None:
+                outs[k] = live[k]
+        return outs
+
+
+# -- contacts ----------------------------------------------------------------------------
+
+
+class ContactProvider(ResourceProvider):
+    """One contact, keyed by its id. ``email`` is immutable here: a different address is
+    a different person, so changing it replaces the contact (a change of case or of
+    surrounding spaces is not a change). ``segment_ids`` lists the segments it belongs to
+    (its other memberships are removed); ``topics`` maps topic ids to ``opt_in``/``opt_out``.
+    """
+
+    resource_type_name = "dynamic/resend:Contact"
+    FIELDS = ("email", "first_name", "last_name", "unsubscribed", "properties", "segment_ids", "topics")
+
+    # check ---------------------------------------------------------------------------
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        from resend_iac.config import check_contact
+
+        obj = {
+            k: v
+            for k, v in _plain(news, ("email", "first_name", "last_name", "unsubscribed")).items()
+            if not _unknown(v)
+        }
+        props = news.get("properties")
+        if isinstance(props, dict) and not _unknown(props):
+            obj["properties"] = {k: _num(v) for k, v in props.items()}
+        if _unknown(news.get("email")):
+            obj["email"] = "pending@example.com"  # known at create time; check the rest now
+        failures = _failures(check_contact(obj), self.FIELDS)
+        seg = news.get("segment_ids")
+        if seg is not None and not _unknown(seg):
+            if not isinstance(seg, list) or not all(isinstance(s, str) and s for s in seg):
+                failures.append(CheckFailure("segment_ids", "segment_ids must be a list of segment ids"))
+        topics = news.get("topics")
+        if topics is not None and not _unknown(topics):
+            if not isinstance(topics, dict):
+                failures.append(CheckFailure("topics", "topics must map topic ids to opt_in or opt_out"))
+            else:
+                for tid, sub in topics.items():
+                    if sub not in SUBSCRIPTIONS:
+                        failures.append(CheckFailure(
+                            "topics",
+                            f"topic {tid}: subscription must be one of opt_in, opt_out (got {sub!r})",
+                        ))
+        return CheckResult(news, failures)
+
+    # diff ----------------------------------------------------------------------------
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        if _unknown(news.get("email")):
+            return DiffResult(changes=True, replaces=["email"])
+        changed = self._changed(olds, news)
+        replaces = ["email"] if "email" in changed else []
+        if any(_unknown(news.get(f)) for f in self.FIELDS):
+            return DiffResult(changes=True, replaces=replaces)
+        return DiffResult(changes=bool(changed), replaces=replaces)
+
+    @staticmethod
+    def _changed(olds: dict[str, Any], news: dict[str, Any]) -> list[str]:
+        changed = []
+        if normalize_email(str(olds.get("email", ""))) != normalize_email(str(news.get("email", ""))):
+            changed.append("email")
+        for f in ("first_name", "last_name"):
+            if olds.get(f) != news.get(f):
+                changed.append(f)
+        if news.get("unsubscribed") is True and olds.get("unsubscribed") is not True:
+            changed.append("unsubscribed")  # never back to false: no resubscribing
+        if ContactProvider._property_payload(olds, news):
+            changed.append("properties")
+        add, remove = ContactProvider._segment_changes(olds, news)
+        if add or remove:
+            changed.append("segment_ids")
+        if ContactProvider._topic_changes(olds, news):
+            changed.append("topics")
+        return changed
+
+    @staticmethod
+    def _property_payload(olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+        old = {k: _num(v) for k, v in (olds.get("properties") or {}).items() if v is not None}
+        new = {k: _num(v) for k, v in (news.get("properties") or {}).items() if v is not None}
+        payload: dict[str, Any] = {k: v for k, v in new.items() if old.get(k) != v}
+        payload.update({k: None for k in old if k not in new})  # removed: cleared
+        return payload
+
+    @staticmethod
+    def _segment_changes(olds: dict[str, Any], news: dict[str, Any]) -> tuple[list[str], list[str]]:
+        old, new = set(olds.get("segment_ids") or ()), set(news.get("segment_ids") or ())
+        return sorted(new - old), sorted(old - new)
+
+    @staticmethod
+    def _topic_changes(olds: dict[str, Any], news: dict[str, Any]) -> list[dict[str, str]]:
+        old, new = olds.get("topics") or {}, news.get("topics") or {}
+        return [{"id": t, "subscription": s} for t, s in sorted(new.items()) if old.get(t) != s]
+
+    # create --------------------------------------------------------------------------
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        payload: dict[str, Any] = _plain(props, ("email", "first_name", "last_name", "unsubscribed"))
+        if props.get("properties"):
+            payload["properties"] = {k: _num(v) for k, v in props["properties"].items() if v is not None}
+        if props.get("segment_ids"):
+            payload["segments"] = [{"id": s} for s in props["segment_ids"]]
+        if props.get("topics"):
+            payload["topics"] = [{"id": t, "subscription": s} for t, s in sorted(props["topics"].items())]
+        with _client() as client:
+            id_ = client.create_contact(payload)
+            return CreateResult(id_, self._outs(client, id_, props))
+
+    # read ----------------------------------------------------------------------------
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with _client() as client:
+            try:
+                outs = self._outs(client, id_, props)
+            except Exception as exc:
+                if _is_not_found(exc):
+                    return ReadResult(None, {})
+                raise
+        return ReadResult(id_, outs, _plain(outs, self.FIELDS))
+
+    # update --------------------------------------------------------------------------
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        payload: dict[str, Any] = {}
+        for f in ("first_name", "last_name"):
+            if olds.get(f) != news.get(f):
+                payload[f] = news.get(f)  # None clears a name declared before
+        if news.get("unsubscribed") is True and olds.get("unsubscribed") is not True:
+            payload["unsubscribed"] = True
+        props = self._property_payload(olds, news)
+        if props:
+            payload["properties"] = props
+        add, remove = self._segment_changes(olds, news)
+        topics = self._topic_changes(olds, news)
+        with _client() as client:
+            if payload:
+                client.update_contact(id_, payload)
+            for segment_id in add:
+                client.add_contact_segment(id_, segment_id)
+            for segment_id in remove:
+                try:
+                    client.remove_contact_segment(id_, segment_id)
+                except Exception as exc:  # the segment is gone already
+                    if not _is_not_found(exc):
+                        raise
+            if topics:
+                client.update_contact_topics(id_, topics)
+            return UpdateResult(self._outs(client, id_, news))
+
+    # delete --------------------------------------------------------------------------
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        with _client() as client:
+            try:
+                client.delete_contact(id_)
+            except Exception as exc:
+                if not _is_not_found(exc):
+                    raise
+
+    # live outputs --------------------------------------------------------------------
+    @staticmethod
+    def _outs(client: Any, id_: str, props: dict[str, Any]) -> dict[str, Any]:
+        """The live contact, shaped like the inputs: the fields ``props`` declares (all of
+        them when it declares none: an import), plus ``created_at``."""
+        live = client.get_contact(id_)
+        importing = not any(k in props for k in ContactProvider.FIELDS if k != "email")
+        outs: dict[str, Any] = {"email": live["email"], "created_at": live.get("created_at")}
+        if props.get("email") and normalize_email(props["email"]) == normalize_email(live["email"]):
+            outs["email"] = props["email"]  # the spelling the program uses
+        for f in ("first_name", "last_name"):
+            if (f in props or importing) and live.get(f) is not None:
+                outs[f] = live[f]
+        if "unsubscribed" in props or importing:
+            outs["unsubscribed"] = bool(live.get("unsubscribed"))
+        values = {
+            k: _num(v.get("value") if isinstance(v, dict) else v)
+            for k, v in (live.get("properties") or {}).items()
+        }
+        declared = props.get("properties") or {}
+        if importing:
+            outs["properties"] = {k: v for k, v in values.items() if v is not None}
+        elif "properties" in props:
+            outs["properties"] = {k: values[k] for k in declared if values.get(k) is not None}
+        if "segment_ids" in props or importing:
+            segments = [s["id"] for s in client.paginate(f"/contacts/{id_}/segments")]
+            declared_order = [s for s in props.get("segment_ids") or () if s in segments]
+            outs["segment_ids"] = declared_order + sorted(set(segments) - set(declared_order))
+        if "topics" in props or importing:
+            live_topics = {t["id"]: t["subscription"] for t in client.list_contact_topics(id_)}
+            if importing:
+                outs["topics"] = live_topics
+            else:
+                outs["topics"] = {t: live_topics[t] for t in props["topics"] if t in live_topics}
+        return outs
+
+
+# -- a whole declared file or directory ---------------------------------------------------
+
+NO_CHANGES = "No changes. The live team matches the declared state."
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return sorted(
+            p for p in path.rglob("*")
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
+        )
+    return [path]
+
+
+def digest(path: str | Path) -> str:
+    """sha256 over the names and bytes of the declared files: Pulumi sees a change when
+    a file changes."""
+    root = Path(path)
+    h = hashlib.sha256()
+    for f in _files(root):
+        h.update(str(f.relative_to(root) if root.is_dir() else f.name).encode() + b"\0")
+        h.update(f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+async def _plan(desired: Any) -> tuple[Any, Any]:
+    from resend_iac.client import ResendClient, read_live
+    from resend_iac.engine import diff, read_scope
+
+    property_emails, topic_emails = read_scope(desired)
+    async with ResendClient.from_env() as client:
+        live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
+    return diff(desired, live), live
+
+
+def _refusal(plan: Any, exc: Any, path: str) -> str:
+    return (
+        f"{plan.summary()} Refusing to apply: {'; '.join(exc.reasons)}. Review the plan "
+        f"(`resend-iac plan {path}`), then raise the fraction in the policy of {path} "
+        "to apply it anyway."
+    )
+
+
+async def _plan_and_apply(desired: Any, path: str, expected_summary: str | None) -> tuple[Any, Any]:
+    from resend_iac.client import ResendClient, read_live
+    from resend_iac.engine import SafetyError, apply, check_safety, diff, read_scope
+
+    property_emails, topic_emails = read_scope(desired)
+    async with ResendClient.from_env() as client:
+        live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
+        plan = diff(desired, live)
+        if expected_summary is not None and plan.summary() != expected_summary:
+            raise RuntimeError(
+                "the live team changed since this update was planned "
+                f"(planned: {expected_summary!r}; now: {plan.summary()!r}); "
+                "nothing was applied: run `pulumi up` again to review the new plan"
+            )
+        try:
+            check_safety(plan, desired.policy)
+        except SafetyError as exc:
+            raise RuntimeError(_refusal(plan, exc, path)) from None
+        result = await apply(plan, client)
+    return plan, result
+
+
+class ContactListProvider(ResourceProvider):
+    """A whole declared file or directory (the YAML/CSV format of ``resend-iac``), managed
+    through the diff engine in one resource.
+
+    - check validates the files (the same messages as ``resend-iac validate``), reads the
+      live team and adds two inputs: ``digest`` (of the files) and ``plan_summary`` (the
+      engine's plan, e.g. "Plan: 3 to create, 0 to update, 0 to replace, 0 to delete.").
+      The preview shows ``plan_summary`` changing, and fails when the plan trips the
+      safety thresholds of the files' policy.
+    - diff reports a change when the path or files changed or the plan is not empty.
+    - create/update apply the plan through ``engine.apply`` (after ``check_safety``), and
+      refuse if the live team changed between the plan and the update.
+    - read (refresh) recomputes ``plan_summary``: drift shows up as a pending plan.
+    - delete leaves the team's contacts alone: deleting people is never implicit.
+    """
+
+    resource_type_name = "dynamic/resend:ContactList"
+    FIELDS = ("path", "digest", "plan_summary")
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        from resend_iac.config import validate
+        from resend_iac.engine import SafetyError, check_safety
+
+        path = news.get("path")
+        if _unknown(path):
+            return CheckResult(news, [])
+        if not isinstance(path, str) or not path:
+            return CheckResult(news, [CheckFailure("path", "path must name a declared file or directory")])
+        p = Path(path)
+        if not p.exists():
+            return CheckResult(news, [CheckFailure(
+                "path", f"{path}: no such file or directory (relative paths are read from the "
+                f"Pulumi project directory, {os.getcwd()})")])
+        state, diagnostics = validate([p])
+        if state is None or diagnostics:
+            return CheckResult(news, [CheckFailure("path", str(d)) for d in diagnostics]
+                               or [CheckFailure("path", f"{path}: invalid")])
+        inputs = {**news, "digest": digest(p)}
+        try:
+            plan, _live = asyncio.run(_plan(state))
+        except Exception as exc:  # noqa: BLE001 - reported as a check failure
+            return CheckResult(inputs, [CheckFailure(
+                "path", f"could not read the live team to plan {path}: {exc}")])
+        try:
+            check_safety(plan, state.policy)
+        except SafetyError as exc:  # the thresholds are on
+            return CheckResult(inputs, [CheckFailure("path", _refusal(plan, exc, path))])
+        inputs["plan_summary"] = plan.summary()
+        return CheckResult(inputs, [])
+
+    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        changed = _changed(olds, news, ("path", "digest"))
+        pending = news.get("plan_summary") not in (None, NO_CHANGES)
+        return DiffResult(changes=bool(changed) or pending or _unknown(news.get("path")), replaces=[])
+
+    def create(self, props: dict[str, Any]) -> CreateResult:
+        outs = self._apply(props)
+        return CreateResult(f"contactlist-{uuid.uuid4()}", outs)
+
+    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        return UpdateResult(self._apply(news))
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        from resend_iac.config import load
+
+        path = props.get("path")
+        if not path or not Path(path).exists():
+            return ReadResult(id_, props)
+        plan, _live = asyncio.run(_plan(load([path])))
+        outs = {k: props[k] for k in self.FIELDS if k in props}
+        outs["plan_summary"] = plan.summary()
+        return ReadResult(id_, outs)
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        """Nothing live is deleted: the declared contacts stay in the team."""
+
+    def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
+        from resend_iac.config import load
+
+        path = props["path"]
+        plan, result = asyncio.run(
+            _plan_and_apply(load([path]), path, props.get("plan_summary"))
+        )
+        return {
+            "path": path,
+            "digest": digest(path),
+            "plan_summary": NO_CHANGES,  # what is pending now: the plan was applied
+            "applied": plan.summary(),
+        }
