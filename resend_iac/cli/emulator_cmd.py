@@ -1,1 +1,40 @@
-"""(placeholder: filled by its issue)"""
+"""``resend-iac emulator``: serve the local Resend API."""
+
+from __future__ import annotations
+
+import click
+
+from resend_iac.cli import main
+
+
+@main.command("emulator")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8025, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--db", "db_path", default=".resend-iac/emulator.db", show_default=True,
+              help="SQLite file for the state (`:memory:` for a throwaway).")
+@click.option("--rate-limit", default=5.0, show_default=True, type=click.FloatRange(min=0),
+              help="Requests per second per team; 0 turns limiting off.")
+@click.option("--api-key", "api_keys", multiple=True,
+              help="Accepted API key (repeatable); without any, every Bearer key is accepted.")
+@click.option("--fail-rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of requests answered with a 500 or 503 (nothing changed).")
+@click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Delay added to every answer.")
+@click.option("--seed", "seed_paths", multiple=True, type=click.Path(exists=True),
+              help="Config file or directory to load into the emulator before serving "
+                   "(repeatable).")
+def emulator(host: str, port: int, db_path: str, rate_limit: float, api_keys: tuple[str, ...],
+             fail_rate: float, latency_ms: float, seed_paths: tuple[str, ...]) -> None:
+    """Run a faithful local Resend API (contacts, properties, segments, topics, imports)."""
+    from resend_iac.emulator import create_app
+    from resend_iac.emulator.server import serve
+
+    app = create_app(db_path, rate_limit=rate_limit, api_keys=api_keys, fail_rate=fail_rate,
+                     latency_ms=latency_ms)
+    if seed_paths:
+        from resend_iac.cli.target import seed_app
+
+        seed_app(app, list(seed_paths))
+    click.echo(f"Resend emulator on http://{host}:{port} (db: {db_path}, rate limit: "
+               f"{'off' if not rate_limit else f'{rate_limit:g}/s'})", err=True)
+    serve(host, port, app=app)

@@ -1,0 +1,611 @@
+"""The emulator's ASGI app: a faithful local Resend API for contacts, contact properties,
+segments, topics and contact imports (contract: ``shared/api/resend-api-notes.md``).
+
+``create_app(...)`` builds it; it needs no lifespan, so it also runs in-process under
+``httpx.ASGITransport``. Wire behaviour, in the order a request meets it:
+
+1. ``/_emulator/*`` admin routes (stats, reset): no auth, not counted, not limited.
+2. ``User-Agent`` required (403, like Cloudflare's "error code: 1010").
+3. ``Authorization: Bearer <key>`` required (401 ``missing_api_key``); when ``api_keys``
+   are given, another key gets 400 ``validation_error`` "API key is invalid" (current docs).
+4. Rate limit per team (all keys together): a fixed window of one second; over it, 429
+   ``rate_limit_exceeded`` with ``retry-after``. ``ratelimit-*`` headers on every answer.
+5. Faults: ``fail_rate`` of requests get a 500 ``application_error`` or 503
+   ``service_unavailable`` before anything is changed; ``latency_ms`` delays every answer.
+6. Routing (404 ``not_found`` for unknown paths, 405 ``method_not_allowed``), then the
+   handler. Every error is ``{"statusCode", "message", "name"}``; nothing raises a 500
+   with a traceback (an unexpected exception becomes 500 ``application_error``).
+
+Decisions where the notes leave things open (documented once, here):
+- ``DELETE`` of an unknown contact or segment: 200 ``deleted: true`` (HAR, legacy path);
+  of an unknown contact property or topic: 404 ``not_found``.
+- ``POST /contacts`` with an existing email (case-insensitive): 201 with the existing id;
+  the existing contact is left unchanged.
+- Unknown property keys or type mismatches in contact ``properties``: 422
+  ``validation_error``; duplicate property key: 422 ``validation_error``.
+- Lists default to *all* items when ``limit`` is absent (also for the "newer" endpoints:
+  harmless for clients that always send ``limit``).
+- Non-UUID ids of segments, topics, properties and imports: 404 ``not_found``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import random
+import time
+from typing import Any, Awaitable, Callable, Sequence
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Match, Route
+
+from resend_iac.emulator import imports as imports_mod
+from resend_iac.emulator.store import (
+    CONTACT_FIELDS,
+    PROPERTY_KEY_RE,
+    PROPERTY_TYPES,
+    SUBSCRIPTIONS,
+    VISIBILITIES,
+    APIError,
+    Store,
+    check_fallback,
+    invalid,
+    missing,
+    valid_email,
+)
+
+JSON_TYPE = "application/json; charset=utf-8"
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+def json_response(body: Any, status: int = 200) -> Response:
+    return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
+                    status_code=status, media_type=JSON_TYPE)
+
+
+def error_response(err: APIError) -> Response:
+    return json_response(err.body(), err.status)
+
+
+def list_body(data: list, has_more: bool) -> dict[str, Any]:
+    return {"object": "list", "has_more": has_more, "data": data}
+
+
+# -- request parsing ---------------------------------------------------------------------
+
+
+async def json_body(request: Request, *, allow_list: bool = False) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise APIError(400, "validation_error",
+                       "The request body is not valid JSON.") from None
+    if isinstance(body, dict) or (allow_list and isinstance(body, list)):
+        return body
+    raise APIError(422, "validation_error", "The request body must be a JSON object.")
+
+
+def page_params(request: Request) -> dict[str, Any]:
+    q = request.query_params
+    page: dict[str, Any] = {"limit": None, "after": q.get("after") or None,
+                            "before": q.get("before") or None}
+    if page["after"] and page["before"]:
+        raise invalid("The `after` and `before` parameters cannot be used together.")
+    raw = q.get("limit")
+    if raw is not None:
+        try:
+            limit = int(raw)
+        except ValueError:
+            limit = 0
+        if not 1 <= limit <= 100:
+            raise invalid("The `limit` parameter must be an integer between 1 and 100.")
+        page["limit"] = limit
+    return page
+
+
+def opt_str(body: dict, field: str, *, max_len: int | None = None, nullable: bool = True) -> Any:
+    value = body[field]
+    if value is None and nullable:
+        return None
+    if not isinstance(value, str):
+        raise invalid(f"The `{field}` field must be a string.")
+    if max_len is not None and len(value) > max_len:
+        raise invalid(f"The `{field}` field must be at most {max_len} characters.")
+    return value
+
+
+def req_str(body: dict, field: str, *, max_len: int | None = None) -> str:
+    if body.get(field) is None:
+        raise missing(field)
+    value = opt_str(body, field, max_len=max_len, nullable=False)
+    if not value.strip():
+        raise missing(field)
+    return value
+
+
+def parse_properties(body: dict) -> dict[str, Any]:
+    props = body.get("properties")
+    if props is None:
+        return {}
+    if not isinstance(props, dict):
+        raise invalid("The `properties` field must be an object of property keys to values.")
+    for key, value in props.items():
+        if value is not None and (isinstance(value, bool)
+                                  or not isinstance(value, (str, int, float))):
+            raise invalid(f"The value of property `{key}` must be a string or a number.")
+    return props
+
+
+def parse_contact_fields(body: dict) -> dict[str, Any]:
+    fields: dict[str, Any] = {}
+    for name in ("first_name", "last_name"):
+        if name in body:
+            fields[name] = opt_str(body, name)
+    if "unsubscribed" in body:
+        if not isinstance(body["unsubscribed"], bool):
+            raise invalid("The `unsubscribed` field must be a boolean.")
+        fields["unsubscribed"] = body["unsubscribed"]
+    return fields
+
+
+def parse_segment_refs(value: Any) -> list[str]:
+    """``[{"id": …}]`` (what the SDKs send) or ``["…"]`` (what the OAS says)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise invalid("The `segments` field must be an array.")
+    out = []
+    for item in value:
+        if isinstance(item, dict):
+            item = item.get("id")
+        if not isinstance(item, str) or not item:
+            raise invalid("Each item of `segments` must be a segment id or {\"id\": …}.")
+        out.append(item)
+    return out
+
+
+def parse_topic_refs(value: Any, field: str = "topics") -> list[tuple[str, str]]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise invalid(f"The `{field}` field must be an array.")
+    out = []
+    for item in value:
+        if not isinstance(item, dict):
+            raise invalid(f"Each item of `{field}` must be an object with `id` and `subscription`.")
+        tid, sub = item.get("id"), item.get("subscription")
+        if not isinstance(tid, str) or not tid:
+            raise missing("id")
+        if sub not in SUBSCRIPTIONS:
+            raise invalid("The `subscription` must be `opt_in` or `opt_out`.")
+        out.append((tid, sub))
+    return out
+
+
+async def _unused(request: Request) -> Response:  # routes only match; handlers are bound
+    raise NotImplementedError
+
+
+# -- the app -----------------------------------------------------------------------------
+
+
+class EmulatorApp:
+    """ASGI callable. Attributes ``store``, ``stats`` and ``importer`` are for tests."""
+
+    def __init__(self, db_path: str = ":memory:", *, rate_limit: float = 5.0,
+                 api_keys: Sequence[str] = (), fail_rate: float = 0.0, latency_ms: float = 0.0,
+                 seed: int | None = None) -> None:
+        self.store = Store(db_path)
+        self.api_keys = frozenset(api_keys)
+        self.fail_rate = float(fail_rate)
+        self.latency = float(latency_ms) / 1000.0
+        self.rng = random.Random(seed)
+        self.rate_limit = float(rate_limit)
+        if self.rate_limit > 0:
+            self.window = 1.0 if self.rate_limit >= 1 else 1.0 / self.rate_limit
+            self.limit = max(1, int(self.rate_limit * self.window))
+        self.window_start = 0.0
+        self.window_count = 0
+        self.importer = imports_mod.Importer(self.store)
+        self.importer.resume()
+        self.reset_stats()
+        self.routes: list[tuple[Route, dict[str, Handler]]] = []
+        self._build_routes()
+
+    # -- admin --------------------------------------------------------------------------
+
+    def reset_stats(self) -> None:
+        self.total = 0
+        self.rate_limited = 0
+        self.by_route: dict[str, int] = {}
+
+    def stats(self) -> dict[str, Any]:
+        return {"total": self.total, "rate_limited": self.rate_limited,
+                "by_route": dict(self.by_route)}
+
+    async def _admin(self, scope: dict, receive: Any, send: Any) -> None:
+        path, method = scope["path"], scope["method"]
+        if path == "/_emulator/stats" and method == "GET":
+            response = json_response(self.stats())
+        elif path == "/_emulator/reset" and method == "POST":
+            self.importer.clear()
+            self.store.reset()
+            self.reset_stats()
+            self.window_count = 0
+            response = json_response({"object": "emulator", "reset": True})
+        else:
+            response = error_response(APIError(404, "not_found",
+                                               "The requested endpoint does not exist."))
+        await response(scope, receive, send)
+
+    # -- wire ---------------------------------------------------------------------------
+
+    def _rate_headers(self, now: float) -> list[tuple[str, str]]:
+        if self.rate_limit <= 0:
+            return []
+        reset = max(1, math.ceil(self.window_start + self.window - now))
+        remaining = max(0, self.limit - self.window_count)
+        return [("ratelimit-limit", str(self.limit)),
+                ("ratelimit-remaining", str(remaining)),
+                ("ratelimit-reset", str(reset)),
+                ("ratelimit-policy", f"{self.limit};w={max(1, round(self.window))}")]
+
+    def _take_token(self, now: float) -> bool:
+        if now >= self.window_start + self.window:
+            self.window_start = now - ((now - self.window_start) % self.window
+                                       if self.window_start else 0.0)
+            self.window_count = 0
+        if self.window_count >= self.limit:
+            return False
+        self.window_count += 1
+        return True
+
+    def _match(self, scope: dict) -> tuple[str, Handler | None, dict, bool]:
+        """(route template, handler or None, path params, path matched)."""
+        path = scope["path"]
+        if len(path) > 1 and path.endswith("/"):  # the Rust SDK sends /contacts/{id}/segments/
+            scope = dict(scope, path=path.rstrip("/") or "/")
+        for route, methods in self.routes:
+            match, child = route.matches(scope)
+            if match is not Match.NONE:
+                handler = methods.get(scope["method"])
+                return route.path, handler, child.get("path_params", {}), True
+        return "", None, {}, False
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return  # no lifespan needed (and none under ASGITransport)
+        if scope["path"].startswith("/_emulator/"):
+            await self._admin(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        now = time.monotonic()
+        template, handler, params, matched = self._match(scope)
+        key = f"{scope['method']} {template or scope['path']}"
+        self.total += 1
+        self.by_route[key] = self.by_route.get(key, 0) + 1
+        extra: list[tuple[str, str]] = []
+        response = None
+        if not headers.get(b"user-agent"):
+            response = error_response(APIError(
+                403, "invalid_access",
+                "error code: 1010. A User-Agent header is required on every API request."))
+        else:
+            auth = headers.get(b"authorization", b"").decode("latin-1")
+            scheme, _, token = auth.partition(" ")
+            token = token.strip()
+            if scheme.lower() != "bearer" or not token:
+                response = error_response(APIError(
+                    401, "missing_api_key",
+                    "Missing API key in the authorization header. Include the following header "
+                    "in the request: Authorization: Bearer YOUR_API_KEY"))
+            elif self.api_keys and token not in self.api_keys:
+                response = error_response(APIError(400, "validation_error", "API key is invalid"))
+            elif self.rate_limit > 0 and not self._take_token(now):
+                self.rate_limited += 1
+                retry = max(1, math.ceil(self.window_start + self.window - now))
+                extra.append(("retry-after", str(retry)))
+                response = error_response(APIError(
+                    429, "rate_limit_exceeded",
+                    f"Too many requests. You can only make {self.limit} requests per second. "
+                    "See rate limit response headers for more information."))
+            elif self.fail_rate > 0 and self.rng.random() < self.fail_rate:
+                if self.rng.random() < 0.5:
+                    response = error_response(APIError(500, "application_error",
+                                                       "An unexpected error occurred (injected)."))
+                else:
+                    response = error_response(APIError(503, "service_unavailable",
+                                                       "The service is unavailable (injected)."))
+        if response is None:
+            if not matched:
+                response = error_response(APIError(404, "not_found",
+                                                   "The requested endpoint does not exist."))
+            elif handler is None:
+                response = error_response(APIError(405, "method_not_allowed",
+                                                   "Method Not Allowed"))
+            else:
+                scope = dict(scope, path_params=params)
+                try:
+                    response = await handler(Request(scope, receive))
+                except APIError as err:
+                    response = error_response(err)
+                except Exception as exc:  # never a traceback on the wire
+                    response = error_response(APIError(
+                        500, "application_error",
+                        f"An unexpected error occurred: {type(exc).__name__}"))
+        if self.latency > 0:
+            await asyncio.sleep(self.latency)
+        if self.rate_limit > 0:
+            extra = self._rate_headers(time.monotonic()) + extra
+        for name, value in extra:
+            response.headers.append(name, value)
+        await response(scope, receive, send)
+
+    # -- routes -------------------------------------------------------------------------
+
+    def _build_routes(self) -> None:
+        table: list[tuple[str, dict[str, Handler]]] = [
+            ("/contacts", {"POST": self.create_contact, "GET": self.list_contacts}),
+            ("/contacts/imports", {"POST": self.create_import, "GET": self.list_imports}),
+            ("/contacts/imports/{id}", {"GET": self.get_import}),
+            ("/contacts/{id}", {"GET": self.get_contact, "PATCH": self.update_contact,
+                                "DELETE": self.delete_contact}),
+            ("/contacts/{id}/segments", {"GET": self.list_contact_segments}),
+            ("/contacts/{id}/segments/{segment_id}", {"POST": self.add_contact_segment,
+                                                      "DELETE": self.remove_contact_segment}),
+            ("/contacts/{id}/topics", {"GET": self.list_contact_topics,
+                                       "PATCH": self.update_contact_topics}),
+            ("/contact-properties", {"POST": self.create_property, "GET": self.list_properties}),
+            ("/contact-properties/{id}", {"GET": self.get_property, "PATCH": self.update_property,
+                                          "DELETE": self.delete_property}),
+            ("/segments", {"POST": self.create_segment, "GET": self.list_segments}),
+            ("/segments/{id}", {"GET": self.get_segment, "PATCH": self.update_segment,
+                                "DELETE": self.delete_segment}),
+            ("/segments/{id}/contacts", {"GET": self.list_segment_contacts}),
+            ("/topics", {"POST": self.create_topic, "GET": self.list_topics}),
+            ("/topics/{id}", {"GET": self.get_topic, "PATCH": self.update_topic,
+                              "DELETE": self.delete_topic}),
+        ]
+        for path, methods in table:
+            self.routes.append((Route(path, endpoint=_unused), methods))
+
+    # contacts
+
+    async def create_contact(self, request: Request) -> Response:
+        body = await json_body(request)
+        if body.get("email") is None:
+            raise missing("email")
+        email = body["email"]
+        if not valid_email(email):
+            raise invalid("Invalid `email` field. The email address needs to follow the "
+                          "`email@example.com` format.")
+        fields = parse_contact_fields(body)
+        values = {k: v for k, v in parse_properties(body).items() if v is not None}
+        segments = parse_segment_refs(body.get("segments"))
+        topics = parse_topic_refs(body.get("topics"))
+        cid = self.store.create_contact(email, fields, values, segments, topics)
+        return json_response({"object": "contact", "id": cid}, 201)
+
+    async def list_contacts(self, request: Request) -> Response:
+        page = page_params(request)
+        segment_id = request.query_params.get("segment_id") or None
+        data, more = self.store.list_contacts(page, segment_id)
+        return json_response(list_body(data, more))
+
+    async def get_contact(self, request: Request) -> Response:
+        return json_response(self.store.get_contact(request.path_params["id"]))
+
+    async def update_contact(self, request: Request) -> Response:
+        ref = request.path_params["id"]
+        body = await json_body(request)
+        fields = parse_contact_fields(body)
+        if body.get("email") is not None:
+            email = body["email"]
+            if not valid_email(email):
+                raise invalid("Invalid `email` field. The email address needs to follow the "
+                              "`email@example.com` format.")
+            if email.strip().lower() != ref.strip().lower():
+                fields["email"] = email
+        values = parse_properties(body)
+        cid = self.store.update_contact(ref, fields, values)
+        return json_response({"object": "contact", "id": cid})
+
+    async def delete_contact(self, request: Request) -> Response:
+        ref = request.path_params["id"]
+        cid = self.store.delete_contact(ref)
+        return json_response({"object": "contact", "contact": ref, "id": cid or ref,
+                              "deleted": True})
+
+    # contact properties
+
+    async def create_property(self, request: Request) -> Response:
+        body = await json_body(request)
+        key = req_str(body, "key")
+        if not PROPERTY_KEY_RE.match(key):
+            raise invalid("The `key` must be 1 to 50 characters: letters, digits and "
+                          "underscores only.")
+        if body.get("type") is None:
+            raise missing("type")
+        ptype = body["type"]
+        if ptype not in PROPERTY_TYPES:
+            raise invalid("The `type` must be `string` or `number`.")
+        fallback = body.get("fallback_value")
+        if fallback is not None:
+            check_fallback(ptype, fallback)
+        pid = self.store.create_property(key, ptype, fallback)
+        return json_response({"object": "contact_property", "id": pid}, 201)
+
+    async def list_properties(self, request: Request) -> Response:
+        data, more = self.store.list_properties(page_params(request))
+        return json_response(list_body(data, more))
+
+    async def get_property(self, request: Request) -> Response:
+        return json_response(self.store.get_property(request.path_params["id"]))
+
+    async def update_property(self, request: Request) -> Response:
+        pid = request.path_params["id"]
+        body = await json_body(request)
+        self.store.update_property(pid, body)
+        return json_response({"object": "contact_property", "id": pid})
+
+    async def delete_property(self, request: Request) -> Response:
+        pid = request.path_params["id"]
+        self.store.delete_property(pid)
+        return json_response({"object": "contact_property", "id": pid, "deleted": True})
+
+    # segments
+
+    async def create_segment(self, request: Request) -> Response:
+        body = await json_body(request)
+        name = req_str(body, "name")
+        sid = self.store.create_segment(name)
+        return json_response({"object": "segment", "id": sid, "name": name}, 201)
+
+    async def list_segments(self, request: Request) -> Response:
+        data, more = self.store.list_segments(page_params(request))
+        return json_response(list_body(data, more))
+
+    async def get_segment(self, request: Request) -> Response:
+        return json_response(self.store.get_segment(request.path_params["id"]))
+
+    async def update_segment(self, request: Request) -> Response:
+        sid = request.path_params["id"]
+        body = await json_body(request)
+        name = req_str(body, "name")
+        self.store.rename_segment(sid, name)
+        return json_response({"object": "segment", "id": sid})
+
+    async def delete_segment(self, request: Request) -> Response:
+        sid = request.path_params["id"]
+        self.store.delete_segment(sid)
+        return json_response({"object": "segment", "id": sid, "deleted": True})
+
+    async def list_segment_contacts(self, request: Request) -> Response:
+        page = page_params(request)
+        data, more = self.store.list_contacts(page, request.path_params["id"])
+        return json_response(list_body(data, more))
+
+    async def add_contact_segment(self, request: Request) -> Response:
+        sid = request.path_params["segment_id"]
+        cid = self.store.add_membership(request.path_params["id"], sid)
+        return json_response({"object": "contact_segment", "id": sid, "contact_id": cid,
+                              "segment_id": sid})
+
+    async def remove_contact_segment(self, request: Request) -> Response:
+        sid = request.path_params["segment_id"]
+        cid = self.store.remove_membership(request.path_params["id"], sid)
+        return json_response({"object": "contact_segment", "id": cid, "contact_id": cid,
+                              "segment_id": sid, "audienceId": sid, "deleted": True})
+
+    async def list_contact_segments(self, request: Request) -> Response:
+        data, more = self.store.list_contact_segments(request.path_params["id"],
+                                                      page_params(request))
+        return json_response(list_body(data, more))
+
+    # topics
+
+    async def create_topic(self, request: Request) -> Response:
+        body = await json_body(request)
+        name = req_str(body, "name", max_len=50)
+        if body.get("default_subscription") is None:
+            raise missing("default_subscription")
+        default = body["default_subscription"]
+        if default not in SUBSCRIPTIONS:
+            raise invalid("The `default_subscription` must be `opt_in` or `opt_out`.")
+        description = opt_str(body, "description", max_len=200) if "description" in body else None
+        visibility = body.get("visibility") or "private"
+        if visibility not in VISIBILITIES:
+            raise invalid("The `visibility` must be `public` or `private`.")
+        tid = self.store.create_topic(name, default, description, visibility)
+        return json_response({"object": "topic", "id": tid}, 201)
+
+    async def list_topics(self, request: Request) -> Response:
+        data, more = self.store.list_topics(page_params(request))
+        return json_response(list_body(data, more))
+
+    async def get_topic(self, request: Request) -> Response:
+        return json_response(self.store.get_topic(request.path_params["id"]))
+
+    async def update_topic(self, request: Request) -> Response:
+        tid = request.path_params["id"]
+        body = await json_body(request)
+        changes: dict[str, Any] = {}
+        if "name" in body:
+            changes["name"] = req_str(body, "name", max_len=50)
+        if "description" in body:
+            changes["description"] = opt_str(body, "description", max_len=200)
+        if "visibility" in body:
+            if body["visibility"] not in VISIBILITIES:
+                raise invalid("The `visibility` must be `public` or `private`.")
+            changes["visibility"] = body["visibility"]
+        if "default_subscription" in body:
+            changes["default_subscription"] = body["default_subscription"]
+        self.store.update_topic(tid, changes)
+        return json_response({"object": "topic", "id": tid})
+
+    async def delete_topic(self, request: Request) -> Response:
+        tid = request.path_params["id"]
+        self.store.delete_topic(tid)
+        return json_response({"object": "topic", "id": tid, "deleted": True})
+
+    async def list_contact_topics(self, request: Request) -> Response:
+        data, more = self.store.list_contact_topics(request.path_params["id"],
+                                                    page_params(request))
+        return json_response(list_body(data, more))
+
+    async def update_contact_topics(self, request: Request) -> Response:
+        body = await json_body(request, allow_list=True)
+        if isinstance(body, dict):  # the OAS form {"topics": [...]}
+            if body.get("topics") is None:
+                raise missing("topics")
+            body = body["topics"]
+        topics = parse_topic_refs(body)
+        cid = self.store.update_contact_topics(request.path_params["id"], topics)
+        return json_response({"object": "contact_topics", "id": cid, "contact_id": cid,
+                              "topics": [{"id": t, "subscription": s} for t, s in topics]})
+
+    # contact imports
+
+    async def create_import(self, request: Request) -> Response:
+        ctype = request.headers.get("content-type", "")
+        if not ctype.startswith("multipart/form-data"):
+            raise invalid("The request must be `multipart/form-data` with a CSV `file` field.")
+        try:
+            form = await request.form(max_part_size=64 * 1024 * 1024)
+        except Exception:
+            raise invalid("The multipart body could not be parsed.") from None
+        try:
+            upload = form.get("file")
+            if upload is None or isinstance(upload, str):
+                raise missing("file")
+            data = await upload.read()
+            fields = {k: form.get(k) for k in ("column_map", "on_conflict", "segments", "topics")}
+        finally:
+            await form.close()
+        job = imports_mod.prepare(self.store, data, fields)
+        iid = self.importer.submit(job)
+        return json_response({"object": "contact_import", "id": iid}, 201)
+
+    async def get_import(self, request: Request) -> Response:
+        return json_response(self.importer.get(request.path_params["id"]))
+
+    async def list_imports(self, request: Request) -> Response:
+        status = request.query_params.get("status") or None
+        if status is not None and status not in imports_mod.STATUSES:
+            raise invalid("The `status` must be one of queued, in_progress, completed, failed.")
+        data, more = self.importer.list(page_params(request), status)
+        return json_response(list_body(data, more))
+
+
+def create_app(db_path: str = ":memory:", *, rate_limit: float = 5.0,
+               api_keys: Sequence[str] = (), fail_rate: float = 0.0, latency_ms: float = 0.0,
+               seed: int | None = None) -> EmulatorApp:
+    """Build the emulator app (an ASGI callable; state in SQLite at ``db_path``)."""
+    return EmulatorApp(db_path, rate_limit=rate_limit, api_keys=api_keys, fail_rate=fail_rate,
+                       latency_ms=latency_ms, seed=seed)

@@ -1,0 +1,339 @@
+"""Contact imports (``POST /contacts/imports``): CSV in, processed asynchronously.
+
+``prepare`` checks a request synchronously (CSV readable, a header with an email column,
+``column_map`` matching columns and declared properties, segments and topics existing) and
+answers 422 for what is wrong. The ``Importer`` stores the job as ``queued`` and a worker
+thread runs it: ``in_progress``, then every row in one transaction together with the final
+``completed`` status and counts (so a killed server leaves no half-applied import; queued
+and in-progress jobs are run again when the store is opened next).
+
+``column_map`` forms accepted (the notes say accept every form):
+- the OAS's: ``{"email": "Email", "first_name": "First Name", "last_name": …,
+  "unsubscribed": …, "properties": {"plan": {"column": "Plan", "type": "string"}}}``
+  (a property may also be given as ``"plan": "Plan"``, inside or outside ``properties``);
+- a plain ``{csv_column: field_or_property_key}``;
+- none: columns named like a field (case-insensitive) or a property key are used.
+
+Rows: a bad email or a value that does not fit its property's type makes the row
+``failed``; the import still completes. Existing contacts (email, case-insensitive) are
+updated with the non-empty mapped cells on ``upsert`` and left alone on ``skip`` (default
+``skip``, as in the OAS and the Python SDK). Segments and topics apply to created and
+upserted contacts.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import queue
+import threading
+from typing import Any
+
+from resend_iac.emulator.store import (
+    CONTACT_FIELDS,
+    APIError,
+    Store,
+    invalid,
+    missing,
+    new_id,
+    not_found,
+    now_text,
+    valid_email,
+)
+
+STATUSES = ("queued", "in_progress", "completed", "failed")
+TRUE = {"true", "1", "yes", "y", "t"}
+FALSE = {"false", "0", "no", "n", "f"}
+
+
+def _json_field(fields: dict, name: str, default: Any) -> Any:
+    raw = fields.get(name)
+    if raw is None or raw == "":
+        return default
+    if not isinstance(raw, str):
+        raise invalid(f"The `{name}` field must be a JSON string.")
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise invalid(f"The `{name}` field is not valid JSON.") from None
+
+
+def _resolve_columns(header: list[str], column_map: Any, props: dict[str, str]) -> dict:
+    """``{"fields": {field: col_index}, "properties": {key: col_index}}``."""
+    index = {name: i for i, name in enumerate(header)}
+    lower = {name.strip().lower(): i for i, name in enumerate(header)}
+    fields: dict[str, int] = {}
+    properties: dict[str, int] = {}
+
+    def column(name: Any, where: str) -> int:
+        if not isinstance(name, str) or name not in index:
+            raise invalid(f"column_map: {where} names the column `{name}`, which the CSV "
+                          f"header does not have (columns: {', '.join(header)}).")
+        return index[name]
+
+    def prop(key: str, col: int) -> None:
+        if key not in props:
+            raise invalid(f"column_map: the contact property `{key}` does not exist. Create "
+                          "it first.")
+        properties[key] = col
+
+    if column_map in (None, {}):
+        for name, i in lower.items():
+            if name in CONTACT_FIELDS:
+                fields[name] = i
+        for key in props:
+            if key in index and key not in CONTACT_FIELDS:
+                properties[key] = index[key]
+    elif not isinstance(column_map, dict):
+        raise invalid("The `column_map` field must be a JSON object.")
+    else:
+        for key, value in column_map.items():
+            if key == "properties" and isinstance(value, dict):
+                for pkey, spec in value.items():
+                    col = spec.get("column") if isinstance(spec, dict) else spec
+                    prop(pkey, column(col, f"properties.{pkey}"))
+            elif isinstance(value, dict):  # {"plan": {"column": "Plan", "type": …}}
+                prop(key, column(value.get("column"), key))
+            elif key in CONTACT_FIELDS and value in index:
+                fields[key] = index[value]
+            elif key in props and value in index:
+                prop(key, index[value])
+            elif key in index and value in CONTACT_FIELDS:
+                fields[value] = index[key]
+            elif key in index and isinstance(value, str):
+                prop(value, index[key])
+            else:
+                column(value, f"`{key}`")
+        if "email" not in fields and "email" in lower:
+            fields["email"] = lower["email"]
+    if "email" not in fields:
+        raise invalid("The CSV needs an email column: name a column `email` or map one with "
+                      "`column_map` (e.g. {\"email\": \"Email\"}).")
+    return {"fields": fields, "properties": properties}
+
+
+def prepare(store: Store, data: bytes, form: dict[str, Any]) -> dict[str, Any]:
+    """Validate an import request; returns the job to run (raises APIError)."""
+    if not data or not data.strip():
+        raise invalid("The CSV `file` is empty.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise invalid("The CSV `file` must be UTF-8 text.") from None
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise invalid(f"The CSV `file` could not be read: {exc}.") from None
+    if not header or not any(h.strip() for h in header):
+        raise invalid("The CSV `file` has no header row.")
+    header = [h.strip() for h in header]
+    on_conflict = form.get("on_conflict") or "skip"
+    if on_conflict not in ("upsert", "skip"):
+        raise invalid("The `on_conflict` field must be `upsert` or `skip`.")
+    column_map = _json_field(form, "column_map", None)
+    segments = _json_field(form, "segments", [])
+    topics = _json_field(form, "topics", [])
+    if not isinstance(segments, list) or not isinstance(topics, list):
+        raise invalid("The `segments` and `topics` fields must be JSON arrays.")
+    seg_ids = []
+    for item in segments:
+        sid = item.get("id") if isinstance(item, dict) else item
+        if not isinstance(sid, str):
+            raise invalid("Each item of `segments` must be {\"id\": …}.")
+        seg_ids.append(sid)
+    top = []
+    for item in topics:
+        if not isinstance(item, dict) or not isinstance(item.get("id"), str):
+            raise missing("id")
+        if item.get("subscription") not in ("opt_in", "opt_out"):
+            raise invalid("The `subscription` must be `opt_in` or `opt_out`.")
+        top.append((item["id"], item["subscription"]))
+    with store.lock:
+        c = store.conn
+        props = {k: t for k, t in c.execute("SELECT key, type FROM properties")}
+        for sid in seg_ids:
+            if c.execute("SELECT 1 FROM segments WHERE id = ?", (sid,)).fetchone() is None:
+                raise not_found("Segment")
+        for tid, _ in top:
+            if c.execute("SELECT 1 FROM topics WHERE id = ?", (tid,)).fetchone() is None:
+                raise not_found("Topic")
+    columns = _resolve_columns(header, column_map, props)
+    return {"csv": text, "columns": columns, "on_conflict": on_conflict, "segments": seg_ids,
+            "topics": top}
+
+
+def _cell(row: list[str], i: int) -> str:
+    return row[i].strip() if i < len(row) else ""
+
+
+def _convert(ptype: str, raw: str) -> Any:
+    if ptype == "string":
+        return raw
+    try:
+        return int(raw)
+    except ValueError:
+        value = float(raw)  # ValueError for non-numbers: the row fails
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(raw) from None
+        return value
+
+
+def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
+    """Apply a job in one transaction together with its final status and counts."""
+    fields = job["columns"]["fields"]
+    prop_cols = job["columns"]["properties"]
+    upsert = job["on_conflict"] == "upsert"
+    counts = {"total": 0, "created": 0, "updated": 0, "skipped": 0, "failed": 0}
+    with store.write() as c:
+        if c.execute("SELECT 1 FROM imports WHERE id = ?", (import_id,)).fetchone() is None:
+            return  # reset meanwhile
+        props = {k: (s, t) for s, k, t in c.execute("SELECT seq, key, type FROM properties")}
+        seg_seqs = [r[0] for sid in job["segments"]
+                    for r in c.execute("SELECT seq FROM segments WHERE id = ?", (sid,))]
+        top_seqs = [(r[0], sub) for tid, sub in job["topics"]
+                    for r in c.execute("SELECT seq FROM topics WHERE id = ?", (tid,))]
+        reader = csv.reader(io.StringIO(job["csv"], newline=""))
+        next(reader, None)
+        ts = now_text()
+        for row in reader:
+            if not any(cell.strip() for cell in row):
+                continue
+            counts["total"] += 1
+            email = _cell(row, fields["email"])
+            if not valid_email(email):
+                counts["failed"] += 1
+                continue
+            values = {}
+            try:
+                for key, col in prop_cols.items():
+                    raw = _cell(row, col)
+                    if raw != "" and key in props:
+                        values[props[key][0]] = _convert(props[key][1], raw)
+                changes: dict[str, Any] = {}
+                for name in ("first_name", "last_name"):
+                    if name in fields and _cell(row, fields[name]) != "":
+                        changes[name] = _cell(row, fields[name])
+                if "unsubscribed" in fields and _cell(row, fields["unsubscribed"]) != "":
+                    flag = _cell(row, fields["unsubscribed"]).lower()
+                    if flag not in TRUE | FALSE:
+                        raise ValueError(flag)
+                    changes["unsubscribed"] = int(flag in TRUE)
+            except ValueError:
+                counts["failed"] += 1
+                continue
+            existing = c.execute("SELECT seq FROM contacts WHERE email_key = ?",
+                                 (email.lower(),)).fetchone()
+            if existing is not None:
+                if not upsert:
+                    counts["skipped"] += 1
+                    continue
+                seq = existing[0]
+                if changes:
+                    c.execute(f"UPDATE contacts SET {', '.join(f'{k} = ?' for k in changes)}"
+                              " WHERE seq = ?", (*changes.values(), seq))
+                counts["updated"] += 1
+            else:
+                seq = c.execute(
+                    "INSERT INTO contacts (id, email, email_key, first_name, last_name,"
+                    " unsubscribed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (new_id(), email, email.lower(), changes.get("first_name"),
+                     changes.get("last_name"), changes.get("unsubscribed", 0), now_text())
+                ).lastrowid
+                counts["created"] += 1
+            if values:
+                c.executemany("INSERT OR REPLACE INTO contact_values VALUES (?, ?, ?)",
+                              [(seq, p, json.dumps(v)) for p, v in values.items()])
+            for sseq in seg_seqs:
+                c.execute("INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)", (sseq, seq, ts))
+            for tseq, sub in top_seqs:
+                c.execute("INSERT INTO subscriptions VALUES (?, ?, ?, ?) ON CONFLICT"
+                          " (contact_seq, topic_seq) DO UPDATE SET subscription ="
+                          " excluded.subscription", (seq, tseq, sub, ts))
+        c.execute("UPDATE imports SET status = 'completed', completed_at = ?, total = ?,"
+                  " created = ?, updated = ?, skipped = ?, failed = ?, job = NULL WHERE id = ?",
+                  (now_text(), counts["total"], counts["created"], counts["updated"],
+                   counts["skipped"], counts["failed"], import_id))
+
+
+class Importer:
+    """Queue + one daemon worker thread (started on first use)."""
+
+    COLS = "id, status, created_at, completed_at, total, created, updated, skipped, failed"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.queue: queue.Queue[str] = queue.Queue()
+        self.thread: threading.Thread | None = None
+        self.start_lock = threading.Lock()
+
+    def _ensure_worker(self) -> None:
+        with self.start_lock:
+            if self.thread is None or not self.thread.is_alive():
+                self.thread = threading.Thread(target=self._work, name="emulator-imports",
+                                               daemon=True)
+                self.thread.start()
+
+    def submit(self, job: dict[str, Any]) -> str:
+        iid = new_id()
+        with self.store.write() as c:
+            c.execute("INSERT INTO imports (id, status, created_at, job) VALUES (?, 'queued', ?, ?)",
+                      (iid, now_text(), json.dumps(job)))
+        self._ensure_worker()
+        self.queue.put(iid)
+        return iid
+
+    def resume(self) -> None:
+        """Re-run imports a previous server left queued or in progress."""
+        rows = self.store.read("SELECT id FROM imports WHERE status IN ('queued', 'in_progress')"
+                               " ORDER BY seq")
+        if rows:
+            self._ensure_worker()
+            for (iid,) in rows:
+                self.queue.put(iid)
+
+    def clear(self) -> None:
+        while True:
+            try:
+                self.queue.get_nowait()
+            except queue.Empty:
+                return
+
+    def _work(self) -> None:
+        while True:
+            iid = self.queue.get()
+            try:
+                with self.store.write() as c:
+                    row = c.execute("SELECT job FROM imports WHERE id = ?", (iid,)).fetchone()
+                    if row is None or row[0] is None:
+                        continue
+                    c.execute("UPDATE imports SET status = 'in_progress' WHERE id = ?", (iid,))
+                run(self.store, iid, json.loads(row[0]))
+            except Exception:
+                try:
+                    with self.store.write() as c:
+                        c.execute("UPDATE imports SET status = 'failed', completed_at = ?,"
+                                  " job = NULL WHERE id = ?", (now_text(), iid))
+                except Exception:
+                    pass
+
+    def _dict(self, r: tuple) -> dict[str, Any]:
+        return {"object": "contact_import", "id": r[0], "status": r[1], "created_at": r[2],
+                "completed_at": r[3], "counts": {"total": r[4], "created": r[5],
+                                                 "updated": r[6], "skipped": r[7],
+                                                 "failed": r[8]}}
+
+    def get(self, iid: str) -> dict[str, Any]:
+        row = self.store.read_one(f"SELECT {self.COLS} FROM imports WHERE id = ?", (iid,))
+        if row is None:
+            raise not_found("Contact import")
+        return self._dict(row)
+
+    def list(self, page: dict, status: str | None) -> tuple[list[dict], bool]:
+        where, args = ("status = ?", [status]) if status else ("", [])
+        rows, more = self.store._page("imports", self.COLS, where, args, page)
+        return [self._dict(r) for r in rows], more
+
+
+__all__ = ["APIError", "Importer", "STATUSES", "prepare", "run"]
