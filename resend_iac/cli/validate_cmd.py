@@ -1,1 +1,27 @@
-"""(placeholder: filled by its issue)"""
+"""`resend-iac validate PATH...`: check files offline; errors to stderr, summary to stdout."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from resend_iac import config
+from resend_iac.cli import main
+
+
+@main.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+def validate(paths: tuple[str, ...]) -> None:
+    """Check YAML files (or directories of them) and their CSV seed lists: syntax,
+    structure and meaning, with no network access. Prints every problem as
+    file:line:column: message and exits 1; exits 0 with a summary when valid."""
+    result = config.read(paths)
+    if result.state is None:
+        for diagnostic in result.diagnostics:
+            click.echo(str(diagnostic), err=True)
+        n = len(result.diagnostics)
+        click.echo(f"{n} error{'s' if n != 1 else ''} found; nothing was checked against Resend.", err=True)
+        sys.exit(1)
+    n = len(result.files)
+    click.echo(f"OK: {result.state.summary()} in {n} file{'s' if n != 1 else ''}")

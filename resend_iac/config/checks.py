@@ -1,0 +1,417 @@
+"""Checks of single objects: the JSON Schema (structure) plus the rules it cannot say well
+(Resend's limits, email syntax, value types against declared properties).
+
+The loader and the Pulumi providers' ``check`` use the same functions, so a user sees the
+same message whichever way they declare an object. The public ``check_*`` functions return
+plain messages; the ``*_issues`` variants also return where (a path inside the object, and
+whether the message is about the key rather than the value) so the loader can point at
+``file:line:column``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from functools import lru_cache
+from importlib import resources
+from typing import Any, Iterable, Mapping
+
+import jsonschema
+
+from resend_iac.model import (
+    PROPERTY_KEY_MAX,
+    TOPIC_DESCRIPTION_MAX,
+    TOPIC_NAME_MAX,
+    Property,
+)
+
+# (path inside the checked object, message, about the key rather than the value)
+Issue = tuple[tuple[Any, ...], str, bool]
+
+CONTACT_FIELDS = ("email", "first_name", "last_name", "unsubscribed")
+SCHEMA_FILE = "resend-iac.schema.json"
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    """The format's JSON Schema, shipped as package data (``resend_iac/schemas``)."""
+    text = resources.files("resend_iac").joinpath("schemas", SCHEMA_FILE).read_text("utf-8")
+    return json.loads(text)
+
+
+@lru_cache(maxsize=None)
+def _validator(definition: str | None) -> jsonschema.protocols.Validator:
+    root = schema()
+    if definition is None:
+        return jsonschema.Draft202012Validator(root)
+    sub = {"$ref": f"#/$defs/{definition}", "$defs": root["$defs"]}
+    return jsonschema.Draft202012Validator(sub)
+
+
+# ---------------------------------------------------------------- schema errors -> words
+
+_TYPE_WORDS = {
+    "string": "a string",
+    "number": "a number",
+    "integer": "a whole number",
+    "boolean": "true or false",
+    "object": "a mapping (key: value)",
+    "array": "a list",
+    "null": "null",
+}
+# Left to the semantic checks below, which say it better (and with Resend's limits).
+_SKIPPED_VALIDATORS = {"maxLength", "minLength", "pattern"}
+
+
+def suggest(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` or empty."""
+    choices = list(choices)
+    lowered = {c.lower(): c for c in choices}
+    if isinstance(word, str) and word.lower() in lowered and lowered[word.lower()] != word:
+        return f" (did you mean {lowered[word.lower()]!r}?)"
+    match = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f"the string {value!r}"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)  # pragma: no cover
+
+
+def _field(path: tuple[Any, ...]) -> str:
+    if not path:
+        return "the file"
+    last = path[-1]
+    if isinstance(last, int):
+        parent = next((p for p in reversed(path[:-1]) if isinstance(p, str)), None)
+        return f"each {parent!r} item" if parent else "each item"
+    if len(path) >= 2 and path[-2] == "properties" and (len(path) > 2 or path[0] != "properties"):
+        return f"the value of property {last!r}"
+    if len(path) >= 2 and path[-2] == "topics" and len(path) > 2:
+        return f"the subscription to topic {last!r}"
+    if len(path) == 2 and path[0] in ("properties", "segments", "topics"):
+        return f"{path[0][:-1]} {last!r}"
+    return repr(last)
+
+
+def _title(schema_: Mapping[str, Any], path: tuple[Any, ...]) -> str:
+    title = schema_.get("title")
+    if not path or title == "resend-iac configuration":
+        return "the top level of the file"
+    return title or repr(path[-1])
+
+
+def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> list[Issue]:
+    path = base + tuple(error.absolute_path)
+    kind = error.validator
+    value = error.instance
+    field = _field(path)
+    if kind in _SKIPPED_VALIDATORS or "propertyNames" in error.absolute_schema_path:
+        return []
+    if kind == "additionalProperties":
+        allowed = list(error.schema.get("properties", {}))
+        extras = [k for k in value if k not in allowed]
+        what = _title(error.schema, path)
+        return [
+            (
+                path + (k,),
+                f"unknown key {k!r} in {what}{suggest(k, allowed) or '; allowed keys: ' + ', '.join(allowed)}",
+                True,
+            )
+            for k in extras
+        ]
+    if kind == "required":
+        what = _title(error.schema, path)
+        missing = [k for k in error.validator_value if k not in value]
+        hint = ""
+        if what == "contact":
+            hint = " (each contacts entry needs email:, csv: or emails:)"
+        elif what == "the top level of the file":
+            hint = " (start the file with `version: 1`)"
+        return [(path, f"{what} is missing required key {k!r}{hint}", False) for k in missing]
+    if kind == "type":
+        types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
+        if not path:
+            return [(path, f"the file must be a mapping with `version: 1` at the top, not {describe(value)}", False)]
+        want = " or ".join(_TYPE_WORDS.get(t, t) for t in types if t != "null")
+        if "null" in types:
+            want += " or null"
+        hint = ""
+        if isinstance(value, bool) and "string" in types:
+            hint = " (YAML reads yes/no/on/off/true/false as booleans: quote the text)"
+        elif isinstance(value, (int, float)) and "string" in types:
+            hint = " (quote it to make it a string)"
+        return [(path, f"{field} must be {want}, not {describe(value)}{hint}", False)]
+    if kind == "enum":
+        options = [str(o) for o in error.validator_value]
+        return [
+            (path, f"{field} must be one of {', '.join(options)}, not {describe(value)}{suggest(str(value), options)}", False)
+        ]
+    if kind == "const":
+        return [(path, f"{field} must be {error.validator_value!r}, not {describe(value)}", False)]
+    if kind in ("minimum", "maximum"):
+        low = error.schema.get("minimum")
+        high = error.schema.get("maximum")
+        if low is not None and high is not None:
+            return [(path, f"{field} must be between {low} and {high}, not {value!r}", False)]
+        return [(path, f"{field} must be at least {low}, not {value!r}", False)]
+    if kind == "uniqueItems":
+        seen: set[Any] = set()
+        dups = []
+        for item in value:
+            key = json.dumps(item, sort_keys=True, default=str)
+            if key in seen:
+                dups.append(item)
+            seen.add(key)
+        return [(path, f"{field} lists {', '.join(repr(d) for d in dups)} more than once: remove the repeat", False)]
+    return [(path, f"{field}: {error.message}", False)]  # pragma: no cover - a validator we do not use
+
+
+def schema_issues(instance: Any, definition: str | None = None, base: tuple[Any, ...] = ()) -> list[Issue]:
+    """Structural issues of ``instance`` against the whole schema (``definition=None``) or one
+    of its ``$defs``; paths are prefixed with ``base``."""
+    out: list[Issue] = []
+    for error in _validator(definition).iter_errors(instance):
+        out.extend(_error_issues(error, base))
+    return out
+
+
+# ---------------------------------------------------------------- the rules
+
+_KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
+_LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\u0080-\U0010ffff]+$")
+_LABEL_RE = re.compile(r"^[A-Za-z0-9\u0080-\U0010ffff]([A-Za-z0-9\-\u0080-\U0010ffff]*[A-Za-z0-9\u0080-\U0010ffff])?$")
+_QUICK_EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+\-']+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
+
+
+def email_problem(email: str) -> str | None:
+    """Why ``email`` (already trimmed) is not a usable address, or ``None``."""
+    if _QUICK_EMAIL_RE.match(email) and ".." not in email and not email.startswith(".") and ".@" not in email and "@-" not in email and "-." not in email and ".-" not in email:
+        return None
+    if not email:
+        return "email is empty"
+    if any(c.isspace() for c in email):
+        return f"{email!r} is not a valid email address (it contains white space)"
+    if email.count("@") != 1:
+        return f"{email!r} is not a valid email address (it needs exactly one @)"
+    local, domain = email.split("@")
+    if not local or len(local) > 64 or not _LOCAL_RE.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+        return f"{email!r} is not a valid email address (the part before @ is not valid)"
+    labels = domain.split(".")
+    if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels) or len(labels[-1]) < 2:
+        return f"{email!r} is not a valid email address (the domain {domain!r} is not valid)"
+    return None
+
+
+def property_key_problem(key: Any) -> str | None:
+    if not isinstance(key, str) or not key:
+        return "a property key must be a non-empty string"
+    if len(key) > PROPERTY_KEY_MAX:
+        return f"property key {key!r} is {len(key)} characters long; Resend allows at most {PROPERTY_KEY_MAX}: shorten it"
+    if not _KEY_RE.match(key):
+        bad = "".join(sorted({c for c in key if not (c.isascii() and (c.isalnum() or c == "_"))}))
+        fixed = re.sub(r"[^A-Za-z0-9_]", "_", key)
+        return (
+            f"property key {key!r} may only contain letters, digits and underscore (found {bad!r}); "
+            f"rename it, e.g. {fixed!r}"
+        )
+    if key in CONTACT_FIELDS:
+        return f"property key {key!r} is a built-in contact field, not a custom property: pick another key"
+    return None
+
+
+def value_problem(key: str, value: Any, prop: Property) -> str | None:
+    """Whether ``value`` fits the declared property (``None`` always fits: it clears)."""
+    if value is None:
+        return None
+    if prop.type == "number":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            hint = ": write it without quotes" if isinstance(value, str) else ""
+            return f"property {key!r} is a number, but the value is {describe(value)}{hint}"
+    elif not isinstance(value, str):
+        return f"property {key!r} is a string, but the value is {describe(value)}: quote it"
+    return None
+
+
+def property_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issue]:
+    """``structure=False``: the caller already ran the schema (the loader, over the file)."""
+    spec = {k: v for k, v in data.items() if k != "key"}
+    key = data.get("key")
+    out: list[Issue] = []
+    problem = property_key_problem(key)
+    if problem:
+        out.append((("key",), problem, True))
+    structural = schema_issues(spec, "property") if structure else []
+    out.extend(structural)
+    typed = spec.get("type") in ("string", "number")
+    fallback = spec.get("fallback_value")
+    if not structural and typed and isinstance(fallback, (str, int, float)) and isinstance(key, str):
+        prop = Property(key=key, type=spec["type"])
+        problem = value_problem(key, spec["fallback_value"], prop)
+        if problem:
+            out.append((("fallback_value",), f"fallback_value: {problem}", False))
+    return out
+
+
+def segment_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issue]:
+    name = data.get("name")
+    out: list[Issue] = []
+    if not isinstance(name, str) or not name.strip():
+        out.append((("name",), "a segment name must be a non-empty string", True))
+    elif name != name.strip():
+        out.append((("name",), f"segment name {name!r} starts or ends with white space: remove it", True))
+    if structure:
+        out.extend(schema_issues({k: v for k, v in data.items() if k != "name"}, "segment"))
+    return out
+
+
+def topic_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issue]:
+    name = data.get("name")
+    out: list[Issue] = []
+    if not isinstance(name, str) or not name.strip():
+        out.append((("name",), "a topic name must be a non-empty string", True))
+    elif len(name) > TOPIC_NAME_MAX:
+        out.append(
+            (("name",), f"topic name {name!r} is {len(name)} characters long; Resend allows at most {TOPIC_NAME_MAX}: shorten it", True)
+        )
+    spec = {k: v for k, v in data.items() if k != "name"}
+    if structure:
+        out.extend(schema_issues(spec, "topic"))
+    description = spec.get("description")
+    if isinstance(description, str) and len(description) > TOPIC_DESCRIPTION_MAX:
+        out.append(
+            (
+                ("description",),
+                f"description of topic {name!r} is {len(description)} characters long; "
+                f"Resend allows at most {TOPIC_DESCRIPTION_MAX}: shorten it",
+                False,
+            )
+        )
+    return out
+
+
+def reference_issues(
+    data: Mapping[str, Any],
+    properties: Mapping[str, Property] | None,
+    segments: Iterable[str] | None,
+    topics: Iterable[str] | None,
+) -> list[Issue]:
+    """Property values, segment and topic names of a contact (or CSV/emails entry) against
+    what is declared. ``None`` = not known here: not checked."""
+    out: list[Issue] = []
+    values = data.get("properties")
+    if properties is not None and isinstance(values, Mapping):
+        for key, value in values.items():
+            prop = properties.get(key)
+            if prop is None:
+                out.append(
+                    (
+                        ("properties", key),
+                        f"property {key!r} is not declared; declare it under properties: or fix the key"
+                        + suggest(key, properties),
+                        True,
+                    )
+                )
+                continue
+            problem = value_problem(key, value, prop)
+            if problem:
+                out.append((("properties", key), problem, False))
+    names = data.get("segments")
+    if segments is not None and isinstance(names, list):
+        known = set(segments)
+        for i, name in enumerate(names):
+            if isinstance(name, str) and name not in known:
+                out.append(
+                    (
+                        ("segments", i),
+                        f"segment {name!r} is not declared; declare it under segments: or fix the name"
+                        + suggest(name, known),
+                        False,
+                    )
+                )
+    subs = data.get("topics")
+    if topics is not None and isinstance(subs, Mapping):
+        known = set(topics)
+        for name in subs:
+            if name not in known:
+                out.append(
+                    (
+                        ("topics", name),
+                        f"topic {name!r} is not declared; declare it under topics: or fix the name" + suggest(name, known),
+                        True,
+                    )
+                )
+    return out
+
+
+def contact_issues(
+    data: Mapping[str, Any],
+    properties: Mapping[str, Property] | None = None,
+    segments: Iterable[str] | None = None,
+    topics: Iterable[str] | None = None,
+    structure: bool = True,
+) -> list[Issue]:
+    structural = schema_issues(data, "contact") if structure else []
+    out = list(structural)
+    email = data.get("email")
+    if isinstance(email, str):
+        problem = email_problem(email.strip())
+        if problem:
+            out.append((("email",), problem, False))
+    if not structural:
+        out.extend(reference_issues(data, properties, segments, topics))
+    return out
+
+
+def _messages(issues: list[Issue]) -> list[str]:
+    return [message for _, message, _ in issues]
+
+
+def check_property(data: Mapping[str, Any]) -> list[str]:
+    """``{"key", "type", "fallback_value"?}`` -> messages (empty when valid)."""
+    return _messages(property_issues(data))
+
+
+def check_segment(data: Mapping[str, Any]) -> list[str]:
+    """``{"name", "membership"?}`` -> messages."""
+    return _messages(segment_issues(data))
+
+
+def check_topic(data: Mapping[str, Any]) -> list[str]:
+    """``{"name", "default_subscription"?, "description"?, "visibility"?}`` -> messages."""
+    return _messages(topic_issues(data))
+
+
+def check_contact(
+    data: Mapping[str, Any],
+    properties: Mapping[str, Property] | None = None,
+    *,
+    segments: Iterable[str] | None = None,
+    topics: Iterable[str] | None = None,
+) -> list[str]:
+    """A contact as in a file (``email``, names, ``unsubscribed``, ``properties``,
+    ``segments``, ``topics``, ``protect``) -> messages. Property values are checked against
+    ``properties`` when given; segment/topic names against ``segments``/``topics`` when given."""
+    return _messages(contact_issues(data, properties, segments, topics))
+
+
+__all__ = [
+    "check_contact",
+    "check_property",
+    "check_segment",
+    "check_topic",
+    "email_problem",
+    "schema",
+]

@@ -1,0 +1,233 @@
+"""CSV seed lists, like Resend's own CSV upload: a header row, one contact per row.
+
+Columns map to ``email``, ``first_name``, ``last_name``, ``unsubscribed`` or a declared
+property key (values converted to the property's type). Without a ``columns:`` mapping the
+headers must be those names; with one, unmapped columns are ignored. Cells are trimmed; an
+empty cell leaves that field unmanaged for that row. Rows are checked with plain code (no
+jsonschema per row): this is the hot path for big lists.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from resend_iac.config.checks import CONTACT_FIELDS, email_problem, suggest
+from resend_iac.model import UNSET, Contact, Property
+
+# ("csv", line, message): a place in the CSV file (line 1 = header);
+# ("columns", header, message): the YAML ``columns:`` entry for that header;
+# ("entry", None, message): the YAML CSV entry as a whole.
+Problem = tuple[str, Any, str]
+
+_TRUE = {"true", "1", "yes", "y"}
+_FALSE = {"false", "0", "no", "n"}
+_INT_RE = re.compile(r"^[+-]?\d+$")
+
+
+@dataclass
+class Shared:
+    """What a CSV entry applies to every row (row cells win over these)."""
+
+    segments: set[str] = field(default_factory=set)
+    topics: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, Any] = field(default_factory=dict)
+    unsubscribed: Any = UNSET
+    protect: bool = False
+
+
+def decode(data: bytes) -> tuple[str | None, int, str]:
+    """``(text, 0, "")`` or ``(None, line, message)`` for bytes that are not UTF-8."""
+    try:
+        return data.decode("utf-8-sig"), 0, ""
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        byte = data[exc.start]
+        return None, line, f"file is not UTF-8 (byte 0x{byte:02x} on line {line}); save it as UTF-8"
+
+
+def parse_number(text: str) -> int | float | None:
+    if _INT_RE.match(text):
+        return int(text)
+    try:
+        value = float(text)
+    except ValueError:
+        return None
+    if value != value or value in (float("inf"), float("-inf")):
+        return None
+    return value
+
+
+def read_csv(
+    path: Path,
+    display: str,
+    columns: Mapping[str, str] | None,
+    properties: Mapping[str, Property],
+    shared: Shared,
+) -> tuple[list[Contact], list[Problem]]:
+    """Read ``path`` into contacts (each with ``location`` = display:line)."""
+    from resend_iac.model import Location
+
+    problems: list[Problem] = []
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return [], [("entry", None, f"CSV file {display!r} not found; `csv:` paths are relative to the YAML file")]
+    except IsADirectoryError:
+        return [], [("entry", None, f"CSV path {display!r} is a directory, not a file")]
+    except OSError as exc:
+        return [], [("entry", None, f"cannot read CSV file {display!r}: {exc.strerror or exc}")]
+    text, line, message = decode(data)
+    if text is None:
+        return [], [("csv", line, message)]
+
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        return [], [("csv", 1, f"CSV syntax error: {exc}")]
+    if not header or not any(h.strip() for h in header):
+        return [], [("csv", 1, "CSV file is empty: it needs a header row (e.g. `email,first_name`) and one row per contact")]
+    header = [h.strip() for h in header]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if name and name in seen:
+            problems.append(("csv", 1, f"column {name!r} appears twice in the header (columns {seen[name] + 1} and {i + 1}); rename one"))
+        seen.setdefault(name, i)
+
+    targets = set(CONTACT_FIELDS) | set(properties)
+    mapping: dict[int, str] = {}  # column index -> target
+    mapped_by: dict[str, str] = {}  # target -> header
+    if columns is None:
+        for i, name in enumerate(header):
+            if not name:
+                continue
+            if name not in targets:
+                problems.append(
+                    (
+                        "csv",
+                        1,
+                        f"column {name!r} is not a contact field or declared property{suggest(name, targets)}; "
+                        "map it with `columns:` in the YAML (unmapped columns are then ignored) or declare the property",
+                    )
+                )
+                continue
+            if seen.get(name) == i:
+                mapping[i] = name
+                mapped_by[name] = name
+    else:
+        for name, target in columns.items():
+            if target not in targets:
+                problems.append(
+                    (
+                        "columns",
+                        name,
+                        f"column {name!r} maps to {target!r}, which is not email, first_name, last_name, "
+                        f"unsubscribed or a declared property{suggest(target, targets)}",
+                    )
+                )
+                continue
+            if target in mapped_by:
+                problems.append(
+                    ("columns", name, f"columns {mapped_by[target]!r} and {name!r} both map to {target!r}; map each field once")
+                )
+                continue
+            mapped_by[target] = name
+            if name not in seen:
+                problems.append(
+                    (
+                        "columns",
+                        name,
+                        f"column {name!r} is not in the header of {display}{suggest(name, [h for h in header if h])}; "
+                        f"its columns are: {', '.join(repr(h) for h in header)}",
+                    )
+                )
+                continue
+            mapping[seen[name]] = target
+    if "email" not in mapped_by:
+        problems.append(("entry", None, f"no column of {display} maps to email; add it under columns: (e.g. `columns: {{Email: email}}`)"))
+    if problems:
+        return [], problems
+
+    # The hot loop: plain code, no per-row schema validation.
+    email_i = next(i for i, t in mapping.items() if t == "email")
+    first_i = next((i for i, t in mapping.items() if t == "first_name"), None)
+    last_i = next((i for i, t in mapping.items() if t == "last_name"), None)
+    unsub_i = next((i for i, t in mapping.items() if t == "unsubscribed"), None)
+    prop_cols = [(i, t, properties[t].type == "number", header[i]) for i, t in mapping.items() if t in properties]
+    width = len(header)
+    contacts: list[Contact] = []
+    append = contacts.append
+    shared_segments, shared_topics, shared_props = shared.segments, shared.topics, shared.properties
+    shared_unsub, protect = shared.unsubscribed, shared.protect
+    end = 1
+    try:
+        for row in reader:
+            line, end = end + 1, reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) > width and any(c.strip() for c in row[width:]):
+                problems.append(("csv", line, f"row has {len(row)} fields but the header has {width}; quote values that contain commas"))
+                continue
+            email = row[email_i].strip() if email_i < len(row) else ""
+            if not email:
+                problems.append(("csv", line, "row has no email: fill it in or delete the row"))
+                continue
+            problem = email_problem(email)
+            if problem:
+                problems.append(("csv", line, problem))
+                continue
+            contact = Contact(email=email, segments=set(shared_segments), topics=dict(shared_topics), protect=protect)
+            contact.location = Location(display, line)
+            if first_i is not None and first_i < len(row):
+                value = row[first_i].strip()
+                if value:
+                    contact.first_name = value
+            if last_i is not None and last_i < len(row):
+                value = row[last_i].strip()
+                if value:
+                    contact.last_name = value
+            contact.unsubscribed = shared_unsub
+            if unsub_i is not None and unsub_i < len(row):
+                value = row[unsub_i].strip()
+                if value:
+                    low = value.lower()
+                    if low in _TRUE:
+                        contact.unsubscribed = True
+                    elif low in _FALSE:
+                        contact.unsubscribed = False
+                    else:
+                        problems.append(
+                            ("csv", line, f"unsubscribed value {value!r} in column {header[unsub_i]!r} must be true/false, 1/0 or yes/no")
+                        )
+                        continue
+            props = dict(shared_props)
+            bad = False
+            for i, key, numeric, col in prop_cols:
+                if i >= len(row):
+                    continue
+                value = row[i].strip()
+                if not value:
+                    continue
+                if numeric:
+                    number = parse_number(value)
+                    if number is None:
+                        problems.append(
+                            ("csv", line, f"value {value!r} in column {col!r} is not a number (property {key!r} is a number)")
+                        )
+                        bad = True
+                        continue
+                    props[key] = number
+                else:
+                    props[key] = value
+            if bad:
+                continue
+            contact.properties = props
+            append(contact)
+    except csv.Error as exc:
+        problems.append(("csv", reader.line_num, f"CSV syntax error: {exc}"))
+    return contacts, problems

@@ -1,0 +1,418 @@
+"""Files -> one desired ``State``, with every problem found reported at ``file:line:column``.
+
+Two passes: first every YAML file is read, checked against the schema and its declarations
+(properties, segments, topics, policy) merged; then the contact entries of every file are
+expanded (single contacts, CSV seed lists, ``emails:`` shorthands) against everything
+declared, so a contact in one file may use a segment declared in another.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from resend_iac.config import checks
+from resend_iac.config.csv_source import Shared, decode, read_csv
+from resend_iac.config.yaml_loader import Map, Mark, Seq, YAMLProblem, parse
+from resend_iac.model import (
+    MEMBERSHIPS,
+    PROPERTY_TYPES,
+    SUBSCRIPTIONS,
+    UNSET,
+    Contact,
+    Location,
+    Policy,
+    Property,
+    Segment,
+    State,
+    Topic,
+)
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    location: Location
+    message: str
+
+    def __str__(self) -> str:
+        if not self.location.line:
+            return f"{self.location.file}: {self.message}"
+        return f"{self.location}: {self.message}"
+
+
+class ConfigError(Exception):
+    """The configuration is not valid; ``diagnostics`` says where and why."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        lines = [str(d) for d in self.diagnostics[:20]]
+        if len(self.diagnostics) > 20:
+            lines.append(f"... and {len(self.diagnostics) - 20} more")
+        super().__init__(f"{len(self.diagnostics)} configuration error(s):\n" + "\n".join(lines))
+
+
+@dataclass
+class LoadResult:
+    state: State | None
+    diagnostics: list[Diagnostic]
+    files: list[str] = field(default_factory=list)  # YAML and CSV files read, as displayed
+
+
+def locate(root: Any, path: Iterable[Any], on_key: bool = False) -> Mark:
+    """The mark of the value (or key) at ``path`` inside a parsed file; the nearest
+    existing ancestor when the path goes further than the data."""
+    node = root
+    mark: Mark = getattr(root, "mark", (1, 1))
+    steps = list(path)
+    for n, step in enumerate(steps):
+        last = n == len(steps) - 1
+        if isinstance(node, Map) and step in node:
+            mark = node.key_marks[step] if (last and on_key) else node.value_marks[step]
+            node = node[step]
+        elif isinstance(node, Seq) and isinstance(step, int) and 0 <= step < len(node):
+            mark = node.marks[step]
+            node = node[step]
+        else:
+            break
+    return mark
+
+
+@dataclass
+class _File:
+    display: str
+    data: Map
+    text: str
+    bad: set[tuple[Any, ...]]  # top-level sections / contact entries with structural errors
+
+
+_SPLIT_RE = re.compile(r"[,;\s]+")
+
+
+class Loader:
+    def __init__(self) -> None:
+        self.diagnostics: list[Diagnostic] = []
+        self.files: list[str] = []
+        self.state = State()
+        self._policy: dict[str, tuple[Any, Location]] = {}
+        self._seen: dict[str, Location] = {}
+
+    # ------------------------------------------------------------ reporting
+    def error(self, file: str, line: int, column: int, message: str) -> None:
+        self.diagnostics.append(Diagnostic(Location(file, line, column), message))
+
+    def at(self, f: _File, path: Iterable[Any], message: str, on_key: bool = False) -> Location:
+        line, col = locate(f.data, path, on_key)
+        loc = Location(f.display, line, col)
+        self.diagnostics.append(Diagnostic(loc, message))
+        return loc
+
+    def where(self, f: _File, path: Iterable[Any], on_key: bool = False) -> Location:
+        line, col = locate(f.data, path, on_key)
+        return Location(f.display, line, col)
+
+    # ------------------------------------------------------------ files
+    def expand(self, paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+        out: list[str] = []
+        seen: set[Path] = set()
+        for raw in paths:
+            p = Path(raw)
+            shown = os.fspath(raw)
+            if p.is_dir():
+                found = sorted(
+                    q
+                    for q in p.rglob("*")
+                    if q.suffix in (".yaml", ".yml")
+                    and q.is_file()
+                    and not any(part.startswith(".") for part in q.relative_to(p).parts)
+                )
+                if not found:
+                    self.error(shown, 0, 0, "no .yaml or .yml files in this directory")
+                for q in found:
+                    if q.resolve() not in seen:
+                        seen.add(q.resolve())
+                        out.append(os.path.join(shown, os.fspath(q.relative_to(p))))
+            elif p.exists():
+                if p.resolve() not in seen:
+                    seen.add(p.resolve())
+                    out.append(shown)
+            else:
+                self.error(shown, 0, 0, "no such file or directory")
+        return out
+
+    def read(self, display: str) -> _File | None:
+        self.files.append(display)
+        try:
+            data = Path(display).read_bytes()
+        except OSError as exc:
+            self.error(display, 0, 0, f"cannot read file: {exc.strerror or exc}")
+            return None
+        text, line, message = decode(data)
+        if text is None:
+            self.error(display, line, 0, message)
+            return None
+        try:
+            parsed = parse(text)
+        except YAMLProblem as p:
+            self.error(display, p.line, p.column, p.message)
+            return None
+        if parsed is None:
+            self.error(display, 1, 0, "file is empty; a resend-iac file starts with `version: 1`")
+            return None
+        f = _File(display, parsed, text, set())
+        for path, message, on_key in checks.schema_issues(parsed):
+            self.at(f, path, message, on_key)
+            f.bad.add(tuple(path[:2]))
+        if not isinstance(parsed, Map):
+            return None
+        return f
+
+    # ------------------------------------------------------------ declarations
+    def declarations(self, f: _File) -> None:
+        data = f.data
+        st = self.state
+        for key, spec in _section(data, "properties", f):
+            found = checks.property_issues({"key": key, **spec}, structure=False)
+            for path, message, on_key in found:
+                base = ("properties", key)
+                self.at(f, base if path == ("key",) else base + path, message, on_key or path == ("key",))
+            loc = self.where(f, ("properties", key), on_key=True)
+            if key in st.properties:
+                self.at(f, ("properties", key), f"property {key!r} is already declared at {st.properties[key].location}; declare it once", True)
+                continue
+            spec = spec or {}
+            if spec.get("type") not in PROPERTY_TYPES:
+                continue  # reported by the schema
+            fallback = spec.get("fallback_value", UNSET)
+            if ("properties", key) in f.bad and not isinstance(fallback, (str, int, float, type(None))):
+                fallback = UNSET
+            st.properties[key] = Property(key=key, type=spec["type"], fallback_value=fallback, location=loc)
+        for name, spec in _section(data, "segments", f):
+            spec = spec or {}
+            for path, message, on_key in checks.segment_issues({"name": name, **spec}, structure=False):
+                base = ("segments", name)
+                self.at(f, base if path == ("name",) else base + path, message, on_key or path == ("name",))
+            loc = self.where(f, ("segments", name), on_key=True)
+            if name in st.segments:
+                self.at(f, ("segments", name), f"segment {name!r} is already declared at {st.segments[name].location}; declare it once", True)
+                continue
+            membership = spec.get("membership", "authoritative")
+            st.segments[name] = Segment(
+                name=name, membership=membership if membership in MEMBERSHIPS else "authoritative", location=loc
+            )
+        for name, spec in _section(data, "topics", f):
+            spec = spec or {}
+            for path, message, on_key in checks.topic_issues({"name": name, **spec}, structure=False):
+                base = ("topics", name)
+                self.at(f, base if path == ("name",) else base + path, message, on_key or path == ("name",))
+            loc = self.where(f, ("topics", name), on_key=True)
+            if name in st.topics:
+                self.at(f, ("topics", name), f"topic {name!r} is already declared at {st.topics[name].location}; declare it once", True)
+                continue
+            st.topics[name] = Topic(
+                name=name,
+                default_subscription=spec.get("default_subscription", "opt_in")
+                if spec.get("default_subscription", "opt_in") in SUBSCRIPTIONS
+                else "opt_in",
+                description=spec.get("description", UNSET),
+                visibility=spec.get("visibility", UNSET),
+                location=loc,
+            )
+        policy = data.get("policy")
+        if isinstance(policy, Map) and ("policy",) not in f.bad:
+            for key, value in policy.items():
+                if ("policy", key) in f.bad:
+                    continue
+                loc = self.where(f, ("policy", key), on_key=True)
+                if key in self._policy and self._policy[key][0] != value:
+                    first, where = self._policy[key]
+                    self.at(
+                        f,
+                        ("policy", key),
+                        f"policy {key} is {value!r} here but {first!r} at {where}; set it in one file only",
+                        True,
+                    )
+                    continue
+                self._policy.setdefault(key, (value, loc))
+
+    # ------------------------------------------------------------ contacts
+    def contacts(self, f: _File) -> None:
+        entries = f.data.get("contacts")
+        if not isinstance(entries, Seq) or ("contacts",) in f.bad:
+            return
+        for i, entry in enumerate(entries):
+            if ("contacts", i) in f.bad or not isinstance(entry, Map):
+                continue
+            if "csv" in entry:
+                self.csv_entry(f, i, entry)
+            elif "emails" in entry:
+                self.emails_entry(f, i, entry)
+            else:
+                self.contact_entry(f, i, entry)
+
+    def _refs(self, f: _File, base: tuple[Any, ...], entry: Map) -> bool:
+        st = self.state
+        found = checks.reference_issues(entry, st.properties, st.segments, st.topics)
+        for path, message, on_key in found:
+            self.at(f, base + path, message, on_key)
+        return not found
+
+    def _add(self, contact: Contact) -> None:
+        key = contact.key
+        first = self._seen.get(key)
+        if first is not None:
+            spelled = self.state.contacts[key].email if key in self.state.contacts else None
+            also = f" as {spelled!r}" if spelled and spelled != contact.email else ""
+            self.diagnostics.append(
+                Diagnostic(
+                    contact.location,
+                    f"contact {contact.email!r} is declared twice (first at {first}{also}); an email may appear "
+                    "only once across all files, CSVs and emails: lists (compared case-insensitively)",
+                )
+            )
+            return
+        self._seen[key] = contact.location
+        self.state.contacts[key] = contact
+
+    def contact_entry(self, f: _File, i: int, entry: Map) -> None:
+        base = ("contacts", i)
+        st = self.state
+        found = checks.contact_issues(entry, st.properties, st.segments, st.topics, structure=False)
+        for path, message, on_key in found:
+            self.at(f, base + path, message, on_key)
+        email = entry["email"].strip()
+        if any(path[:1] == ("email",) for path, _, _ in found):
+            return
+        contact = Contact(
+            email=email,
+            first_name=entry.get("first_name", UNSET),
+            last_name=entry.get("last_name", UNSET),
+            unsubscribed=entry.get("unsubscribed", UNSET),
+            properties=dict(entry.get("properties") or {}),
+            segments=set(entry.get("segments") or ()),
+            topics=dict(entry.get("topics") or {}),
+            protect=bool(entry.get("protect", False)),
+            location=self.where(f, base),
+        )
+        self._add(contact)
+
+    def _shared(self, entry: Map) -> Shared:
+        return Shared(
+            segments=set(entry.get("segments") or ()),
+            topics=dict(entry.get("topics") or {}),
+            properties=dict(entry.get("properties") or {}),
+            unsubscribed=entry.get("unsubscribed", UNSET),
+            protect=bool(entry.get("protect", False)),
+        )
+
+    def emails_entry(self, f: _File, i: int, entry: Map) -> None:
+        base = ("contacts", i)
+        if not self._refs(f, base, entry):
+            return
+        shared = self._shared(entry)
+        lines = f.text.splitlines()
+        value = entry["emails"]
+        if isinstance(value, Seq):
+            items = [(item.strip(), value.marks[n]) for n, item in enumerate(value)]
+        else:
+            items = []
+            line, col = locate(f.data, base + ("emails",))
+            cursor = (line - 1, col - 1)  # 0-based search position in the raw text
+            for token in _SPLIT_RE.split(value):
+                if not token:
+                    continue
+                mark, cursor = _find(lines, token, cursor)
+                items.append((token, mark or (line, col)))
+        if not items:
+            self.at(f, base + ("emails",), "emails: lists no addresses; add some or remove the entry")
+        for email, (line, col) in items:
+            loc = Location(f.display, line, col)
+            problem = checks.email_problem(email)
+            if problem:
+                self.diagnostics.append(Diagnostic(loc, problem))
+                continue
+            self._add(
+                Contact(
+                    email=email,
+                    unsubscribed=shared.unsubscribed,
+                    properties=dict(shared.properties),
+                    segments=set(shared.segments),
+                    topics=dict(shared.topics),
+                    protect=shared.protect,
+                    location=loc,
+                )
+            )
+
+    def csv_entry(self, f: _File, i: int, entry: Map) -> None:
+        base = ("contacts", i)
+        refs_ok = self._refs(f, base, entry)
+        rel = entry["csv"].strip()
+        if not rel:
+            self.at(f, base + ("csv",), "csv: needs the path of a CSV file, relative to this YAML file")
+            return
+        path = Path(f.display).parent / rel
+        display = os.path.normpath(os.path.join(os.path.dirname(f.display), rel))
+        columns = entry.get("columns")
+        contacts, problems = read_csv(path, display, columns, self.state.properties, self._shared(entry))
+        self.files.append(display)
+        for kind, where, message in problems:
+            if kind == "csv":
+                self.error(display, where, 0, message)
+            elif kind == "columns":
+                self.at(f, base + ("columns", where), message, on_key=True)
+            else:
+                self.at(f, base + ("csv",), message)
+        if refs_ok:
+            for contact in contacts:
+                self._add(contact)
+
+    # ------------------------------------------------------------ all
+    def run(self, paths: Sequence[str | os.PathLike[str]]) -> LoadResult:
+        files = [f for f in (self.read(d) for d in self.expand(paths)) if f is not None]
+        for f in files:
+            self.declarations(f)
+        for f in files:
+            self.contacts(f)
+        self.state.policy = Policy(**{k: v for k, (v, _) in self._policy.items()})
+        diags = sorted(self.diagnostics, key=lambda d: (d.location.file, d.location.line, d.location.column))
+        return LoadResult(None if diags else self.state, diags, self.files)
+
+
+def _section(data: Map, name: str, f: _File) -> list[tuple[str, Any]]:
+    section = data.get(name)
+    if not isinstance(section, Map):
+        return []
+    return [(k, v if isinstance(v, Map) else {}) for k, v in section.items()]
+
+
+def _find(lines: list[str], token: str, cursor: tuple[int, int]) -> tuple[Mark | None, tuple[int, int]]:
+    """Find ``token`` in the raw text from ``cursor`` on (0-based line, column)."""
+    line, col = cursor
+    for n in range(line, min(len(lines), line + 10_000)):
+        at = lines[n].find(token, col if n == line else 0)
+        if at >= 0:
+            return (n + 1, at + 1), (n, at + len(token))
+    return None, cursor
+
+
+def read(paths: Sequence[str | os.PathLike[str]]) -> LoadResult:
+    """Load and check ``paths`` (YAML files or directories of them)."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    return Loader().run(paths)
+
+
+def validate(paths: Sequence[str | os.PathLike[str]]) -> tuple[State | None, list[Diagnostic]]:
+    """``(state, [])`` when valid, ``(None, diagnostics)`` otherwise. No network."""
+    result = read(paths)
+    return result.state, result.diagnostics
+
+
+def load(paths: Sequence[str | os.PathLike[str]]) -> State:
+    """The desired state declared by ``paths``; raises ``ConfigError`` when invalid."""
+    result = read(paths)
+    if result.state is None:
+        raise ConfigError(result.diagnostics)
+    return result.state
