@@ -1,1 +1,304 @@
-"""(placeholder: filled by its issue)"""
+"""Commands ``plan``, ``apply`` and ``export``: thin over the engine, the client and render."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sys
+from typing import Any, Callable
+
+import click
+
+from resend_iac.cli import main
+from resend_iac.cli.target import TargetError, client_for
+from resend_iac.client import ResendAPIError, read_live
+from resend_iac.engine import (
+    ApplyError,
+    DiffError,
+    Plan,
+    PlanFileError,
+    SafetyError,
+    apply,
+    check_safety,
+    diff,
+    fingerprint,
+    load_plan,
+    read_scope,
+    save_plan,
+)
+from resend_iac.engine.planfile import write_atomic
+from resend_iac.model import State
+
+PROGRESS_MIN = 20  # show a progress bar for applies of at least this many changes
+
+
+class Exit(Exception):
+    def __init__(self, code: int, message: str = ""):
+        self.code = code
+        self.message = message
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def target_options(fn: Callable) -> Callable:
+    @click.option("--local", is_flag=True,
+                  help="Use the embedded local emulator (state in .resend-iac/local.db); no account needed.")
+    @click.option("--api-key", metavar="KEY", default=None, help="API key (default: $RESEND_API_KEY).")
+    @click.option("--api-url", metavar="URL", default=None,
+                  help="API base URL (default: $RESEND_API_URL or https://api.resend.com).")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        try:
+            return fn(*args, **kw)
+        except Exit as e:
+            if e.message:
+                _err(e.message)
+            sys.exit(e.code)
+        except TargetError as e:
+            _err(f"error: {e}")
+            sys.exit(1)
+        except ResendAPIError as e:
+            _err(f"error: the API answered {e.status} {e.name}: {e.message}")
+            sys.exit(1)
+        except DiffError as e:
+            _err(f"error: {e}")
+            sys.exit(1)
+        except KeyboardInterrupt:
+            _err("Interrupted. Nothing is lost: run plan again to see what is left, apply to finish.")
+            sys.exit(130)
+
+    return wrapper
+
+
+def _load(paths: tuple[str, ...]) -> State:
+    from resend_iac.config import ConfigError, load
+
+    try:
+        return load(paths)
+    except ConfigError as e:
+        lines = [str(d) for d in getattr(e, "diagnostics", [])] or [str(e)]
+        raise Exit(1, "\n".join(lines) + f"\n{len(lines)} error(s); nothing was read or written.") from None
+
+
+def _client(local: bool, api_key: str | None, api_url: str | None):
+    return client_for(local, api_key, api_url)
+
+
+async def _read(client: Any, property_emails, topic_emails) -> State:
+    return await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
+
+
+async def _plan(client: Any, desired: State, allow_resubscribe: bool) -> tuple[Plan, State]:
+    property_emails, topic_emails = read_scope(desired)
+    live = await _read(client, property_emails, topic_emails)
+    return diff(desired, live, allow_resubscribe=allow_resubscribe), live
+
+
+def _render(plan: Plan, fmt: str, redact: bool) -> str:
+    from resend_iac.render import render_json, render_markdown, render_text, use_color
+
+    if fmt == "json":
+        return render_json(plan, redact=redact)
+    if fmt == "markdown":
+        return render_markdown(plan, redact=redact)
+    return render_text(plan, color=use_color(sys.stdout), redact=redact)
+
+
+def _safety_note(plan: Plan) -> None:
+    reasons = check_safety(plan, force=True)
+    if reasons:
+        _err("Note: apply will refuse this plan without --force: " + "; ".join(reasons) + ".")
+
+
+# ------------------------------------------------------------------------------- plan
+
+
+@main.command("plan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+              show_default=True, help="Output format (markdown: for PR comments).")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Also save the plan to this file, for `apply --plan`.")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes present.")
+@click.option("--redact", is_flag=True, help="Mask emails and names (for public PRs).")
+@click.option("--allow-resubscribe", is_flag=True, help="Plan resubscriptions of unsubscribed contacts.")
+@target_options
+def plan_command(paths, fmt, out, detailed_exitcode, redact, allow_resubscribe, local, api_key, api_url):
+    """Show what apply would change for the files in PATH... (YAML files or directories)."""
+    desired = _load(paths)
+    client = _client(local, api_key, api_url)
+
+    async def run() -> Plan:
+        async with client:
+            plan, _ = await _plan(client, desired, allow_resubscribe)
+            return plan
+
+    plan = asyncio.run(run())
+    if out:
+        save_plan(plan, out)
+    _echo(_render(plan, fmt, redact))
+    _safety_note(plan)
+    if out:
+        _err(f"Saved the plan to {out}; apply it with `resend-iac apply --plan {out}`.")
+    if detailed_exitcode and not plan.empty:
+        sys.exit(2)
+
+
+def _echo(text: str) -> None:
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+# ------------------------------------------------------------------------------ apply
+
+
+def stdin_is_tty() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (ValueError, AttributeError):
+        return False
+
+
+class _Bar:
+    """A rich progress bar on stderr, only on a terminal and for long applies."""
+
+    def __init__(self, total: int):
+        self.progress = None
+        if total >= PROGRESS_MIN and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(TextColumn("[bold]applying"), BarColumn(), MofNCompleteColumn(),
+                                     TimeElapsedColumn(), TextColumn("{task.description}"),
+                                     console=Console(stderr=True), transient=True)
+            self.task = self.progress.add_task("", total=total)
+
+    def __enter__(self) -> "_Bar":
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        if self.progress:
+            self.progress.update(self.task, completed=done, total=total, description=what)
+
+
+@main.command("apply")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
+              help="Apply a plan saved with `plan --out`; refused if the live team changed since.")
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option("--force", is_flag=True, help="Apply even if the plan exceeds the policy's safety thresholds.")
+@click.option("--allow-resubscribe", is_flag=True, help="Resubscribe contacts that are unsubscribed live.")
+@target_options
+def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, local, api_key, api_url):
+    """Make the team match the files in PATH... (or carry out a saved --plan)."""
+    if bool(paths) == bool(plan_file):
+        raise Exit(1, "error: give the files to apply (apply PATH...) or a saved plan (apply --plan PLAN), not both")
+    if plan_file:
+        try:
+            saved = load_plan(plan_file)
+        except PlanFileError as e:
+            raise Exit(1, f"error: {e}") from None
+        if allow_resubscribe:
+            _err("note: --allow-resubscribe has no effect with --plan (the plan was made without or with it)")
+        desired = None
+    else:
+        desired = _load(paths)
+        saved = None
+    client = _client(local, api_key, api_url)
+
+    async def run() -> None:
+        async with client:
+            if saved is not None:
+                scope = saved.scope or {}
+                live = await _read(client, scope.get("property_emails", ()), scope.get("topic_emails", ()))
+                now = fingerprint(live)
+                if now != saved.fingerprint:
+                    raise Exit(1, (
+                        f"error: the live team changed since the plan was made (plan fingerprint "
+                        f"{saved.fingerprint[:19]}, now {now[:19]}). Nothing was applied. "
+                        "Run plan again and review the new plan."))
+                plan = saved
+            else:
+                plan, live = await _plan(client, desired, allow_resubscribe)
+            if plan.empty:
+                for w in plan.warnings:
+                    _err(f"warning: {w}")
+                click.echo(plan.summary())
+                return
+            try:
+                check_safety(plan, force=force)
+            except SafetyError as e:
+                _echo(_render(plan, "text", False))
+                raise Exit(1, f"error: {e}") from None
+            _echo(_render(plan, "text", False))
+            if not auto_approve:
+                if not stdin_is_tty():
+                    raise Exit(1, "error: stdin is not a terminal, so apply cannot ask for confirmation; "
+                                  "review the plan and pass --auto-approve to apply it. Nothing was applied.")
+                if not click.confirm("Apply these changes?", default=False):
+                    raise Exit(1, "Apply cancelled. Nothing was applied.")
+            with _Bar(len(plan.changes)) as bar:
+                try:
+                    result = await apply(plan, client, progress=bar, live=live)
+                except ApplyError as e:
+                    r = e.result
+                    raise Exit(1, f"error: {e}\nDone before the failure: {r.created} created, "
+                                  f"{r.updated} updated, {r.deleted} deleted.") from None
+            click.echo(result.summary())
+
+    asyncio.run(run())
+
+
+# ----------------------------------------------------------------------------- export
+
+
+async def read_everything(client: Any) -> State:
+    """The whole live team, property values and subscriptions included (for export)."""
+    live = await read_live(client)
+    emails = list(live.contacts)
+    if live.contacts and (live.properties or live.topics):
+        live = await read_live(client, property_emails=emails if live.properties else (),
+                               topic_emails=emails if live.topics else ())
+    for c in live.contacts.values():
+        if isinstance(c.properties, dict):
+            c.properties = {k: v for k, v in c.properties.items() if v is not None}
+        else:
+            c.properties = {}
+        if not isinstance(c.topics, dict):
+            c.topics = {}
+        c.id = c.created_at = None
+    for collection in (live.properties, live.segments, live.topics):
+        for obj in collection.values():
+            obj.id = obj.created_at = None
+    return live
+
+
+@main.command("export")
+@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file (default: standard output).")
+@target_options
+def export_command(out, local, api_key, api_url):
+    """Write the live team (properties, segments, topics, contacts with their memberships and
+    subscriptions) in the YAML format. Planning the export against the same team shows no changes."""
+    from resend_iac.config import dump_yaml
+
+    client = _client(local, api_key, api_url)
+
+    async def run() -> State:
+        async with client:
+            return await read_everything(client)
+
+    state = asyncio.run(run())
+    text = dump_yaml(state)
+    if out:
+        write_atomic(out, text)
+        _err(f"Exported {state.summary()} to {out}.")
+    else:
+        _echo(text)

@@ -1,0 +1,74 @@
+"""Which team a command talks to: the live API, or the embedded ``--local`` emulator.
+
+- live: ``RESEND_API_KEY`` / ``RESEND_API_URL`` (``--api-key`` / ``--api-url`` override them;
+  the key is never printed).
+- ``--local``: the emulator's app in-process (``httpx.ASGITransport``: no port, no server),
+  state in ``.resend-iac/local.db``, no rate limit, so a newcomer can plan and apply with no
+  account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import httpx
+
+from resend_iac.client import ResendClient, read_live
+
+LOCAL_DB = ".resend-iac/local.db"
+LOCAL_URL = "http://emulator"
+
+NO_TARGET = (
+    "no target: set RESEND_API_KEY to plan against your Resend team (and RESEND_API_URL "
+    "to point at an emulator, e.g. http://127.0.0.1:8025), or pass --local to use the "
+    f"embedded local emulator (state in {LOCAL_DB}, no account needed)"
+)
+
+
+class TargetError(Exception):
+    pass
+
+
+def local_app(db_path: str | Path = LOCAL_DB) -> Any:
+    from resend_iac.emulator import create_app
+
+    if str(db_path) != ":memory:":
+        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
+    return create_app(db_path=str(db_path), rate_limit=0)
+
+
+def client_for_app(app: Any, **kw: Any) -> ResendClient:
+    """A client talking to an emulator app in-process."""
+    kw.setdefault("rate_limit", None)
+    return ResendClient("re_local", LOCAL_URL, transport=httpx.ASGITransport(app=app), **kw)
+
+
+def client_for(local: bool, api_key: str | None = None, base_url: str | None = None, *,
+               db_path: str | Path = LOCAL_DB, **kw: Any) -> ResendClient:
+    if local:
+        return client_for_app(local_app(db_path), **kw)
+    if not (api_key or os.environ.get("RESEND_API_KEY")):
+        raise TargetError(NO_TARGET)
+    return ResendClient.from_env(api_key=api_key, base_url=base_url, **kw)
+
+
+def seed_app(app: Any, paths: Sequence[str | Path]) -> Any:
+    """Apply the declared state in ``paths`` to an emulator app (``emulator --seed``).
+
+    Raises ``config.ConfigError`` for bad files. Returns the ApplyResult."""
+    from resend_iac.config import load
+    from resend_iac.engine import apply, diff, read_scope
+
+    desired = load(paths)
+
+    async def run() -> Any:
+        async with client_for_app(app) as client:
+            property_emails, topic_emails = read_scope(desired)
+            live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
+            plan = diff(desired, live)
+            return await apply(plan, client, live=live)
+
+    return asyncio.run(run())
