@@ -8,6 +8,7 @@ declared, so a contact in one file may use a segment declared in another.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -231,7 +232,7 @@ class Loader:
                     self.at(
                         f,
                         ("policy", key),
-                        f"policy {key} is {value!r} here but {first!r} at {where}; set it in one file only",
+                        f"policy {key} is {_show(value)} here but {_show(first)} at {where}; set it in one file only",
                         True,
                     )
                     continue
@@ -378,6 +379,10 @@ class Loader:
         self.state.policy = Policy(**{k: v for k, (v, _) in self._policy.items()})
         diags = sorted(self.diagnostics, key=lambda d: (d.location.file, d.location.line, d.location.column))
         return LoadResult(None if diags else self.state, diags, self.files)
+
+
+def _show(value: Any) -> str:
+    return json.dumps(value) if isinstance(value, (bool, int, float, type(None))) else repr(value)
 
 
 def _section(data: Map, name: str, f: _File) -> list[tuple[str, Any]]:

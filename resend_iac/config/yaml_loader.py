@@ -62,6 +62,7 @@ _SCALARS = {
     "tag:yaml.org,2002:int",
     "tag:yaml.org,2002:float",
 }
+_COLLECTIONS = {"tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"}
 _constructor = yaml.constructor.SafeConstructor()
 
 
@@ -78,6 +79,8 @@ def build(node: yaml.Node) -> Any:
     """Build the value of ``node`` (recursively)."""
     if isinstance(node, yaml.ScalarNode):
         return _scalar(node)
+    if node.tag not in _COLLECTIONS and not isinstance(node, yaml.ScalarNode):
+        raise YAMLProblem(*_mark(node), f"unsupported YAML tag {node.tag!r}; use plain mappings and lists")
     if isinstance(node, yaml.SequenceNode):
         seq = Seq()
         seq.mark = _mark(node)
@@ -145,7 +148,11 @@ def parse(text: str) -> Any:
         line, col = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         what = exc.problem or "invalid YAML"
         if exc.context:
-            what = f"{exc.context}, {what}"
+            context = exc.context
+            cm = exc.context_mark
+            if cm is not None and mark is not None and (cm.line, cm.column) != (mark.line, mark.column):
+                context += f" (started at line {cm.line + 1}, column {cm.column + 1})"
+            what = f"{context}, {what}"
         raise YAMLProblem(line, col, f"YAML syntax error: {what}") from None
     except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
         raise YAMLProblem(1, 1, f"YAML syntax error: {exc}") from None

@@ -1,0 +1,102 @@
+"""The bad-input corpus (tests/bad/): every case is refused by `resend-iac validate` with
+exit 1, pointing at the right file:line, in words that say what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from resend_iac import config
+from resend_iac.cli import main
+
+BAD = Path(__file__).parent / "bad"
+
+# (case, where the error is: "file:line" relative to tests/bad, or a bare path; wording)
+CASES = [
+    ("yaml_syntax.yaml", "yaml_syntax.yaml:5", "YAML syntax error: while parsing a flow sequence (started at line 4"),
+    ("multiple_documents.yaml", "multiple_documents.yaml:2", "expected a single document"),
+    ("yaml_not_utf8.yaml", "yaml_not_utf8.yaml:3", "not UTF-8 (byte 0xe9 on line 3); save it as UTF-8"),
+    ("empty.yaml", "empty.yaml:1", "file is empty; a resend-iac file starts with `version: 1`"),
+    ("empty_dir", "empty_dir", "no .yaml or .yml files in this directory"),
+    ("not_a_mapping.yaml", "not_a_mapping.yaml:1", "the file must be a mapping with `version: 1` at the top"),
+    ("missing_version.yaml", "missing_version.yaml:1", "missing required key 'version'"),
+    ("wrong_version.yaml", "wrong_version.yaml:1", "'version' must be 1, not the number 2"),
+    ("unsupported_tag.yaml", "unsupported_tag.yaml:3", "unsupported YAML tag"),
+    ("duplicate_key.yaml", "duplicate_key.yaml:12", "duplicate key 'first_name' (first at line 11, column 5)"),
+    ("duplicate_segment_key.yaml", "duplicate_segment_key.yaml:5", "duplicate key 'beta-testers' (first at line 3"),
+    ("unknown_key_contact.yaml", "unknown_key_contact.yaml:11", "unknown key 'segmnts' in contact (did you mean 'segments'?)"),
+    ("unknown_top_key.yaml", "unknown_top_key.yaml:2", "unknown key 'contact' in the top level of the file (did you mean 'contacts'?)"),
+    ("policy_unknown_key.yaml", "policy_unknown_key.yaml:3", "unknown key 'prune_contact' in policy (did you mean 'prune_contacts'?)"),
+    ("contact_missing_email.yaml", "contact_missing_email.yaml:10", "contact is missing required key 'email'"),
+    ("wrong_type_unsubscribed.yaml", "wrong_type_unsubscribed.yaml:11", "'unsubscribed' must be true or false, not the string 'nope'"),
+    ("wrong_type_segments.yaml", "wrong_type_segments.yaml:11", "'segments' must be a list, not the string 'beta-testers'"),
+    ("yes_as_name.yaml", "yes_as_name.yaml:11", "YAML reads yes/no/on/off/true/false as booleans: quote the text"),
+    ("duplicate_email.yaml", "duplicate_email.yaml:12", "contact 'ADA@Example.com' is declared twice (first at"),
+    ("duplicate_email_shorthand.yaml", "duplicate_email_shorthand.yaml:13", "declared twice (first at"),
+    ("duplicate_email_across_files", "duplicate_email_across_files/b.yaml:4", "duplicate_email_across_files/a.yaml:10:5 as 'ada@example.com'"),
+    ("duplicate_email_csv", "duplicate_email_csv/main.yaml:11", "first at " + str(BAD / "duplicate_email_csv/people.csv") + ":3"),
+    ("invalid_email.yaml", "invalid_email.yaml:10", "'ada.example.com' is not a valid email address (it needs exactly one @)"),
+    ("invalid_email_shorthand.yaml", "invalid_email_shorthand.yaml:12", "'grace@@example.com' is not a valid email address"),
+    ("undeclared_segment.yaml", "undeclared_segment.yaml:11", "segment 'beta-tester' is not declared; declare it under segments: or fix the name (did you mean 'beta-testers'?)"),
+    ("undeclared_topic.yaml", "undeclared_topic.yaml:11", "topic 'product-update' is not declared; declare it under topics:"),
+    ("undeclared_property.yaml", "undeclared_property.yaml:11", "property 'compnay' is not declared; declare it under properties: or fix the key (did you mean 'company'?)"),
+    ("property_value_not_number.yaml", "property_value_not_number.yaml:11", "property 'plan_tier' is a number, but the value is the string '3': write it without quotes"),
+    ("property_value_not_string.yaml", "property_value_not_string.yaml:11", "property 'company' is a string, but the value is the number 42: quote it"),
+    ("property_key_too_long.yaml", "property_key_too_long.yaml:3", "is 51 characters long; Resend allows at most 50"),
+    ("property_key_bad_chars.yaml", "property_key_bad_chars.yaml:3", "may only contain letters, digits and underscore (found '-'); rename it, e.g. 'plan_tier'"),
+    ("property_key_builtin.yaml", "property_key_builtin.yaml:3", "'first_name' is a built-in contact field"),
+    ("fallback_type_mismatch.yaml", "fallback_type_mismatch.yaml:3", "fallback_value: property 'plan_tier' is a number"),
+    ("topic_name_too_long.yaml", "topic_name_too_long.yaml:3", "is 51 characters long; Resend allows at most 50"),
+    ("topic_description_too_long.yaml", "topic_description_too_long.yaml:5", "description of topic 'news' is 201 characters long; Resend allows at most 200"),
+    ("bad_enum_subscription.yaml", "bad_enum_subscription.yaml:11", "must be one of opt_in, opt_out, not the string 'opted_in' (did you mean 'opt_in'?)"),
+    ("bad_enum_membership.yaml", "bad_enum_membership.yaml:3", "'membership' must be one of authoritative, additive, not the string 'additiv'"),
+    ("bad_enum_property_type.yaml", "bad_enum_property_type.yaml:3", "'type' must be one of string, number, not the string 'boolean'"),
+    ("bad_enum_visibility.yaml", "bad_enum_visibility.yaml:3", "'visibility' must be one of public, private"),
+    ("policy_out_of_range.yaml", "policy_out_of_range.yaml:4", "'max_delete_fraction' must be between 0 and 1, not 1.5"),
+    ("policy_conflict", "policy_conflict/b.yaml:3", "policy prune_contacts is true here but false at"),
+    ("segment_declared_twice", "segment_declared_twice/b.yaml:4", "segment 'beta-testers' is already declared at"),
+    ("csv_missing", "csv_missing/main.yaml:10", "missing.csv' not found; `csv:` paths are relative to the YAML file"),
+    ("csv_is_directory", "csv_is_directory/main.yaml:10", "is a directory, not a file"),
+    ("csv_not_utf8", "csv_not_utf8/people.csv:3", "not UTF-8 (byte 0xe9 on line 3)"),
+    ("csv_empty", "csv_empty/people.csv:1", "CSV file is empty: it needs a header row"),
+    ("csv_missing_mapped_column", "csv_missing_mapped_column/main.yaml:11", "column 'First name' is not in the header of"),
+    ("csv_column_mapped_twice", "csv_column_mapped_twice/main.yaml:13", "columns 'Email' and 'Work Email' both map to 'email'; map each field once"),
+    ("csv_unknown_target", "csv_unknown_target/main.yaml:11", "maps to 'compnay', which is not email, first_name, last_name, unsubscribed or a declared property (did you mean 'company'?)"),
+    ("csv_unknown_header", "csv_unknown_header/people.csv:1", "column 'Company' is not a contact field or declared property (did you mean 'company'?)"),
+    ("csv_duplicate_header", "csv_duplicate_header/people.csv:1", "column 'email' appears twice in the header"),
+    ("csv_no_email_column", "csv_no_email_column/main.yaml:10", "maps to email; add it under columns:"),
+    ("csv_bad_number", "csv_bad_number/people.csv:3", "value 'three' in column 'Tier' is not a number (property 'plan_tier' is a number)"),
+    ("csv_bad_email", "csv_bad_email/people.csv:3", "'grace hopper@example.com' is not a valid email address"),
+    ("csv_bad_unsubscribed", "csv_bad_unsubscribed/people.csv:3", "unsubscribed value 'maybe' in column 'unsubscribed' must be true/false, 1/0 or yes/no"),
+    ("csv_missing_email", "csv_missing_email/people.csv:3", "row has no email"),
+    ("csv_extra_fields", "csv_extra_fields/people.csv:3", "row has 3 fields but the header has 2"),
+    ("csv_undeclared_segment", "csv_undeclared_segment/main.yaml:11", "segment 'newsletter' is not declared"),
+]
+
+
+def test_corpus_is_complete() -> None:
+    """Every case on disk is in the table (and the other way round), and there are >= 30."""
+    on_disk = {p.name for p in BAD.iterdir() if not p.name.startswith(".")}
+    assert on_disk == {case for case, _, _ in CASES}
+    assert len(CASES) >= 30
+
+
+@pytest.mark.parametrize("case,where,wording", CASES, ids=[c[0] for c in CASES])
+def test_bad_input_is_refused_with_location(case: str, where: str, wording: str) -> None:
+    result = CliRunner().invoke(main, ["validate", str(BAD / case)])
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""  # errors go to stderr, nothing claims success
+    file, _, line = where.partition(":")
+    prefix = f"{BAD / file}:{line}:" if line else f"{BAD / file}: "
+    matching = [ln for ln in result.stderr.splitlines() if ln.startswith(prefix)]
+    assert matching, f"no diagnostic at {prefix!r} in:\n{result.stderr}"
+    assert any(wording in ln for ln in matching), f"{wording!r} not in:\n{result.stderr}"
+    # The same diagnostics come from the library, and load() refuses with them.
+    state, diagnostics = config.validate([BAD / case])
+    assert state is None
+    assert [str(d) for d in diagnostics] == result.stderr.splitlines()[:-1]
+    with pytest.raises(config.ConfigError) as info:
+        config.load([BAD / case])
+    assert info.value.diagnostics == diagnostics
