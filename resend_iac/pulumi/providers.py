@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import uuid
 from contextlib import contextmanager
@@ -35,9 +36,10 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
+from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
-from resend_iac.model import SUBSCRIPTIONS, normalize_email
+from resend_iac.model import normalize_email
 
 __all__ = [
     "ContactPropertyProvider",
@@ -77,8 +79,9 @@ def _is_not_found(exc: Exception) -> bool:
 
 
 def _unknown(value: Any) -> bool:
-    """True if a value (or anything in it) is not known yet (a preview)."""
-    if value == UNKNOWN:
+    """True if a value (or anything in it) is not known yet (a preview). The SDK's server
+    gives Check and Diff an ``Unknown`` object for the engine's unknown sentinel."""
+    if isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN):
         return True
     if isinstance(value, dict):
         return any(_unknown(k) or _unknown(v) for k, v in value.items())
@@ -99,13 +102,10 @@ def _plain(props: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
     return {k: props[k] for k in fields if props.get(k) is not None}
 
 
-def _failures(messages: list[str], fields: tuple[str, ...]) -> list[CheckFailure]:
-    """One CheckFailure per message, attributed to the first input it names."""
-    out = []
-    for message in messages:
-        prop = next((f for f in fields if f in message), "")
-        out.append(CheckFailure(prop, message))
-    return out
+def _failures(issues: list[tuple[tuple[Any, ...], str, bool]]) -> list[CheckFailure]:
+    """One CheckFailure per issue of the config checks (``resend_iac.config.checks``: the
+    messages ``check_*`` and ``resend-iac validate`` give), on the input it is about."""
+    return [CheckFailure(str(path[0]) if path else "", message) for path, message, _ in issues]
 
 
 def _changed(olds: dict[str, Any], news: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
@@ -144,11 +144,12 @@ class ContactPropertyProvider(ResourceProvider):
     FIELDS = ("key", "type", "fallback_value")
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        from resend_iac.config import check_property
+        from resend_iac.config.checks import property_issues
 
         obj = {k: _num(v) for k, v in _plain(news, self.FIELDS).items() if not _unknown(v)}
-        failures = [] if _unknown(news.get("key")) else _failures(check_property(obj), self.FIELDS)
-        return CheckResult(news, failures)
+        if _unknown(news.get("key")):
+            obj["key"] = "pending"  # known at create time; check the rest now
+        return CheckResult(news, _failures(property_issues(obj)))
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         return _diff(olds, news, self.FIELDS, ("key", "type"), delete_before_replace=True)
@@ -203,11 +204,11 @@ class SegmentProvider(ResourceProvider):
     FIELDS = ("name",)
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        from resend_iac.config import check_segment
+        from resend_iac.config.checks import segment_issues
 
         if _unknown(news.get("name")):
             return CheckResult(news, [])
-        return CheckResult(news, _failures(check_segment(_plain(news, self.FIELDS)), self.FIELDS))
+        return CheckResult(news, _failures(segment_issues(_plain(news, self.FIELDS))))
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         return _diff(olds, news, self.FIELDS, (), delete_before_replace=False)
@@ -257,12 +258,12 @@ class TopicProvider(ResourceProvider):
     FIELDS = ("name", "default_subscription", "description", "visibility")
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        from resend_iac.config import check_topic
+        from resend_iac.config.checks import topic_issues
 
         obj = {k: v for k, v in _plain(news, self.FIELDS).items() if not _unknown(v)}
         if _unknown(news.get("name")):
             obj["name"] = "pending"
-        return CheckResult(news, _failures(check_topic(obj), self.FIELDS))
+        return CheckResult(news, _failures(topic_issues(obj)))
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         olds = {**olds, "default_subscription": olds.get("default_subscription", "opt_in")}
@@ -340,34 +341,24 @@ class ContactProvider(ResourceProvider):
 
     # check ---------------------------------------------------------------------------
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        from resend_iac.config import check_contact
+        from resend_iac.config.checks import contact_issues
 
         obj = {
             k: v
-            for k, v in _plain(news, ("email", "first_name", "last_name", "unsubscribed")).items()
+            for k, v in _plain(news, ("email", "first_name", "last_name", "unsubscribed", "topics")).items()
             if not _unknown(v)
         }
         props = news.get("properties")
-        if isinstance(props, dict) and not _unknown(props):
-            obj["properties"] = {k: _num(v) for k, v in props.items()}
+        if props is not None and not _unknown(props):
+            obj["properties"] = {k: _num(v) for k, v in props.items()} if isinstance(props, dict) else props
         if _unknown(news.get("email")):
             obj["email"] = "pending@example.com"  # known at create time; check the rest now
-        failures = _failures(check_contact(obj), self.FIELDS)
+        # ``topics`` has the shape of a declared contact's (ids instead of names here).
+        failures = _failures(contact_issues(obj))
         seg = news.get("segment_ids")
         if seg is not None and not _unknown(seg):
             if not isinstance(seg, list) or not all(isinstance(s, str) and s for s in seg):
                 failures.append(CheckFailure("segment_ids", "segment_ids must be a list of segment ids"))
-        topics = news.get("topics")
-        if topics is not None and not _unknown(topics):
-            if not isinstance(topics, dict):
-                failures.append(CheckFailure("topics", "topics must map topic ids to opt_in or opt_out"))
-            else:
-                for tid, sub in topics.items():
-                    if sub not in SUBSCRIPTIONS:
-                        failures.append(CheckFailure(
-                            "topics",
-                            f"topic {tid}: subscription must be one of opt_in, opt_out (got {sub!r})",
-                        ))
         return CheckResult(news, failures)
 
     # diff ----------------------------------------------------------------------------
@@ -558,7 +549,15 @@ def _refusal(plan: Any, exc: Any, path: str) -> str:
     )
 
 
-async def _plan_and_apply(desired: Any, path: str, expected_summary: str | None) -> tuple[Any, Any]:
+def plan_digest(plan: Any) -> str:
+    """Identifies the plan's changes: update applies only the plan that check showed."""
+    changes = json.dumps([c.to_dict() for c in plan.changes], sort_keys=True, default=str)
+    return hashlib.sha256(changes.encode()).hexdigest()[:16]
+
+
+async def _plan_and_apply(
+    desired: Any, path: str, expected_summary: str | None, expected_digest: str | None
+) -> tuple[Any, Any]:
     from resend_iac.client import ResendClient, read_live
     from resend_iac.engine import SafetyError, apply, check_safety, diff, read_scope
 
@@ -566,7 +565,7 @@ async def _plan_and_apply(desired: Any, path: str, expected_summary: str | None)
     async with ResendClient.from_env() as client:
         live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
         plan = diff(desired, live)
-        if expected_summary is not None and plan.summary() != expected_summary:
+        if expected_digest is not None and plan_digest(plan) != expected_digest:
             raise RuntimeError(
                 "the live team changed since this update was planned "
                 f"(planned: {expected_summary!r}; now: {plan.summary()!r}); "
@@ -628,6 +627,7 @@ class ContactListProvider(ResourceProvider):
         except SafetyError as exc:  # the thresholds are on
             return CheckResult(inputs, [CheckFailure("path", _refusal(plan, exc, path))])
         inputs["plan_summary"] = plan.summary()
+        inputs["plan_digest"] = plan_digest(plan)
         return CheckResult(inputs, [])
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
@@ -649,7 +649,7 @@ class ContactListProvider(ResourceProvider):
         if not path or not Path(path).exists():
             return ReadResult(id_, props)
         plan, _live = asyncio.run(_plan(load([path])))
-        outs = {k: props[k] for k in self.FIELDS if k in props}
+        outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
         outs["plan_summary"] = plan.summary()
         return ReadResult(id_, outs)
 
@@ -661,7 +661,7 @@ class ContactListProvider(ResourceProvider):
 
         path = props["path"]
         plan, result = asyncio.run(
-            _plan_and_apply(load([path]), path, props.get("plan_summary"))
+            _plan_and_apply(load([path]), path, props.get("plan_summary"), props.get("plan_digest"))
         )
         return {
             "path": path,
