@@ -19,6 +19,7 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
 from pulumi_harness import UNKNOWN, CheckFailed, Engine, ProviderError, ProviderServer
+from resend_iac.emulator.server import EmulatorProcess
 from resend_iac.pulumi import (
     ContactListProvider,
     ContactPropertyProvider,
@@ -39,8 +40,20 @@ CONTACT_LIST = ContactListProvider()
 
 
 @pytest.fixture(scope="module")
-def server(_shared_emulator_server: Any) -> Iterator[ProviderServer]:
-    env = {"RESEND_API_URL": _shared_emulator_server.url, "RESEND_API_KEY": KEY}
+def emulator() -> Iterator[EmulatorProcess]:
+    """This module's emulator. It advertises a high rate limit (``ratelimit-*`` headers), so
+    the providers' clients, which adapt to the advertised limit, do not pace at the default
+    5 req/s."""
+    emu = EmulatorProcess(db_path=":memory:", rate_limit=500).start()
+    try:
+        yield emu
+    finally:
+        emu.stop()
+
+
+@pytest.fixture(scope="module")
+def server(emulator: EmulatorProcess) -> Iterator[ProviderServer]:
+    env = {"RESEND_API_URL": emulator.url, "RESEND_API_KEY": KEY}
     with ProviderServer(env) as s:
         yield s
 
@@ -51,9 +64,10 @@ def engine(server: ProviderServer) -> Engine:
 
 
 @pytest.fixture
-def api(emulator_server: Any) -> Iterator[httpx.Client]:
+def api(emulator: EmulatorProcess) -> Iterator[httpx.Client]:
     """Direct HTTP to the emulator (emptied for this test), to assert what is live."""
-    with httpx.Client(base_url=emulator_server.url, headers=HEADERS) as client:
+    emulator.reset()
+    with httpx.Client(base_url=emulator.url, headers=HEADERS) as client:
         yield client
 
 
