@@ -187,6 +187,12 @@ def _prepare(plan: Plan, redact: bool) -> Plan:
 # --------------------------------------------------------------------------- shared pieces
 
 
+def _short(fingerprint: str) -> str:
+    """``sha256:9f86d081884c7d65...`` -> ``sha256:9f86d081884c``."""
+    algorithm, colon, digest = fingerprint.rpartition(":")
+    return f"{algorithm}{colon}{digest[:12]}"
+
+
 def _value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
@@ -256,7 +262,7 @@ def render_text(plan: Plan, *, color: bool = False, redact: bool = False) -> str
         out.append("\n")
 
     if plan.fingerprint:
-        line(f"resend-iac plan (live state fingerprint {plan.fingerprint[:12]})", "bold")
+        line(f"resend-iac plan (live state fingerprint {_short(plan.fingerprint)})", "bold")
         line()
     for kind, changes in _by_kind(plan):
         line(f"{kind} ({_count_phrase(changes)})", "bold")
@@ -335,7 +341,7 @@ def render_markdown(plan: Plan, *, redact: bool = False, max_chars: int = 60000)
     plan = _prepare(plan, redact)
     head = ["## resend-iac plan\n", f"**{plan.summary()}**\n"]
     if plan.fingerprint:
-        head.append(f"Live state fingerprint: `{plan.fingerprint[:12]}`" + (
+        head.append(f"Live state fingerprint: `{_short(plan.fingerprint)}`" + (
             " · emails and names redacted" if redact else "") + "\n")
     elif redact:
         head.append("Emails and names redacted.\n")

@@ -1,0 +1,315 @@
+"""examples/github-actions: the GitOps workflow's shell steps, run locally against a real
+emulator server (no GitHub): a PR's comment body, the apply on merge, the nightly drift
+check (a drift made through the official SDK), and the workflow file itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from resend_iac.render import EMAIL_RE, Redactor
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "github-actions"
+SCRIPTS = EXAMPLE / "scripts"
+WORKFLOW = EXAMPLE / "resend-iac.yml"
+QUICKSTART = ROOT / "examples" / "quickstart"
+BIN = Path(sys.executable).parent
+SALT = "test-salt"  # RESEND_IAC_REDACT_SALT: lets the test compute the masks it expects
+API_KEY = "re_test_gitops_0123456789"
+
+
+def mask(value: str) -> str:
+    r = Redactor(SALT)
+    return r.email(value) if "@" in value else r.name(value)
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+class Repo:
+    """A temporary git repository holding the declared files under resend/, where the
+    scripts run as the workflow runs them (cwd = the checkout)."""
+
+    def __init__(self, path: Path, env: dict[str, str]):
+        self.path = path
+        self.env = env
+        self.out = path / ".resend-iac-ci"
+
+    def git(self, *args: str) -> str:
+        return subprocess.run(
+            ["git", "-c", "user.name=CI", "-c", "user.email=ci@localhost", *args],
+            cwd=self.path, check=True, capture_output=True, text=True,
+        ).stdout
+
+    def team(self) -> dict[str, Any]:
+        return yaml.safe_load((self.path / "resend" / "team.yaml").read_text())
+
+    def write_team(self, data: dict[str, Any], message: str) -> None:
+        (self.path / "resend" / "team.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+        self.git("commit", "-qam", message)
+
+    def run(self, script: str, **extra_env: str) -> subprocess.CompletedProcess:
+        env = {**self.env, **extra_env}
+        output = self.out / "github_output"
+        output.parent.mkdir(exist_ok=True)
+        output.write_text("")
+        env["GITHUB_OUTPUT"] = str(output)
+        return subprocess.run(
+            ["bash", str(SCRIPTS / script)], cwd=self.path, env=env,
+            capture_output=True, text=True, timeout=60,
+        )
+
+    def outputs(self) -> dict[str, str]:
+        lines = (self.out / "github_output").read_text().splitlines()
+        return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def make_repo(tmp_path: Path, env: dict[str, str]) -> Repo:
+    path = tmp_path / "repo"
+    path.mkdir()
+    shutil.copytree(QUICKSTART, path / "resend")
+    repo = Repo(path, env)
+    repo.git("init", "-q", "-b", "main")
+    (path / ".gitignore").write_text(".resend-iac-ci/\n")
+    repo.git("add", ".")
+    repo.git("commit", "-qm", "Declare the team")
+    return repo
+
+
+def base_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RESEND_", "GITHUB_"))}
+    env.update(
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        RESEND_IAC_CONFIG="resend",
+        RESEND_IAC_REDACT_SALT=SALT,
+        NO_COLOR="1",
+    )
+    env.update(extra)
+    return env
+
+
+def contacts_of(team: dict[str, Any], email: str) -> dict[str, Any]:
+    return next(c for c in team["contacts"] if c.get("email") == email)
+
+
+def declared_emails(team: dict[str, Any]) -> set[str]:
+    emails = set()
+    for entry in team["contacts"]:
+        if "email" in entry:
+            emails.add(entry["email"])
+        elif "emails" in entry:
+            emails.update(e.strip() for e in re.split(r"[,\n]", entry["emails"]) if e.strip())
+    return emails
+
+
+@pytest.fixture
+def sdk(request):
+    """The official SDK pointed at a server (a drift made 'by hand', outside resend-iac)."""
+    import resend
+
+    saved = resend.api_url, resend.api_key
+
+    def point(url: str):
+        resend.api_url, resend.api_key = url, API_KEY
+        return resend
+
+    yield point
+    resend.api_url, resend.api_key = saved
+
+
+# ------------------------------------------------------------------------------ the story
+
+
+def test_pr_comment_merge_apply_and_nightly_drift(tmp_path, start_emulator, sdk):
+    # rate limiting on (as the real API): the client adapts to the advertised rate
+    server = start_emulator(db_path=":memory:", rate_limit=50)
+    resend = sdk(server.url)
+    repo = make_repo(tmp_path, base_env(RESEND_API_URL=server.url, RESEND_API_KEY=API_KEY))
+    team = repo.team()
+    emails = declared_emails(team) | {"carl@example.com"}
+
+    # 1. The first merge to main creates the team.
+    first = repo.run("apply-on-merge.sh")
+    assert first.returncode == 0, first.stderr + first.stdout
+    assert resend.Contacts.get(email="ada@example.com")["first_name"] == "Ada"
+
+    # 2. A pull request adds a contact and changes a property value.
+    repo.git("checkout", "-qb", "add-carl")
+    team["contacts"].append({"email": "carl@example.com", "first_name": "Carl", "segments": ["beta-testers"]})
+    contacts_of(team, "grace@example.com")["properties"]["plan_tier"] = 3
+    repo.write_team(team, "Add Carl, Grace to tier 3")
+    pr = repo.run("pr-plan.sh")
+    assert pr.returncode == 0, pr.stderr
+    body = (repo.out / "comment.md").read_text()
+    assert body.startswith("<!-- resend-iac-plan -->\n")
+    assert "**Plan: 1 to create, 1 to update, 0 to replace, 0 to delete.**" in body
+    assert "| contact | 1 | 1 | 0 | 0 |" in body
+    assert f"\n+ contact {mask('carl@example.com')}\n" in body
+    assert f"\n~ contact {mask('grace@example.com')}\n" in body
+    assert "properties.plan_tier: 2 -> 3" in body
+    assert EMAIL_RE.findall(body) == []  # redacted: no raw email at all
+    for raw in ("Carl", "Grace", "Hopper", "Ada", "Lovelace"):
+        assert not re.search(rf"\b{raw}\b", body), raw
+    assert len(body) < 65_536  # GitHub's comment limit
+    assert repo.outputs() == {"changes": "true"}
+    with pytest.raises(resend.exceptions.ResendError):  # a plan changes nothing
+        resend.Contacts.get(email="carl@example.com")
+
+    # 3. The merge applies exactly that.
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "-m", "Merge add-carl", "add-carl")
+    merged = repo.run("apply-on-merge.sh")
+    assert merged.returncode == 0, merged.stderr + merged.stdout
+    carl = resend.Contacts.get(email="carl@example.com")
+    assert carl["first_name"] == "Carl"
+    assert resend.Contacts.get(email="grace@example.com")["properties"]["plan_tier"]["value"] == 3
+    carl_segments = resend.Contacts.Segments.list({"email": "carl@example.com"})
+    assert [s["name"] for s in carl_segments["data"]] == ["beta-testers"]
+    summary = (repo.out / "apply.md").read_text()
+    assert "**Applied:** Apply complete: 1 created, 1 updated" in summary, summary[-300:]
+    assert EMAIL_RE.findall(summary) == []
+    # the CI log shows no raw email either (apply prints the plan unredacted; the script masks it)
+    assert not set(re.findall(EMAIL_RE, merged.stdout + merged.stderr)) & emails
+
+    # 4. Nightly: no drift right after an apply.
+    quiet = repo.run("drift-check.sh")
+    assert quiet.returncode == 0, quiet.stderr
+    assert not (repo.out / "drift.md").exists()
+    assert repo.outputs() == {"drift": "false"}
+
+    # 5. Someone changes the team by hand, through the official SDK.
+    resend.Contacts.update({"email": "ada@example.com", "first_name": "Augusta"})
+    beta = next(s for s in resend.Segments.list()["data"] if s["name"] == "beta-testers")
+    resend.Contacts.Segments.remove({"email": "carl@example.com", "segment_id": beta["id"]})
+    drift = repo.run("drift-check.sh")
+    assert drift.returncode == 2, drift.stderr
+    issue = (repo.out / "drift.md").read_text()
+    assert issue.startswith("<!-- resend-iac-drift -->\n")
+    assert "**Plan: 1 to create, 1 to update, 0 to replace, 0 to delete.**" in issue
+    assert f"\n~ contact {mask('ada@example.com')}\n" in issue
+    assert f'first_name: "{mask("Augusta")}" -> "{mask("Ada")}"' in issue
+    assert f"\n+ membership {mask('carl@example.com')} → beta-testers\n" in issue
+    assert EMAIL_RE.findall(issue) == [] and "Augusta" not in issue
+    assert repo.outputs() == {"drift": "true"}
+
+    # 6. A merge that would touch most of the team is refused by the safety thresholds.
+    repo.git("checkout", "-qb", "unsubscribe-everyone")
+    for entry in team["contacts"]:
+        entry["unsubscribed"] = True
+    repo.write_team(team, "Unsubscribe everyone")
+    repo.git("checkout", "-q", "main")
+    repo.git("merge", "-q", "--no-ff", "-m", "Merge unsubscribe-everyone", "unsubscribe-everyone")
+    refused = repo.run("apply-on-merge.sh")
+    assert refused.returncode != 0
+    refusal = (repo.out / "apply.md").read_text()
+    assert "Apply failed" in refusal and "Refusing to apply" in refusal and "max_update_fraction" in refusal
+    assert EMAIL_RE.findall(refusal) == []
+    assert resend.Contacts.get(email="ada@example.com")["unsubscribed"] is False
+    assert resend.Contacts.get(email="ada@example.com")["first_name"] == "Augusta"  # nothing applied
+
+
+# ------------------------------------------------------------------------------ failures
+
+
+def test_pr_comment_explains_invalid_files(tmp_path):
+    repo = make_repo(tmp_path, base_env(RESEND_API_KEY=API_KEY, RESEND_API_URL="http://127.0.0.1:9"))
+    team = repo.team()
+    team["contacts"].append({"email": "dup@example.com", "segments": ["no-such-segment"]})
+    repo.write_team(team, "Break it")
+    result = repo.run("pr-plan.sh")
+    assert result.returncode == 1
+    body = (repo.out / "comment.md").read_text()
+    assert body.startswith("<!-- resend-iac-plan -->\n")
+    assert "do not validate" in body
+    assert re.search(r"resend/team\.yaml:\d+(:\d+)?: .*no-such-segment", body), body
+    assert "dup@example.com" not in body
+
+
+def test_pr_plan_without_a_key_says_so(tmp_path):
+    repo = make_repo(tmp_path, base_env())
+    result = repo.run("pr-plan.sh")
+    assert result.returncode == 1
+    assert "RESEND_API_KEY is not set" in result.stderr
+    assert "No API key" in (repo.out / "comment.md").read_text()
+
+
+# ------------------------------------------------------------------------------ the workflow file
+
+
+def _steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    return [(job, step) for job, spec in workflow["jobs"].items() for step in spec["steps"]]
+
+
+def _walk(node: Any, path: str = ""):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield from _walk(v, f"{path}.{k}")
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _walk(v, f"{path}[{i}]")
+    else:
+        yield path, node
+
+
+def test_workflow_triggers_scripts_and_secret():
+    text = WORKFLOW.read_text()
+    workflow = yaml.safe_load(text)
+    on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
+    assert {"pull_request", "push", "schedule", "workflow_dispatch"} <= set(on)
+    assert "resend/**" in on["pull_request"]["paths"]
+    assert on["push"]["branches"] == ["main"]
+    assert re.fullmatch(r"\d+ \d+ \* \* \*", on["schedule"][0]["cron"])  # daily
+
+    calls = {}
+    for job, step in _steps(workflow):
+        for script in ("pr-plan.sh", "apply-on-merge.sh", "drift-check.sh"):
+            if script in step.get("run", ""):
+                calls[script] = (job, step)
+    assert set(calls) == {"pr-plan.sh", "apply-on-merge.sh", "drift-check.sh"}
+    assert calls["pr-plan.sh"][0] == "plan" and calls["apply-on-merge.sh"][0] == "apply"
+    assert calls["drift-check.sh"][0] == "drift"
+    jobs = workflow["jobs"]
+    assert "pull_request" in jobs["plan"]["if"]
+    assert "push" in jobs["apply"]["if"] and "refs/heads/main" in jobs["apply"]["if"]
+    assert "schedule" in jobs["drift"]["if"]
+    for _, step in calls.values():  # the scripts get the key, from the secret store
+        assert step["env"]["RESEND_API_KEY"] == "${{ secrets.RESEND_API_KEY }}"
+    assert "--force" not in text  # safety thresholds stay on
+
+    # the key comes only from secrets: never set otherwise, never echoed or passed around
+    for path, value in _walk(workflow):
+        if path.endswith(".RESEND_API_KEY"):
+            assert value == "${{ secrets.RESEND_API_KEY }}", path
+            assert ".steps[" in path and path.endswith(".env.RESEND_API_KEY"), path
+        elif isinstance(value, str):
+            assert "RESEND_API_KEY" not in value, path
+            assert "secrets." not in value, path
+    assert not re.search(r"\bre_[A-Za-z0-9]{8,}", text)
+
+    # the GitHub side finds its comment / issue by the markers the scripts write
+    plan_script = [s for _, s in _steps(workflow) if "github-script" in s.get("uses", "")]
+    assert any("<!-- resend-iac-plan -->" in s["with"]["script"] for s in plan_script)
+    assert any("<!-- resend-iac-drift -->" in s["with"]["script"] for s in plan_script)
+    assert "<!-- resend-iac-plan -->" in (SCRIPTS / "common.sh").read_text()
+    # the scripts are where the workflow looks for them once copied
+    assert workflow["env"]["RESEND_IAC_SCRIPTS"] == ".github/resend-iac"
+
+
+def test_scripts_never_trace_the_environment():
+    for script in SCRIPTS.glob("*.sh"):
+        text = script.read_text()
+        assert "set -x" not in text.replace("set +x", ""), script
+        assert "RESEND_API_KEY=" not in text, script
+        if script.name != "common.sh":
+            assert os.access(script, os.X_OK), script
+            assert 'source "$(dirname "${BASH_SOURCE[0]}")/common.sh"' in text
