@@ -65,11 +65,25 @@ def target_options(fn: Callable) -> Callable:
         except DiffError as e:
             _err(f"error: {e}")
             sys.exit(1)
+        except ExceptionGroup as eg:  # from the reader's task group: report the first cause
+            leaves = _leaves(eg)
+            api = [e for e in leaves if isinstance(e, ResendAPIError)]
+            if api:
+                _err(f"error: the API answered {api[0].status} {api[0].name}: {api[0].message}")
+                sys.exit(1)
+            raise
         except KeyboardInterrupt:
             _err("Interrupted. Nothing is lost: run plan again to see what is left, apply to finish.")
             sys.exit(130)
 
     return wrapper
+
+
+def _leaves(eg: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for e in eg.exceptions:
+        out.extend(_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
+    return out
 
 
 def _load(paths: tuple[str, ...]) -> State:

@@ -1,7 +1,9 @@
 """Which team a command talks to: the live API, or the embedded ``--local`` emulator.
 
 - live: ``RESEND_API_KEY`` / ``RESEND_API_URL`` (``--api-key`` / ``--api-url`` override them;
-  the key is never printed).
+  the key is never printed). The client paces itself at Resend's default 5 requests/s and adapts
+  to the rate-limit headers; ``RESEND_IAC_RATE_LIMIT`` sets another pace (a team with a raised
+  limit; ``0`` = no client-side pacing, e.g. for an emulator run with ``--rate-limit 0``).
 - ``--local``: the emulator's app in-process (``httpx.ASGITransport``: no port, no server),
   state in ``.resend-iac/local.db``, no rate limit, so a newcomer can plan and apply with no
   account.
@@ -52,6 +54,13 @@ def client_for(local: bool, api_key: str | None = None, base_url: str | None = N
         return client_for_app(local_app(db_path), **kw)
     if not (api_key or os.environ.get("RESEND_API_KEY")):
         raise TargetError(NO_TARGET)
+    rate = os.environ.get("RESEND_IAC_RATE_LIMIT")
+    if rate and "rate_limit" not in kw:
+        try:
+            kw["rate_limit"] = float(rate) or None
+        except ValueError:
+            raise TargetError(f"RESEND_IAC_RATE_LIMIT={rate!r} is not a number of requests per second "
+                              "(0 turns client-side pacing off)") from None
     return ResendClient.from_env(api_key=api_key, base_url=base_url, **kw)
 
 

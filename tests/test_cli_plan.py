@@ -1,0 +1,213 @@
+"""The plan, apply and export commands end to end: --local (embedded emulator) and a real
+emulator server over HTTP (RESEND_API_KEY/RESEND_API_URL)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from resend_iac.cli import main
+from resend_iac.cli import plan_cmd
+from resend_iac.cli.target import seed_app
+from resend_iac.emulator import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+QUICKSTART = ROOT / "examples" / "quickstart"
+EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
+
+
+@pytest.fixture
+def local(tmp_path, monkeypatch):
+    """A fresh working directory (the --local state lives in ./.resend-iac) and no live key."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("RESEND_API_KEY", raising=False)
+    monkeypatch.delenv("RESEND_API_URL", raising=False)
+    monkeypatch.setenv("NO_COLOR", "1")
+    return tmp_path
+
+
+@pytest.fixture
+def remote(emulator_server, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
+    monkeypatch.setenv("RESEND_API_URL", emulator_server.url)
+    monkeypatch.setenv("RESEND_IAC_RATE_LIMIT", "0")  # the test server does not limit
+    return emulator_server
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(main, [str(a) for a in args], input=input, catch_exceptions=False)
+
+
+def team(path: Path, contacts: list[dict], policy: dict | None = None, segments: dict | None = None) -> Path:
+    import yaml
+
+    doc = {"version": 1, "segments": segments if segments is not None else {"members": {}},
+           "contacts": contacts}
+    if policy:
+        doc["policy"] = policy
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def people(n: int, segment: str = "members", prefix: str = "p") -> list[dict]:
+    return [{"email": f"{prefix}{i}@example.com", "first_name": f"Person{i}", "segments": [segment]} for i in range(n)]
+
+
+def test_no_target_says_how_to_use_each(local):
+    r = run("plan", QUICKSTART)
+    assert r.exit_code == 1
+    assert "RESEND_API_KEY" in r.output and "--local" in r.output and "RESEND_API_URL" in r.output
+
+
+def test_readme_first_command_local_apply_twice(local):
+    r = run("apply", "--local", QUICKSTART, "--auto-approve")
+    assert r.exit_code == 0, r.output
+    assert re.search(r"Apply complete: \d+ created, 0 updated, 0 deleted in [\d.]+ s \(\d+ requests\)", r.output)
+    assert (local / ".resend-iac" / "local.db").exists()
+    again = run("apply", "--local", QUICKSTART, "--auto-approve")
+    assert again.exit_code == 0 and "No changes" in again.output
+    assert run("plan", "--local", QUICKSTART, "--detailed-exitcode").exit_code == 0
+
+
+def test_detailed_exitcode_and_config_errors(local):
+    assert run("plan", "--local", QUICKSTART, "--detailed-exitcode").exit_code == 2
+    assert run("plan", "--local", QUICKSTART).exit_code == 0
+    bad = local / "bad.yaml"
+    bad.write_text("version: 1\ncontacts:\n  - email: not-an-email\n")
+    r = run("plan", "--local", bad, "--detailed-exitcode")
+    assert r.exit_code == 1 and "bad.yaml:3" in r.output
+
+
+def test_json_plan_is_versioned_and_complete(local):
+    r = run("plan", "--local", QUICKSTART, "--format", "json")
+    assert r.exit_code == 0
+    data = json.loads(r.output[r.output.index("{"):r.output.rindex("}") + 1])
+    assert data["format_version"] == 1 and data["fingerprint"].startswith("sha256:")
+    assert data["changes"] and all({"action", "kind", "key", "before", "after"} <= set(c) for c in data["changes"])
+    assert {c["kind"] for c in data["changes"]} == {"property", "segment", "topic", "contact"}
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "json"])
+def test_redacted_plans_contain_no_email_or_name(local, fmt):
+    r = run("plan", "--local", QUICKSTART, "--format", fmt, "--redact")
+    assert r.exit_code == 0
+    assert "ada@example.com" not in r.output and "Lovelace" not in r.output
+    assert not [e for e in EMAIL_RE.findall(r.output) if "***" not in e and "#" not in e]
+    plain = run("plan", "--local", QUICKSTART, "--format", fmt)
+    assert "ada@example.com" in plain.output  # the unredacted plan does show them
+
+
+def test_markdown_plan_has_a_summary_table(local):
+    r = run("plan", "--local", QUICKSTART, "--format", "markdown")
+    assert r.exit_code == 0 and "|" in r.output and "contact" in r.output
+
+
+def test_apply_refuses_to_guess_on_a_non_interactive_stdin(local):
+    r = run("apply", "--local", QUICKSTART)
+    assert r.exit_code == 1 and "--auto-approve" in r.output
+    assert run("plan", "--local", QUICKSTART, "--detailed-exitcode").exit_code == 2  # nothing applied
+
+
+def test_apply_asks_on_a_terminal(local, monkeypatch):
+    monkeypatch.setattr(plan_cmd, "stdin_is_tty", lambda: True)
+    r = run("apply", "--local", QUICKSTART, input="n\n")
+    assert r.exit_code == 1 and "Apply these changes?" in r.output and "cancelled" in r.output
+    assert run("plan", "--local", QUICKSTART, "--detailed-exitcode").exit_code == 2
+    r = run("apply", "--local", QUICKSTART, input="y\n")
+    assert r.exit_code == 0 and "Apply complete" in r.output
+    assert run("plan", "--local", QUICKSTART, "--detailed-exitcode").exit_code == 0
+
+
+def test_saved_plan_applies_and_a_stale_plan_is_refused(remote, tmp_path):
+    f = team(tmp_path / "team.yaml", people(3))
+    r = run("plan", f, "--out", tmp_path / "p1.json")
+    assert r.exit_code == 0 and (tmp_path / "p1.json").exists()
+    r = run("apply", "--plan", tmp_path / "p1.json", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    assert run("plan", f, "--detailed-exitcode").exit_code == 0
+    # a second plan, then someone changes the team before it is applied
+    f2 = team(tmp_path / "team.yaml", people(4))
+    assert run("plan", f2, "--out", tmp_path / "p2.json").exit_code == 0
+    run("apply", team(tmp_path / "other.yaml", [{"email": "sneaky@example.com"}], segments={}), "--auto-approve")
+    before = remote.stats()["by_route"]
+    r = run("apply", "--plan", tmp_path / "p2.json", "--auto-approve")
+    assert r.exit_code == 1 and "changed since the plan" in r.output and "Nothing was applied" in r.output
+    writes = {k: v for k, v in remote.stats()["by_route"].items() if not k.startswith("GET")}
+    assert writes == {k: v for k, v in before.items() if not k.startswith("GET")}
+    assert run("plan", f2, "--detailed-exitcode").exit_code == 2  # p3 still missing
+
+
+def test_bad_plan_file(local):
+    (local / "p.json").write_text("nope")
+    r = run("apply", "--local", "--plan", local / "p.json", "--auto-approve")
+    assert r.exit_code == 1 and "not a plan file" in r.output
+    r = run("apply", "--local", QUICKSTART, "--plan", local / "p.json")
+    assert r.exit_code == 1 and "not both" in r.output
+
+
+def test_threshold_refusal_and_force(remote, tmp_path):
+    assert run("apply", team(tmp_path / "t.yaml", people(10)), "--auto-approve").exit_code == 0
+    pruning = team(tmp_path / "t.yaml", people(6), policy={"prune_contacts": True})
+    r = run("plan", pruning)
+    assert r.exit_code == 0 and "--force" in r.output  # plan warns
+    r = run("apply", pruning, "--auto-approve")
+    assert r.exit_code == 1 and "deletes 4 of 10 live contacts" in r.output and "--force" in r.output
+    assert run("plan", pruning, "--detailed-exitcode").exit_code == 2  # nothing deleted
+    r = run("apply", pruning, "--auto-approve", "--force")
+    assert r.exit_code == 0 and "4 deleted" in r.output
+    # updates: renaming 4 of 6 is over 30% of... 6 < 10 live objects: exempt
+    assert run("apply", team(tmp_path / "t.yaml", people(6, prefix="p")), "--auto-approve").exit_code == 0
+
+
+def test_update_threshold(remote, tmp_path):
+    assert run("apply", team(tmp_path / "t.yaml", people(10)), "--auto-approve").exit_code == 0
+    renamed = [dict(p, first_name="Renamed") for p in people(10)]
+    r = run("apply", team(tmp_path / "t.yaml", renamed), "--auto-approve")
+    assert r.exit_code == 1 and "updates 10 of 10 live contacts" in r.output
+    assert run("apply", team(tmp_path / "t.yaml", renamed), "--auto-approve", "--force").exit_code == 0
+
+
+def test_resubscribe_guard_through_the_cli(remote, tmp_path):
+    f = team(tmp_path / "t.yaml", [{"email": "a@example.com", "unsubscribed": True}], segments={})
+    assert run("apply", f, "--auto-approve").exit_code == 0
+    f = team(tmp_path / "t.yaml", [{"email": "a@example.com", "unsubscribed": False}], segments={})
+    r = run("plan", f, "--detailed-exitcode")
+    assert r.exit_code == 0 and "--allow-resubscribe" in r.output
+    assert run("apply", f, "--auto-approve", "--allow-resubscribe").exit_code == 0
+    assert run("plan", f, "--detailed-exitcode").exit_code == 0
+
+
+def test_export_then_plan_shows_no_changes(local):
+    assert run("apply", "--local", QUICKSTART, "--auto-approve").exit_code == 0
+    r = run("export", "--local", "--out", local / "export.yaml")
+    assert r.exit_code == 0
+    text = (local / "export.yaml").read_text()
+    assert "ada@example.com" in text and "Analytical Engines" in text and "billing" in text
+    assert run("plan", "--local", local / "export.yaml", "--detailed-exitcode").exit_code == 0
+    # stdout too
+    assert run("export", "--local").output.strip() == text.strip()
+
+
+def test_seed_app_applies_the_declared_state(tmp_path, monkeypatch):
+    app = create_app(":memory:", rate_limit=0)
+    result = seed_app(app, [QUICKSTART])
+    assert result.created > 0
+    assert seed_app(app, [QUICKSTART]).created == 0  # already there
+
+
+def test_bad_rate_limit_setting(remote, tmp_path, monkeypatch):
+    monkeypatch.setenv("RESEND_IAC_RATE_LIMIT", "fast")
+    r = run("plan", team(tmp_path / "t.yaml", people(1)))
+    assert r.exit_code == 1 and "RESEND_IAC_RATE_LIMIT" in r.output
+
+
+def test_api_errors_are_reported_with_status_and_name(remote, tmp_path, monkeypatch):
+    monkeypatch.setenv("RESEND_API_URL", remote.url + "/nowhere")
+    r = run("plan", team(tmp_path / "t.yaml", people(1)))
+    assert r.exit_code == 1 and "error: the API answered 404" in r.output
