@@ -217,6 +217,8 @@ def _field_lines(change: Change) -> list[str]:
         return []  # the head line says it all
     lines = []
     for name, b, a in _field_pairs(change.before, change.after):
+        if name == "email" and b is None and a == change.label:
+            continue  # a new contact's email: the head line shows it
         if b == a and change.action == "replace":  # unchanged by the replacement
             lines.append(f"{name}: {_value(a)}")
         else:

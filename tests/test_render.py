@@ -387,3 +387,15 @@ def test_redaction_covers_every_email_in_the_json_even_in_extra_fields():
     if "scope" in data:
         ada = next(c["key"] for c in data["changes"] if c["kind"] == "contact" and c["action"] == "create")
         assert data["scope"]["property_emails"] == [ada]
+
+
+def test_new_contacts_email_field_is_not_repeated():
+    plan = Plan(changes=[
+        Change("create", "contact", "ada@example.com", None, {"email": "Ada@Example.com", "first_name": "Ada"},
+               email="Ada@Example.com"),
+        Change("update", "contact", "bob@example.com", {"email": "bob@example.com"}, {"email": "Bob@Example.com"}),
+    ])
+    lines = render_text(plan).splitlines()
+    assert "  + contact Ada@Example.com" in lines
+    assert not any(line.strip().startswith("email: null") for line in lines)
+    assert '      email: "bob@example.com" -> "Bob@Example.com"' in lines  # a respelling is shown
