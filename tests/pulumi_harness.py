@@ -98,11 +98,16 @@ class ProviderServer:
     """``python -m pulumi.dynamic`` in a subprocess, with a typed gRPC stub.
 
     ``env`` is added to the server's environment (e.g. ``RESEND_API_URL``, ``RESEND_API_KEY``):
-    providers read it when called, like under ``pulumi up``.
+    providers read it when called, like under ``pulumi up``. ``cwd``: the Pulumi project
+    directory the CLI would run it in.
     """
 
-    def __init__(self, env: Mapping[str, str] | None = None, *, timeout: float = 30.0) -> None:
+    def __init__(
+        self, env: Mapping[str, str] | None = None, *, cwd: str | os.PathLike[str] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         self.env = dict(env or {})
+        self.cwd = cwd  # the CLI runs providers in the Pulumi project directory
         self.timeout = timeout
         self.proc: subprocess.Popen[bytes] | None = None
         self.channel: grpc.Channel | None = None
@@ -121,6 +126,7 @@ class ProviderServer:
             stdout=subprocess.PIPE,
             stderr=None,  # the provider's own prints and tracebacks go to the test's stderr
             env=env,
+            cwd=self.cwd,
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline().decode().strip()
