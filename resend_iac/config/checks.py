@@ -108,9 +108,11 @@ def _field(path: tuple[Any, ...]) -> str:
 
 def _title(schema_: Mapping[str, Any], path: tuple[Any, ...]) -> str:
     title = schema_.get("title")
-    if not path or title == "resend-iac configuration":
+    if title == "resend-iac configuration":
         return "the top level of the file"
-    return title or repr(path[-1])
+    if title:
+        return title
+    return repr(path[-1]) if path else "the object"
 
 
 def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> list[Issue]:
@@ -122,7 +124,8 @@ def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> l
         return []
     if kind == "additionalProperties":
         allowed = list(error.schema.get("properties", {}))
-        extras = [k for k in value if k not in allowed]
+        patterns = [re.compile(p) for p in error.schema.get("patternProperties", {})]
+        extras = [k for k in value if k not in allowed and not any(p.search(k) for p in patterns)]
         what = _title(error.schema, path)
         return [
             (
