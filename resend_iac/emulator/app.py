@@ -74,6 +74,13 @@ def list_body(data: list, has_more: bool) -> dict[str, Any]:
     return {"object": "list", "has_more": has_more, "data": data}
 
 
+def json_list_response(items: list[str], has_more: bool) -> Response:
+    """A list whose items are JSON texts already (serialised by SQLite)."""
+    body = (f'{{"object":"list","has_more":{"true" if has_more else "false"},"data":['
+            + ",".join(items) + "]}")
+    return Response(body.encode(), media_type=JSON_TYPE)
+
+
 # -- request parsing ---------------------------------------------------------------------
 
 
@@ -395,8 +402,8 @@ class EmulatorApp:
     async def list_contacts(self, request: Request) -> Response:
         page = page_params(request)
         segment_id = request.query_params.get("segment_id") or None
-        data, more = self.store.list_contacts(page, segment_id)
-        return json_response(list_body(data, more))
+        items, more = self.store.list_contacts_json(page, segment_id)
+        return json_list_response(items, more)
 
     async def get_contact(self, request: Request) -> Response:
         return json_response(self.store.get_contact(request.path_params["id"]))
@@ -488,8 +495,8 @@ class EmulatorApp:
 
     async def list_segment_contacts(self, request: Request) -> Response:
         page = page_params(request)
-        data, more = self.store.list_contacts(page, request.path_params["id"])
-        return json_response(list_body(data, more))
+        items, more = self.store.list_contacts_json(page, request.path_params["id"])
+        return json_list_response(items, more)
 
     async def add_contact_segment(self, request: Request) -> Response:
         sid = request.path_params["segment_id"]

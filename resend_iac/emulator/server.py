@@ -20,13 +20,14 @@ DEFAULT_DB = os.path.join(".resend-iac", "emulator.db")
 
 
 def serve(host: str = "127.0.0.1", port: int = 8025, *, app: Any = None,
-          log_level: str = "warning", **create_app_kwargs: Any) -> None:
+          log_level: str = "warning", http: str = "auto", **create_app_kwargs: Any) -> None:
     """Serve the emulator until interrupted. ``app`` reuses an app already built
-    (e.g. seeded); otherwise one is built from ``create_app_kwargs``."""
+    (e.g. seeded); otherwise one is built from ``create_app_kwargs``. ``http`` is uvicorn's
+    HTTP implementation (``auto`` uses httptools when installed, else h11)."""
     if app is None:
         app = create_app(**create_app_kwargs)
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                lifespan="off")
+                lifespan="off", http=http)
 
 
 def free_port() -> int:

@@ -1,0 +1,134 @@
+"""Throughput of the emulator as a real uvicorn server, rate limiting off.
+
+    .venv/bin/python benchmarks/bench_emulator.py [--contacts 5000] [--seconds 3] [--clients 2]
+
+Prints requests per second for ``GET /contacts/{id}`` and for a 100-item list page
+(``GET /contacts?limit=100&after=…``, cursors spread over the whole list), plus the time of
+a 5,000-row CSV import, of an unpaginated ``GET /contacts`` and of ``POST /_emulator/reset``.
+Clients are separate processes (keep-alive ``http.client`` connections) so the client's
+own Python does not bound the figure; figures are machine-dependent, compare ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import multiprocessing as mp
+import os
+import random
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+
+from resend_iac.emulator.server import EmulatorProcess  # noqa: E402
+
+HEADERS = {"Authorization": "Bearer re_bench", "User-Agent": "bench/1",
+           "Accept": "application/json"}
+
+
+def _worker(port: int, paths: list[str], seconds: float, out: "mp.Queue[tuple[int, int]]") -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    rng = random.Random(os.getpid())
+    done = errors = 0
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        conn.request("GET", rng.choice(paths), headers=HEADERS)
+        response = conn.getresponse()
+        response.read()
+        done += 1
+        errors += response.status != 200
+    conn.close()
+    out.put((done, errors))
+
+
+def measure(port: int, paths: list[str], seconds: float, clients: int) -> tuple[float, int]:
+    out: "mp.Queue[tuple[int, int]]" = mp.Queue()
+    procs = [mp.Process(target=_worker, args=(port, paths, seconds, out)) for _ in range(clients)]
+    for p in procs:
+        p.start()
+    results = [out.get() for _ in procs]
+    for p in procs:
+        p.join()
+    return sum(r[0] for r in results) / seconds, sum(r[1] for r in results)
+
+
+def call(port: int, method: str, path: str, body: bytes | None = None,
+         headers: dict | None = None) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn.request(method, path, body=body, headers={**HEADERS, **(headers or {})})
+    r = conn.getresponse()
+    data = r.read()
+    conn.close()
+    return r.status, data
+
+
+def import_csv(port: int, rows: list[str]) -> float:
+    boundary = "benchboundary"
+    csv = ("email,first_name\n" + "".join(rows)).encode()
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"c.csv\"\r\n"
+            "Content-Type: text/csv\r\n\r\n").encode() + csv + (
+        f"\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"on_conflict\"\r\n\r\n"
+        f"upsert\r\n--{boundary}--\r\n").encode()
+    t0 = time.perf_counter()
+    status, data = call(port, "POST", "/contacts/imports", body,
+                        {"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert status == 201, data
+    iid = json.loads(data)["id"]
+    while True:
+        _, data = call(port, "GET", f"/contacts/imports/{iid}")
+        state = json.loads(data)
+        if state["status"] in ("completed", "failed"):
+            break
+        time.sleep(0.002)
+    assert state["status"] == "completed", state
+    return time.perf_counter() - t0
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--contacts", type=int, default=5000)
+    ap.add_argument("--seconds", type=float, default=3.0)
+    ap.add_argument("--clients", type=int, default=2)
+    ap.add_argument("--http", default="auto", choices=["auto", "h11", "httptools"],
+                    help="uvicorn's HTTP parser (auto: httptools when installed)")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmulatorProcess(db_path=os.path.join(tmp, "bench.db"), rate_limit=0,
+                                 http=args.http).start()
+        print(f"uvicorn http={args.http}, {args.contacts:,} contacts")
+        try:
+            port = server.port
+            first = import_csv(port, [f"u{i}@example.com,U{i}\n" for i in range(5000)])
+            print(f"import of 5,000 rows (upload to completed): {first * 1000:.0f} ms")
+            rest = args.contacts - 5000
+            if rest > 0:
+                t = import_csv(port, [f"v{i}@example.com,V{i}\n" for i in range(rest)])
+                print(f"import of {rest:,} more rows: {t * 1000:.0f} ms")
+            t0 = time.perf_counter()
+            status, data = call(port, "GET", "/contacts")
+            everything = json.loads(data)["data"]
+            print(f"GET /contacts, no limit ({len(everything):,} contacts): "
+                  f"{(time.perf_counter() - t0) * 1000:.0f} ms")
+            ids = [c["id"] for c in everything]
+            sample = random.Random(1).sample(ids, min(500, len(ids)))
+            rps, errors = measure(port, [f"/contacts/{i}" for i in sample], args.seconds,
+                                  args.clients)
+            print(f"GET /contacts/{{id}}: {rps:,.0f} req/s ({args.clients} client processes, "
+                  f"{errors} non-200)")
+            cursors = ids[: max(1, len(ids) - 100)][:: max(1, len(ids) // 500)]
+            rps, errors = measure(port, [f"/contacts?limit=100&after={c}" for c in cursors],
+                                  args.seconds, args.clients)
+            print(f"GET /contacts?limit=100&after=…: {rps:,.0f} req/s ({errors} non-200)")
+            t0 = time.perf_counter()
+            call(port, "POST", "/_emulator/reset")
+            print(f"POST /_emulator/reset with {len(ids):,} contacts: "
+                  f"{(time.perf_counter() - t0) * 1000:.0f} ms")
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    main()
