@@ -348,11 +348,14 @@ def test_contact_import_of_everything(engine: Engine, server: ProviderServer, ap
     assert server.read(CONTACT, "00000000-0000-0000-0000-000000000000", None, {})[0] == ""
 
 
-def test_missing_key_is_a_clear_error(server: ProviderServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_key_is_a_clear_error(tmp_path: Path) -> None:
+    team = _write(tmp_path / "team", TEAM)
     with ProviderServer({"RESEND_API_KEY": "", "RESEND_API_URL": "http://127.0.0.1:9"}) as bare:
         with pytest.raises(ProviderError) as err:
             bare.create(SEGMENT, {"name": "x"})
-    assert "RESEND_API_KEY is not set" in err.value.details
+        assert "RESEND_API_KEY is not set" in err.value.details
+        _, failures = bare.check(CONTACT_LIST, {"path": str(team)})
+        assert failures[0].property == "path" and "RESEND_API_KEY is not set" in failures[0].reason
 
 
 # -- ContactList -----------------------------------------------------------------------

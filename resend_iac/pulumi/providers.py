@@ -60,18 +60,37 @@ def _client() -> Iterator[Any]:
     """A synchronous client from the environment, closed after the call."""
     from resend_iac.client import SyncResendClient
 
-    if not os.environ.get("RESEND_API_KEY"):
-        raise RuntimeError(
-            "RESEND_API_KEY is not set: export the team's API key in the environment of "
-            "`pulumi up` (it is read when the provider runs and never stored in the state)"
-        )
-    client = SyncResendClient.from_env()
+    _require_key()
+    client = SyncResendClient.from_env(**_client_kwargs())
     try:
         yield client
     finally:
         close = getattr(client, "close", None)
         if close is not None:
             close()
+
+
+def _require_key() -> None:
+    if not os.environ.get("RESEND_API_KEY"):
+        raise RuntimeError(
+            "RESEND_API_KEY is not set: export the team's API key in the environment of "
+            "`pulumi up` (it is read when the provider runs and never stored in the state)"
+        )
+
+
+def _client_kwargs() -> dict[str, Any]:
+    """``RESEND_IAC_RATE_LIMIT`` paces the client as for the CLI (requests/s; 0 = off);
+    otherwise Resend's default 5 req/s, adapting to the rate-limit headers."""
+    rate = os.environ.get("RESEND_IAC_RATE_LIMIT")
+    if not rate:
+        return {}
+    try:
+        return {"rate_limit": float(rate) or None}
+    except ValueError:
+        raise RuntimeError(
+            f"RESEND_IAC_RATE_LIMIT={rate!r} is not a number of requests per second "
+            "(0 turns client-side pacing off)"
+        ) from None
 
 
 def _is_not_found(exc: Exception) -> bool:
@@ -535,8 +554,9 @@ async def _plan(desired: Any) -> tuple[Any, Any]:
     from resend_iac.client import ResendClient, read_live
     from resend_iac.engine import diff, read_scope
 
+    _require_key()
     property_emails, topic_emails = read_scope(desired)
-    async with ResendClient.from_env() as client:
+    async with ResendClient.from_env(**_client_kwargs()) as client:
         live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
     return diff(desired, live), live
 
@@ -561,8 +581,9 @@ async def _plan_and_apply(
     from resend_iac.client import ResendClient, read_live
     from resend_iac.engine import SafetyError, apply, check_safety, diff, read_scope
 
+    _require_key()
     property_emails, topic_emails = read_scope(desired)
-    async with ResendClient.from_env() as client:
+    async with ResendClient.from_env(**_client_kwargs()) as client:
         live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
         plan = diff(desired, live)
         if expected_digest is not None and plan_digest(plan) != expected_digest:
@@ -575,7 +596,7 @@ async def _plan_and_apply(
             check_safety(plan, desired.policy)
         except SafetyError as exc:
             raise RuntimeError(_refusal(plan, exc, path)) from None
-        result = await apply(plan, client)
+        result = await apply(plan, client, live=live)
     return plan, result
 
 
