@@ -9,8 +9,15 @@ A GCRA (evenly spaced slots, no burst) that
 - adapts to the ``ratelimit-limit`` / ``ratelimit-policy: N;w=S`` headers of every
   response (up or down), pacing at ``SAFETY`` x the advertised rate so that jitter in
   arrival times does not push a window over its limit;
-- honours ``ratelimit-remaining: 0`` (block until ``ratelimit-reset``) and a 429's
-  ``retry-after`` (block every request until then, not just the one that got it).
+- on ``ratelimit-remaining: 0`` holds every request back until the server's window has
+  surely ended. ``ratelimit-reset`` is whole seconds (too coarse: waiting for it would
+  stall up to a second each time), so the end is inferred from our own requests: a full
+  window of N holds our last N requests, so it began no later than the answer to the
+  N-th last one arrived, and ends at most ``w`` seconds after that (true for fixed and
+  sliding windows; for a token bucket it is merely cautious). Capped by the reset;
+- on a 429 blocks every request for its ``retry-after`` (not only the one that got it)
+  and paces 10% slower from then on (down to half the advertised rate): a 429 despite
+  pacing means the arrival jitter, or someone else's traffic, is larger than assumed.
 
 ``RateLimiter(None)`` paces nothing and probes nothing, but still honours blocks
 (a 429's ``retry-after``).
@@ -20,10 +27,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 
 SAFETY = 0.95  # pace at this share of the advertised rate
+MIN_PENALTY = 0.5
+EPSILON = 0.005  # seconds added to an inferred window end
+HISTORY = 1024  # requests remembered for inferring window ends
 
 
 def _number(value: str | None) -> float | None:
@@ -51,31 +62,42 @@ def parse_policy(value: str | None) -> tuple[float, float] | None:
     return quota, window
 
 
-def advertised_rate(headers: Mapping[str, str]) -> float | None:
-    """Requests per second the server allows, from ratelimit-* headers (None if absent)."""
+def advertised_limit(headers: Mapping[str, str]) -> tuple[float, float] | None:
+    """(requests, window seconds) the server allows, from ratelimit-* headers."""
     policy = parse_policy(headers.get("ratelimit-policy"))
     limit = _number(headers.get("ratelimit-limit"))
     if policy:
         quota, window = policy
-        return (limit or quota) / window
+        return (limit or quota), window
     if limit and limit > 0:
-        return limit  # draft-06 without a policy: the documented window is 1 s
+        return limit, 1.0  # draft-06 without a policy: the documented window is 1 s
     return None
+
+
+def advertised_rate(headers: Mapping[str, str]) -> float | None:
+    """Requests per second the server allows (None if it does not say)."""
+    found = advertised_limit(headers)
+    return found[0] / found[1] if found else None
 
 
 class Slot:
     """One request's passage through the limiter; feed it the response headers."""
 
-    __slots__ = ("_limiter", "probe", "answered")
+    __slots__ = ("_limiter", "probe", "seq", "answered_at")
 
-    def __init__(self, limiter: "RateLimiter", probe: bool) -> None:
+    def __init__(self, limiter: "RateLimiter", probe: bool, seq: int) -> None:
         self._limiter = limiter
         self.probe = probe
-        self.answered = False
+        self.seq = seq
+        self.answered_at: float | None = None
+
+    @property
+    def answered(self) -> bool:
+        return self.answered_at is not None
 
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
-        self.answered = True
-        self._limiter.observe(status, headers)
+        self.answered_at = self._limiter._clock()
+        self._limiter.observe(status, headers, slot=self)
 
 
 class RateLimiter:
@@ -89,12 +111,17 @@ class RateLimiter:
         self.rate: float = float(rate) if self.enabled else 0.0  # type: ignore[arg-type]
         self.calibrated = not self.enabled  # no probing when not limiting
         self.advertised: float | None = None  # last rate seen in headers
+        self.limit: float | None = None  # requests per window, as advertised
+        self.window = 1.0
+        self.penalty = 1.0  # lowered by every 429
+        self.inflight = 0
         self._clock = clock
-        self._next = 0.0  # earliest time of the next slot (GCRA theoretical arrival time)
+        self._next = 0.0  # earliest time of the next slot
         self._last = -1e9  # when the last slot was handed out
         self._blocked_until = 0.0
-        self._probe_done: asyncio.Event | None = None  # set while a probe is in flight
-        self.inflight = 0
+        self._probe_done: asyncio.Event | None = None  # exists while a probe is in flight
+        self._seq = 0
+        self._history: deque[Slot] = deque(maxlen=HISTORY)
 
     def __repr__(self) -> str:
         state = f"{self.rate:g}/s" if self.enabled else "off"
@@ -102,25 +129,45 @@ class RateLimiter:
 
     # -- adapting ---------------------------------------------------------------------
 
-    def observe(self, status: int, headers: Mapping[str, str]) -> None:
+    def _set_rate(self) -> None:
+        if not self.enabled or self.advertised is None:
+            return
+        rate = self.advertised * SAFETY * self.penalty
+        if rate != self.rate:
+            self.rate = rate
+            self._next = self._last + 1.0 / rate
+
+    def observe(self, status: int, headers: Mapping[str, str], slot: Slot | None = None) -> None:
         """Learn from a response's headers (any status)."""
         now = self._clock()
-        rate = advertised_rate(headers)
-        if rate is not None:
-            self.advertised = rate
-            if self.enabled:
-                if rate * SAFETY != self.rate:
-                    self.rate = rate * SAFETY
-                    self._next = self._last + 1.0 / self.rate
-                self.calibrated = True
+        found = advertised_limit(headers)
+        if found is not None:
+            self.limit, self.window = found
+            self.advertised = found[0] / found[1]
+            self.calibrated = self.calibrated or self.enabled
+        if status == 429:
+            self.penalty = max(MIN_PENALTY, self.penalty * 0.9)
+        self._set_rate()
         remaining = _number(headers.get("ratelimit-remaining"))
-        reset = _number(headers.get("ratelimit-reset"))
         if remaining is not None and remaining <= 0 and status != 429:
-            window = 1.0 / self.advertised if self.advertised else 1.0
-            self.block(min(reset if reset is not None else 1.0, max(1.0, window)), now=now)
+            reset = _number(headers.get("ratelimit-reset"))
+            until = now + (reset if reset is not None else self.window)
+            if slot is not None and self.limit:
+                oldest = self._find(slot.seq - int(self.limit) + 1)
+                if oldest is not None and oldest.answered_at is not None:
+                    until = min(until, oldest.answered_at + self.window + EPSILON)
+            self.block(until - now, now=now)
+
+    def _find(self, seq: int) -> Slot | None:
+        if not self._history:
+            return None
+        index = seq - self._history[0].seq
+        if 0 <= index < len(self._history):
+            return self._history[index]
+        return None
 
     def block(self, seconds: float, *, now: float | None = None) -> None:
-        """Let no request through for ``seconds`` (a 429's retry-after, an empty window)."""
+        """Let no request through for ``seconds`` (a 429's retry-after, a full window)."""
         now = self._clock() if now is None else now
         self._blocked_until = max(self._blocked_until, now + max(0.0, seconds))
 
@@ -136,7 +183,9 @@ class RateLimiter:
                 break
             await self._probe_done.wait()
         await self._wait_turn()
-        slot = Slot(self, probe)
+        self._seq += 1
+        slot = Slot(self, probe, self._seq)
+        self._history.append(slot)
         self.inflight += 1
         try:
             yield slot
@@ -146,6 +195,11 @@ class RateLimiter:
                 if slot.answered and not self.calibrated:
                     # The server sent no ratelimit headers: keep the configured rate.
                     self.calibrated = True
+                if slot.answered_at is not None and self.enabled:
+                    # The probe reached the server some time before its answer came back
+                    # (a cold connection can take long): space the next one from the answer.
+                    self._last = slot.answered_at
+                    self._next = self._last + 1.0 / self.rate
                 done, self._probe_done = self._probe_done, None
                 if done is not None:
                     done.set()
