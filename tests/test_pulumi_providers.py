@@ -216,6 +216,10 @@ def test_topic_lifecycle(engine: Engine, server: ProviderServer, api: httpx.Clie
     live = get(api, f"/topics/{r.state.id}")
     assert (live["name"], live["description"]) == ("updates", "Weekly")
 
+    # description/visibility left out of the program: no longer managed, not cleared
+    unmanaged = {"name": "updates", "default_subscription": "opt_in"}
+    assert not server.diff(TOPIC, r.state.id, r2.state.outputs, unmanaged).some
+
     d = server.diff(TOPIC, r.state.id, r2.state.outputs, {**inputs, "default_subscription": "opt_out"})
     assert d.replaces == ["default_subscription"] and d.delete_before_replace
     r3 = engine.up(TOPIC, "news", {**inputs, "default_subscription": "opt_out"}, r2.state)

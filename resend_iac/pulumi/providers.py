@@ -6,7 +6,7 @@ class, never an API key. Each method builds its client when it is called, from
 ``RESEND_API_KEY``/``RESEND_API_URL`` in the environment of ``pulumi up``.
 
 Inputs reach a provider as the engine sends them: numbers as floats, ``None`` values
-dropped, and during a preview the string ``pulumi.runtime.rpc.UNKNOWN`` for a value that
+dropped, and during a preview (check and diff) a ``pulumi.output.Unknown`` for a value that
 depends on a resource not created yet.
 
 Field semantics (the same as a declared contact in YAML, as far as Pulumi allows): a field
@@ -271,7 +271,8 @@ class SegmentProvider(ResourceProvider):
 
 class TopicProvider(ResourceProvider):
     """A topic. ``default_subscription`` is immutable in Resend: changing it replaces the
-    topic (deleting first, so that the name stays free)."""
+    topic (deleting first, so that the name stays free). ``description`` and ``visibility``
+    are managed when declared; left as they are live when not."""
 
     resource_type_name = "dynamic/resend:Topic"
     FIELDS = ("name", "default_subscription", "description", "visibility")
@@ -314,8 +315,6 @@ class TopicProvider(ResourceProvider):
             for k in ("name", "description", "visibility")
             if news.get(k) is not None and news.get(k) != olds.get(k)
         }
-        if "description" in olds and news.get("description") is None:
-            payload["description"] = None  # declared before, removed now: cleared
         with _client() as client:
             if payload:
                 client.update_topic(id_, payload)
