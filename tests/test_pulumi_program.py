@@ -108,8 +108,14 @@ def test_example_files() -> None:
 
 
 def test_program_declares_the_resources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RESEND_API_KEY", KEY)  # as under `pulumi up`
     mocks = Recorder()
     exports = _run_program(mocks, monkeypatch)
+    # Nothing registered (what the state would hold) carries the key.
+    for r in mocks.resources:
+        assert KEY not in repr(r.inputs)
+        if PROVIDER_KEY in r.inputs:
+            assert KEY.encode() not in base64.b64decode(_unwrap(r.inputs[PROVIDER_KEY]))
     by_name = {r.name: r for r in mocks.resources if r.typ.startswith(T)}
     assert {n: r.typ for n, r in by_name.items()} == {
         "company": T + "ContactProperty",
