@@ -180,10 +180,55 @@ def _convert(ptype: str, raw: str) -> Any:
         return value
 
 
-def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
-    """Apply a job in one transaction together with its final status and counts."""
+def _parse_rows(job: dict[str, Any], props: dict[str, tuple[int, str]],
+                counts: dict[str, int]) -> list[tuple[str, dict[str, Any], dict[int, Any]]]:
+    """Valid rows as (email, field changes, {property_seq: value}); bad rows counted."""
     fields = job["columns"]["fields"]
-    prop_cols = job["columns"]["properties"]
+    prop_cols = [(props[k][0], props[k][1], col) for k, col in job["columns"]["properties"].items()
+                 if k in props]
+    email_col = fields["email"]
+    simple = [(name, fields[name]) for name in ("first_name", "last_name") if name in fields]
+    unsub_col = fields.get("unsubscribed")
+    reader = csv.reader(io.StringIO(job["csv"], newline=""))
+    next(reader, None)
+    out = []
+    for row in reader:
+        if not any(cell.strip() for cell in row):
+            continue
+        counts["total"] += 1
+        email = _cell(row, email_col)
+        if not valid_email(email):
+            counts["failed"] += 1
+            continue
+        try:
+            values = {}
+            for pseq, ptype, col in prop_cols:
+                raw = _cell(row, col)
+                if raw != "":
+                    values[pseq] = _convert(ptype, raw)
+            changes: dict[str, Any] = {}
+            for name, col in simple:
+                raw = _cell(row, col)
+                if raw != "":
+                    changes[name] = raw
+            if unsub_col is not None:
+                flag = _cell(row, unsub_col).lower()
+                if flag:
+                    if flag not in TRUE and flag not in FALSE:
+                        raise ValueError(flag)
+                    changes["unsubscribed"] = int(flag in TRUE)
+        except ValueError:
+            counts["failed"] += 1
+            continue
+        out.append((email, changes, values))
+    return out
+
+
+def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
+    """Apply a job in one transaction together with its final status and counts.
+
+    Batched: existing contacts are looked up by chunks of emails, new ones inserted with
+    ``executemany`` (seqs assigned here, above any seq ever used, so cursors stay sane)."""
     upsert = job["on_conflict"] == "upsert"
     counts = {"total": 0, "created": 0, "updated": 0, "skipped": 0, "failed": 0}
     with store.write() as c:
@@ -194,63 +239,65 @@ def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
                     for r in c.execute("SELECT seq FROM segments WHERE id = ?", (sid,))]
         top_seqs = [(r[0], sub) for tid, sub in job["topics"]
                     for r in c.execute("SELECT seq FROM topics WHERE id = ?", (tid,))]
-        reader = csv.reader(io.StringIO(job["csv"], newline=""))
-        next(reader, None)
+        rows = _parse_rows(job, props, counts)
+        keys = list({email.lower() for email, _, _ in rows})
+        known: dict[str, int] = {}
+        for i in range(0, len(keys), 500):
+            chunk = keys[i:i + 500]
+            known.update(c.execute(
+                f"SELECT email_key, seq FROM contacts WHERE email_key IN ({','.join('?' * len(chunk))})",
+                chunk).fetchall())
+        last = c.execute("SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name ="
+                         " 'contacts'), 0), coalesce((SELECT max(seq) FROM contacts), 0))"
+                         ).fetchone()[0]
         ts = now_text()
-        for row in reader:
-            if not any(cell.strip() for cell in row):
-                continue
-            counts["total"] += 1
-            email = _cell(row, fields["email"])
-            if not valid_email(email):
-                counts["failed"] += 1
-                continue
-            values = {}
-            try:
-                for key, col in prop_cols.items():
-                    raw = _cell(row, col)
-                    if raw != "" and key in props:
-                        values[props[key][0]] = _convert(props[key][1], raw)
-                changes: dict[str, Any] = {}
-                for name in ("first_name", "last_name"):
-                    if name in fields and _cell(row, fields[name]) != "":
-                        changes[name] = _cell(row, fields[name])
-                if "unsubscribed" in fields and _cell(row, fields["unsubscribed"]) != "":
-                    flag = _cell(row, fields["unsubscribed"]).lower()
-                    if flag not in TRUE | FALSE:
-                        raise ValueError(flag)
-                    changes["unsubscribed"] = int(flag in TRUE)
-            except ValueError:
-                counts["failed"] += 1
-                continue
-            existing = c.execute("SELECT seq FROM contacts WHERE email_key = ?",
-                                 (email.lower(),)).fetchone()
-            if existing is not None:
+        new: dict[str, list] = {}  # email_key -> [seq, id, email, first, last, unsub, ts]
+        updates: list[tuple] = []
+        touched: list[int] = []
+        values: list[tuple] = []
+        for email, changes, vals in rows:
+            key = email.lower()
+            if key in new:  # repeated in this CSV
                 if not upsert:
                     counts["skipped"] += 1
                     continue
-                seq = existing[0]
+                rec = new[key]
+                for i, name in ((3, "first_name"), (4, "last_name"), (5, "unsubscribed")):
+                    if name in changes:
+                        rec[i] = changes[name]
+                seq = rec[0]
+                counts["updated"] += 1
+            elif key in known:
+                if not upsert:
+                    counts["skipped"] += 1
+                    continue
+                seq = known[key]
                 if changes:
-                    c.execute(f"UPDATE contacts SET {', '.join(f'{k} = ?' for k in changes)}"
-                              " WHERE seq = ?", (*changes.values(), seq))
+                    updates.append((changes.get("first_name"), changes.get("last_name"),
+                                    changes.get("unsubscribed"), seq))
                 counts["updated"] += 1
             else:
-                seq = c.execute(
-                    "INSERT INTO contacts (id, email, email_key, first_name, last_name,"
-                    " unsubscribed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (new_id(), email, email.lower(), changes.get("first_name"),
-                     changes.get("last_name"), changes.get("unsubscribed", 0), now_text())
-                ).lastrowid
+                last += 1
+                seq = last
+                new[key] = [seq, new_id(), email, changes.get("first_name"),
+                            changes.get("last_name"), changes.get("unsubscribed", 0), ts]
                 counts["created"] += 1
-            if values:
-                c.executemany("INSERT OR REPLACE INTO contact_values VALUES (?, ?, ?)",
-                              [(seq, p, json.dumps(v)) for p, v in values.items()])
-            for sseq in seg_seqs:
-                c.execute("INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)", (sseq, seq, ts))
-            for tseq, sub in top_seqs:
-                c.execute("INSERT INTO subscriptions VALUES (?, ?, ?, ?) ON CONFLICT"
+            touched.append(seq)
+            values.extend((seq, p, json.dumps(v)) for p, v in vals.items())
+        c.executemany("INSERT INTO contacts (seq, id, email, first_name, last_name, unsubscribed,"
+                      " created_at, email_key) VALUES (?, ?, ?, ?, ?, ?, ?, lower(?))",
+                      [(*rec, rec[2]) for rec in new.values()])
+        c.executemany("UPDATE contacts SET first_name = coalesce(?, first_name), last_name ="
+                      " coalesce(?, last_name), unsubscribed = coalesce(?, unsubscribed)"
+                      " WHERE seq = ?", updates)
+        c.executemany("INSERT OR REPLACE INTO contact_values VALUES (?, ?, ?)", values)
+        for sseq in seg_seqs:
+            c.executemany("INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)",
+                          [(sseq, seq, ts) for seq in touched])
+        for tseq, sub in top_seqs:
+            c.executemany("INSERT INTO subscriptions VALUES (?, ?, ?, ?) ON CONFLICT"
                           " (contact_seq, topic_seq) DO UPDATE SET subscription ="
-                          " excluded.subscription", (seq, tseq, sub, ts))
+                          " excluded.subscription", [(seq, tseq, sub, ts) for seq in touched])
         c.execute("UPDATE imports SET status = 'completed', completed_at = ?, total = ?,"
                   " created = ?, updated = ?, skipped = ?, failed = ?, job = NULL WHERE id = ?",
                   (now_text(), counts["total"], counts["created"], counts["updated"],

@@ -13,10 +13,10 @@ Errors are raised as :class:`APIError` carrying the API's status, name and messa
 from __future__ import annotations
 
 import json
+import os
 import re
 import sqlite3
 import threading
-import uuid
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -139,7 +139,9 @@ def now_text() -> str:
 
 
 def new_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text; cheaper than ``str(uuid.uuid4())`` for imports."""
+    h = os.urandom(16).hex()
+    return f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{'89ab'[int(h[16], 16) & 3]}{h[17:20]}-{h[20:]}"
 
 
 def is_uuid(value: str) -> bool:
@@ -174,8 +176,6 @@ class Store:
     def __init__(self, path: str = ":memory:") -> None:
         self.path = path
         if path != ":memory:":
-            import os
-
             parent = os.path.dirname(os.path.abspath(path))
             os.makedirs(parent, exist_ok=True)
         self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
