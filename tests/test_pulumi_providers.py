@@ -471,3 +471,21 @@ def test_contact_list_refuses_a_stale_plan(server: ProviderServer, api: httpx.Cl
         server.create(CONTACT_LIST, checked)
     assert "the live team changed since this update was planned" in err.value.details
     assert [c["email"] for c in items(api, "/contacts")] == ["grace@example.com"]
+
+
+def test_parallel_operations_share_the_rate_limit() -> None:
+    """``pulumi up`` runs several operations at once in one provider process; they share one
+    client, so together they keep to the team's limit (no 429 from the API)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    emu = EmulatorProcess(db_path=":memory:", rate_limit=5).start()
+    try:
+        with ProviderServer({"RESEND_API_URL": emu.url, "RESEND_API_KEY": KEY}) as s:
+            with ThreadPoolExecutor(6) as pool:
+                ids = list(pool.map(lambda i: s.create(SEGMENT, {"name": f"seg-{i}"})[0], range(6)))
+        stats = emu.stats()
+        assert len(set(ids)) == 6
+        assert stats["by_route"].get("POST /segments") == 6
+        assert stats["rate_limited"] == 0, stats
+    finally:
+        emu.stop()

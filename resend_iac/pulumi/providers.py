@@ -18,10 +18,10 @@ turned back from true to false: like ``resend-iac apply``, resubscribing people 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
+import threading
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -55,19 +55,32 @@ PROVIDER_KEY = "__provider"
 # -- helpers -------------------------------------------------------------------------------
 
 
+_CLIENTS: dict[tuple[str, str, str], Any] = {}
+_CLIENTS_LOCK = threading.Lock()
+
+
 @contextmanager
 def _client() -> Iterator[Any]:
-    """A synchronous client from the environment, closed after the call."""
+    """The synchronous client for the environment's key, URL and pace.
+
+    One per provider process (the process ``pulumi up`` starts for dynamic resources, which
+    runs up to ``--parallel`` operations at once): every call shares its rate limiter, so
+    many resources together still keep to the team's limit. It lives in this process's
+    memory only; nothing about it is pickled with a provider."""
+    _require_key()
     from resend_iac.client import SyncResendClient
 
-    _require_key()
-    client = SyncResendClient.from_env(**_client_kwargs())
-    try:
-        yield client
-    finally:
-        close = getattr(client, "close", None)
-        if close is not None:
-            close()
+    env = os.environ
+    ident = (
+        hashlib.sha256(env["RESEND_API_KEY"].encode()).hexdigest(),
+        env.get("RESEND_API_URL", ""),
+        env.get("RESEND_IAC_RATE_LIMIT", ""),
+    )
+    with _CLIENTS_LOCK:
+        client = _CLIENTS.get(ident)
+        if client is None:
+            client = _CLIENTS[ident] = SyncResendClient.from_env(**_client_kwargs())
+    yield client
 
 
 def _require_key() -> None:
@@ -549,15 +562,20 @@ def digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-async def _plan(desired: Any) -> tuple[Any, Any]:
-    from resend_iac.client import ResendClient, read_live
+async def _plan(client: Any, desired: Any) -> tuple[Any, Any]:
+    """(plan, live) for ``desired``, reading the live team as ``resend-iac plan`` does."""
+    from resend_iac.client import read_live
     from resend_iac.engine import diff, read_scope
 
-    _require_key()
     property_emails, topic_emails = read_scope(desired)
-    async with ResendClient.from_env(**_client_kwargs()) as client:
-        live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
+    live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
     return diff(desired, live), live
+
+
+def _plan_sync(desired: Any) -> Any:
+    with _client() as client:  # the engine's async calls, on the shared client's loop
+        plan, _live = client.run(_plan(client.async_client, desired))
+    return plan
 
 
 def _refusal(plan: Any, exc: Any, path: str) -> str:
@@ -575,27 +593,23 @@ def plan_digest(plan: Any) -> str:
 
 
 async def _plan_and_apply(
-    desired: Any, path: str, expected_summary: str | None, expected_digest: str | None
+    client: Any, desired: Any, path: str, expected_summary: str | None,
+    expected_digest: str | None,
 ) -> tuple[Any, Any]:
-    from resend_iac.client import ResendClient, read_live
-    from resend_iac.engine import SafetyError, apply, check_safety, diff, read_scope
+    from resend_iac.engine import SafetyError, apply, check_safety
 
-    _require_key()
-    property_emails, topic_emails = read_scope(desired)
-    async with ResendClient.from_env(**_client_kwargs()) as client:
-        live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
-        plan = diff(desired, live)
-        if expected_digest is not None and plan_digest(plan) != expected_digest:
-            raise RuntimeError(
-                "the live team changed since this update was planned "
-                f"(planned: {expected_summary!r}; now: {plan.summary()!r}); "
-                "nothing was applied: run `pulumi up` again to review the new plan"
-            )
-        try:
-            check_safety(plan, desired.policy)
-        except SafetyError as exc:
-            raise RuntimeError(_refusal(plan, exc, path)) from None
-        result = await apply(plan, client, live=live)
+    plan, live = await _plan(client, desired)
+    if expected_digest is not None and plan_digest(plan) != expected_digest:
+        raise RuntimeError(
+            "the live team changed since this update was planned "
+            f"(planned: {expected_summary!r}; now: {plan.summary()!r}); "
+            "nothing was applied: run `pulumi up` again to review the new plan"
+        )
+    try:
+        check_safety(plan, desired.policy)
+    except SafetyError as exc:
+        raise RuntimeError(_refusal(plan, exc, path)) from None
+    result = await apply(plan, client, live=live)
     return plan, result
 
 
@@ -638,7 +652,7 @@ class ContactListProvider(ResourceProvider):
                                or [CheckFailure("path", f"{path}: invalid")])
         inputs = {**news, "digest": digest(p)}
         try:
-            plan, _live = asyncio.run(_plan(state))
+            plan = _plan_sync(state)
         except Exception as exc:  # noqa: BLE001 - reported as a check failure
             return CheckResult(inputs, [CheckFailure(
                 "path", f"could not read the live team to plan {path}: {exc}")])
@@ -668,7 +682,7 @@ class ContactListProvider(ResourceProvider):
         path = props.get("path")
         if not path or not Path(path).exists():
             return ReadResult(id_, props)
-        plan, _live = asyncio.run(_plan(load([path])))
+        plan = _plan_sync(load([path]))
         outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
         outs["plan_summary"] = plan.summary()
         return ReadResult(id_, outs)
@@ -680,9 +694,12 @@ class ContactListProvider(ResourceProvider):
         from resend_iac.config import load
 
         path = props["path"]
-        plan, result = asyncio.run(
-            _plan_and_apply(load([path]), path, props.get("plan_summary"), props.get("plan_digest"))
-        )
+        desired = load([path])
+        with _client() as client:
+            plan, _result = client.run(_plan_and_apply(
+                client.async_client, desired, path, props.get("plan_summary"),
+                props.get("plan_digest"),
+            ))
         return {
             "path": path,
             "digest": digest(path),
