@@ -1,0 +1,174 @@
+"""Property-based: for random live and declared states, apply converges (a fresh plan is
+empty) and nothing outside the declared scope changes."""
+
+from __future__ import annotations
+
+import asyncio
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from resend_iac.cli.target import client_for_app
+from resend_iac.client import read_live
+from resend_iac.emulator import create_app
+from resend_iac.engine import apply, diff, read_scope
+from resend_iac.model import UNSET, Contact, Policy, Property, Segment, State, Topic
+
+EMAILS = ["ann@x.com", "Bob@x.com", "cy@x.com", "dee@x.com", "eve@x.com", "fay@x.com"]
+SEGMENTS = ["a", "b", "c"]
+TOPICS = ["news", "billing"]
+PROPERTIES = ["company", "tier"]
+NAMES = [None, "Ann", "Bob"]
+
+
+def values_for(ptype: str):
+    return st.sampled_from(["acme", "globex", None]) if ptype == "string" else st.sampled_from([1, 2, 7.5, None])
+
+
+@st.composite
+def states(draw, desired: bool) -> State:
+    s = State()
+    for key in draw(st.lists(st.sampled_from(PROPERTIES), unique=True)):
+        ptype = draw(st.sampled_from(["string", "number"]))
+        fb = draw(st.one_of(st.just(UNSET), values_for(ptype))) if desired else draw(values_for(ptype))
+        s.properties[key] = Property(key, ptype, fb)
+    for name in draw(st.lists(st.sampled_from(SEGMENTS), unique=True)):
+        s.segments[name] = Segment(name, draw(st.sampled_from(["authoritative", "additive"])) if desired else "authoritative")
+    for name in draw(st.lists(st.sampled_from(TOPICS), unique=True)):
+        s.topics[name] = Topic(name, draw(st.sampled_from(["opt_in", "opt_out"])),
+                               draw(st.sampled_from([UNSET, None, "about"] if desired else [None, "about"])),
+                               draw(st.sampled_from([UNSET, "public", "private"] if desired else ["public", "private"])))
+    maybe = (lambda strat: st.one_of(st.just(UNSET), strat)) if desired else (lambda strat: strat)
+    for email in draw(st.lists(st.sampled_from(EMAILS), unique=True)):
+        props = {}
+        for key, p in s.properties.items():
+            if not desired or draw(st.booleans()):
+                v = draw(values_for(p.type))
+                if desired or v is not None:
+                    props[key] = v
+        topics = {}
+        for name in s.topics:
+            if draw(st.booleans()):
+                topics[name] = draw(st.sampled_from(["opt_in", "opt_out"]))
+        s.add_contact(Contact(
+            email,
+            first_name=draw(maybe(st.sampled_from(NAMES))),
+            last_name=draw(maybe(st.sampled_from(NAMES))),
+            unsubscribed=draw(maybe(st.booleans())),
+            properties=props,
+            segments=set(draw(st.lists(st.sampled_from(sorted(s.segments)), unique=True))) if s.segments else set(),
+            topics=topics,
+        ))
+    if desired:
+        s.policy = Policy(prune_contacts=draw(st.booleans()), prune_segments=draw(st.booleans()),
+                          prune_topics=draw(st.booleans()), prune_properties=draw(st.booleans()))
+    return s
+
+
+async def read_all(client) -> State:
+    keys = [e.lower() for e in EMAILS]
+    return await read_live(client, property_emails=keys, topic_emails=keys)
+
+
+async def plan_apply(client, desired: State, allow_resubscribe: bool = False):
+    p, t = read_scope(desired)
+    live = await read_live(client, property_emails=p, topic_emails=t)
+    plan = diff(desired, live, allow_resubscribe=allow_resubscribe)
+    await apply(plan, client, live=live)
+    return plan
+
+
+async def scenario(live_state: State, desired: State, allow_resubscribe: bool) -> None:
+    app = create_app(":memory:", rate_limit=0)
+    async with client_for_app(app) as client:
+        await plan_apply(client, live_state)  # seed the live team
+        before = await read_all(client)
+        await plan_apply(client, desired, allow_resubscribe)
+        p, t = read_scope(desired)
+        fresh = diff(desired, await read_live(client, property_emails=p, topic_emails=t),
+                     allow_resubscribe=allow_resubscribe)
+        assert fresh.empty, [(c.action, c.kind, c.key, c.before, c.after) for c in fresh.changes]
+        after = await read_all(client)
+    check_scope(before, after, desired)
+    check_declared(before, after, desired, allow_resubscribe)
+
+
+def check_scope(before: State, after: State, desired: State) -> None:
+    pol = desired.policy
+    for coll, prune in (("properties", pol.prune_properties), ("segments", pol.prune_segments),
+                        ("topics", pol.prune_topics)):
+        for name, obj in getattr(before, coll).items():
+            if name in getattr(desired, coll):
+                continue
+            if prune:
+                assert name not in getattr(after, coll)
+            else:
+                assert name in getattr(after, coll) and getattr(after, coll)[name].id == obj.id, (coll, name)
+    authoritative = {n for n, s in desired.segments.items() if s.membership == "authoritative"}
+    for key, was in before.contacts.items():
+        now = after.contacts.get(key)
+        want = desired.contacts.get(key)
+        if want is None:
+            if pol.prune_contacts:
+                assert now is None, key
+                continue
+            assert now is not None and now.id == was.id, key
+            assert (now.first_name, now.last_name, now.unsubscribed) == (was.first_name, was.last_name, was.unsubscribed)
+            kept = {s for s in was.segments if s not in authoritative and s in after.segments}
+            assert kept <= now.segments and not (now.segments - was.segments), key
+            continue
+        assert now is not None and now.id == was.id, key  # declared contacts are never recreated
+        for f in ("first_name", "last_name", "unsubscribed"):
+            if getattr(want, f) is UNSET:
+                assert getattr(now, f) == getattr(was, f), (key, f)
+        for s in now.segments - was.segments:
+            assert s in want.segments, (key, s)
+
+
+def check_declared(before: State, after: State, desired: State, allow_resubscribe: bool) -> None:
+    """An oracle independent of diff(): the declared state holds live after apply."""
+    for kind in ("properties", "segments", "topics"):
+        assert set(getattr(desired, kind)) <= set(getattr(after, kind)), kind
+    for key, p in desired.properties.items():
+        assert after.properties[key].type == p.type
+        if p.fallback_value is not UNSET:
+            assert after.properties[key].fallback_value == p.fallback_value
+    for name, t in desired.topics.items():
+        got = after.topics[name]
+        assert got.default_subscription == t.default_subscription
+        if t.description is not UNSET:
+            assert got.description == t.description
+        if t.visibility is not UNSET:
+            assert got.visibility == t.visibility
+    for name, seg in desired.segments.items():
+        members = after.segment_members(name)
+        declared = desired.segment_members(name)
+        assert declared <= members, name
+        if seg.membership == "authoritative":
+            assert members == declared, name
+    for key, want in desired.contacts.items():
+        now, was = after.contacts[key], before.contacts.get(key)
+        guarded = (not allow_resubscribe and was is not None and was.unsubscribed is True)
+        for f in ("first_name", "last_name"):
+            if getattr(want, f) is not UNSET:
+                assert (getattr(now, f) or None) == (getattr(want, f) or None), (key, f)
+        if want.unsubscribed is not UNSET and not (guarded and want.unsubscribed is False):
+            assert now.unsubscribed == want.unsubscribed, key
+        if guarded:
+            assert now.unsubscribed is True, key  # consent is not ours to flip
+        for pk, v in want.properties.items():
+            assert now.properties.get(pk) == v, (key, pk)
+        for name, sub in want.topics.items():
+            explicit = now.topics.get(name)
+            effective = explicit or desired.topics[name].default_subscription
+            was_explicit = None if was is None or was.topics is UNSET else was.topics.get(name)
+            kept_opt_out = (not allow_resubscribe and was_explicit == "opt_out" and sub == "opt_in"
+                            and before.topics.get(name) is not None
+                            and before.topics[name].default_subscription == desired.topics[name].default_subscription)
+            assert effective == ("opt_out" if kept_opt_out else sub), (key, name)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(live_state=states(desired=False), desired=states(desired=True), allow_resubscribe=st.booleans())
+def test_apply_converges_and_stays_in_scope(live_state, desired, allow_resubscribe):
+    asyncio.run(scenario(live_state, desired, allow_resubscribe))
