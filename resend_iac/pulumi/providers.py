@@ -618,8 +618,9 @@ class ContactListProvider(ResourceProvider):
     through the diff engine in one resource.
 
     - check validates the files (the same messages as ``resend-iac validate``), reads the
-      live team and adds two inputs: ``digest`` (of the files) and ``plan_summary`` (the
-      engine's plan, e.g. "Plan: 3 to create, 0 to update, 0 to replace, 0 to delete.").
+      live team and adds inputs: ``digest`` (of the files), ``plan_summary`` (the engine's
+      plan, e.g. "Plan: 3 to create, 0 to update, 0 to replace, 0 to delete.") and
+      ``plan_digest`` (which identifies the plan's changes).
       The preview shows ``plan_summary`` changing, and fails when the plan trips the
       safety thresholds of the files' policy.
     - diff reports a change when the path or files changed or the plan is not empty.
@@ -630,7 +631,7 @@ class ContactListProvider(ResourceProvider):
     """
 
     resource_type_name = "dynamic/resend:ContactList"
-    FIELDS = ("path", "digest", "plan_summary")
+    FIELDS = ("path", "digest", "plan_summary", "plan_digest")
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         from resend_iac.config import validate
@@ -655,7 +656,7 @@ class ContactListProvider(ResourceProvider):
             plan = _plan_sync(state)
         except Exception as exc:  # noqa: BLE001 - reported as a check failure
             return CheckResult(inputs, [CheckFailure(
-                "path", f"could not read the live team to plan {path}: {exc}")])
+                "path", f"could not plan {path} against the live team: {exc}")])
         try:
             check_safety(plan, state.policy)
         except SafetyError as exc:  # the thresholds are on
