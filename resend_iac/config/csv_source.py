@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from resend_iac.config.checks import CONTACT_FIELDS, email_problem, suggest
-from resend_iac.model import UNSET, Contact, Property
+from resend_iac.config.checks import CONTACT_FIELDS, email_problem, quick_email_ok, suggest
+from resend_iac.model import UNSET, Contact, Location, Property
 
 # ("csv", line, message): a place in the CSV file (line 1 = header);
 # ("columns", header, message): the YAML ``columns:`` entry for that header;
@@ -26,7 +25,6 @@ Problem = tuple[str, Any, str]
 
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n"}
-_INT_RE = re.compile(r"^[+-]?\d+$")
 
 
 @dataclass
@@ -51,8 +49,13 @@ def decode(data: bytes) -> tuple[str | None, int, str]:
 
 
 def parse_number(text: str) -> int | float | None:
-    if _INT_RE.match(text):
+    """``"12"`` -> 12, ``"2.5"`` -> 2.5; ``None`` for anything else (incl. nan/inf)."""
+    if "_" in text:
+        return None  # Python would read 1_000; a CSV cell should not
+    try:
         return int(text)
+    except ValueError:
+        pass
     try:
         value = float(text)
     except ValueError:
@@ -70,8 +73,6 @@ def read_csv(
     shared: Shared,
 ) -> tuple[list[Contact], list[Problem]]:
     """Read ``path`` into contacts (each with ``location`` = display:line)."""
-    from resend_iac.model import Location
-
     problems: list[Problem] = []
     try:
         data = path.read_bytes()
@@ -153,53 +154,51 @@ def read_csv(
     if problems:
         return [], problems
 
-    # The hot loop: plain code, no per-row schema validation.
+    # The hot loop: plain code, no per-row schema validation. Short rows are padded so
+    # every mapped index exists; cells are trimmed; empty = unmanaged.
     email_i = next(i for i, t in mapping.items() if t == "email")
     first_i = next((i for i, t in mapping.items() if t == "first_name"), None)
     last_i = next((i for i, t in mapping.items() if t == "last_name"), None)
     unsub_i = next((i for i, t in mapping.items() if t == "unsubscribed"), None)
     prop_cols = [(i, t, properties[t].type == "number", header[i]) for i, t in mapping.items() if t in properties]
     width = len(header)
+    pad = [""] * width
     contacts: list[Contact] = []
     append = contacts.append
     shared_segments, shared_topics, shared_props = shared.segments, shared.topics, shared.properties
     shared_unsub, protect = shared.unsubscribed, shared.protect
+    quick = quick_email_ok
     end = 1
     try:
         for row in reader:
             line, end = end + 1, reader.line_num
-            if not row or (len(row) == 1 and not row[0].strip()):
-                continue
-            if len(row) > width and any(c.strip() for c in row[width:]):
-                problems.append(("csv", line, f"row has {len(row)} fields but the header has {width}; quote values that contain commas"))
-                continue
-            email = row[email_i].strip() if email_i < len(row) else ""
-            if not email:
-                problems.append(("csv", line, "row has no email: fill it in or delete the row"))
-                continue
-            problem = email_problem(email)
-            if problem:
-                problems.append(("csv", line, problem))
-                continue
-            contact = Contact(email=email, segments=set(shared_segments), topics=dict(shared_topics), protect=protect)
-            contact.location = Location(display, line)
-            if first_i is not None and first_i < len(row):
-                value = row[first_i].strip()
-                if value:
-                    contact.first_name = value
-            if last_i is not None and last_i < len(row):
-                value = row[last_i].strip()
-                if value:
-                    contact.last_name = value
-            contact.unsubscribed = shared_unsub
-            if unsub_i is not None and unsub_i < len(row):
+            n = len(row)
+            if n != width:
+                if n == 0 or (n == 1 and not row[0].strip()):
+                    continue  # a blank line
+                if n > width:
+                    if any(c.strip() for c in row[width:]):
+                        problems.append(("csv", line, f"row has {n} fields but the header has {width}; quote values that contain commas"))
+                        continue
+                else:
+                    row = row + pad[n:]
+            email = row[email_i].strip()
+            if not quick(email):
+                problem = email_problem(email) if email else "row has no email: fill it in or delete the row"
+                if problem:
+                    problems.append(("csv", line, problem))
+                    continue
+            first = row[first_i].strip() if first_i is not None else ""
+            last = row[last_i].strip() if last_i is not None else ""
+            unsubscribed = shared_unsub
+            if unsub_i is not None:
                 value = row[unsub_i].strip()
                 if value:
                     low = value.lower()
                     if low in _TRUE:
-                        contact.unsubscribed = True
+                        unsubscribed = True
                     elif low in _FALSE:
-                        contact.unsubscribed = False
+                        unsubscribed = False
                     else:
                         problems.append(
                             ("csv", line, f"unsubscribed value {value!r} in column {header[unsub_i]!r} must be true/false, 1/0 or yes/no")
@@ -208,8 +207,6 @@ def read_csv(
             props = dict(shared_props)
             bad = False
             for i, key, numeric, col in prop_cols:
-                if i >= len(row):
-                    continue
                 value = row[i].strip()
                 if not value:
                     continue
@@ -226,8 +223,21 @@ def read_csv(
                     props[key] = value
             if bad:
                 continue
-            contact.properties = props
-            append(contact)
+            append(
+                Contact(
+                    email,
+                    first or UNSET,
+                    last or UNSET,
+                    unsubscribed,
+                    props,
+                    set(shared_segments),
+                    dict(shared_topics),
+                    protect,
+                    None,
+                    None,
+                    Location(display, line),
+                )
+            )
     except csv.Error as exc:
         problems.append(("csv", reader.line_num, f"CSV syntax error: {exc}"))
     return contacts, problems
