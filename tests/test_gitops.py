@@ -5,6 +5,7 @@ check (a drift made through the official SDK), and the workflow file itself.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -112,6 +113,25 @@ def declared_emails(team: dict[str, Any]) -> set[str]:
     return emails
 
 
+def bootstrap(config: Path, url: str) -> None:
+    """Apply the declared files to the server with the library (no CLI start-up cost)."""
+    import asyncio
+
+    from resend_iac.client import ResendClient, read_live
+    from resend_iac.config import load
+    from resend_iac.engine import apply, diff, read_scope
+
+    desired = load([config])
+
+    async def run() -> None:
+        async with ResendClient(API_KEY, url) as client:
+            property_emails, topic_emails = read_scope(desired)
+            live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
+            await apply(diff(desired, live), client, live=live)
+
+    asyncio.run(run())
+
+
 @pytest.fixture
 def sdk(request):
     """The official SDK pointed at a server (a drift made 'by hand', outside resend-iac)."""
@@ -132,15 +152,14 @@ def sdk(request):
 
 def test_pr_comment_merge_apply_and_nightly_drift(tmp_path, start_emulator, sdk):
     # rate limiting on (as the real API): the client adapts to the advertised rate
-    server = start_emulator(db_path=":memory:", rate_limit=50)
+    server = start_emulator(db_path=":memory:", rate_limit=1000)
     resend = sdk(server.url)
     repo = make_repo(tmp_path, base_env(RESEND_API_URL=server.url, RESEND_API_KEY=API_KEY))
     team = repo.team()
     emails = declared_emails(team) | {"carl@example.com"}
 
-    # 1. The first merge to main creates the team.
-    first = repo.run("apply-on-merge.sh")
-    assert first.returncode == 0, first.stderr + first.stdout
+    # 1. The team as main declares it (set up in-process: the scripts' turn comes next).
+    bootstrap(repo.path / "resend", server.url)
     assert resend.Contacts.get(email="ada@example.com")["first_name"] == "Ada"
 
     # 2. A pull request adds a contact and changes a property value.
@@ -313,3 +332,74 @@ def test_scripts_never_trace_the_environment():
         if script.name != "common.sh":
             assert os.access(script, os.X_OK), script
             assert 'source "$(dirname "${BASH_SOURCE[0]}")/common.sh"' in text
+
+
+# ------------------------------------------------------------------------------ the GitHub side
+
+NODE = shutil.which("node")
+FAKE_GITHUB = r"""
+const calls = [];
+const state = JSON.parse(process.env.FAKE_STATE);
+const issues = {
+  listComments: async () => ({ data: state.comments }),
+  listForRepo: async () => ({ data: state.issues }),
+};
+for (const name of ['updateComment', 'createComment', 'create', 'update']) {
+  issues[name] = async (args) => { calls.push([name, args]); return { data: { number: 99, html_url: 'u' } }; };
+}
+const github = {
+  rest: { issues },
+  paginate: async (fn, args) => (await fn(args)).data,
+};
+const context = { repo: { owner: 'o', repo: 'r' }, issue: { number: 5 }, serverUrl: 'https://github.com', runId: 1 };
+const core = { info: () => {} };
+(async () => {
+%s
+})().then(() => console.log(JSON.stringify(calls)), (e) => { console.error(e); process.exit(1); });
+"""
+
+
+def github_script(job: str, tmp_path: Path, state: dict, **env: str) -> list:
+    """Run a job's actions/github-script step in node with a fake `github` client."""
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    step = next(s for s in workflow["jobs"][job]["steps"] if "github-script" in s.get("uses", ""))
+    script = tmp_path / f"{job}.js"
+    script.write_text(FAKE_GITHUB % step["with"]["script"])
+    result = subprocess.run(
+        [NODE, str(script)], capture_output=True, text=True, timeout=30,
+        env={**os.environ, "RESEND_IAC_OUT": str(tmp_path), "FAKE_STATE": json.dumps(state), **env},
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_sticky_comment_is_created_once_then_updated(tmp_path):
+    body = "<!-- resend-iac-plan -->\n## resend-iac plan\n"
+    (tmp_path / "comment.md").write_text(body)
+    bot = {"type": "Bot"}
+    calls = github_script("plan", tmp_path, {"comments": [
+        {"id": 1, "user": {"type": "User"}, "body": "quoting <!-- resend-iac-plan --> by hand"},
+    ]})
+    assert calls == [["createComment", {"owner": "o", "repo": "r", "issue_number": 5, "body": body}]]
+    calls = github_script("plan", tmp_path, {"comments": [
+        {"id": 1, "user": bot, "body": "another bot"},
+        {"id": 2, "user": bot, "body": "<!-- resend-iac-plan -->\nold plan"},
+    ]})
+    assert calls == [["updateComment", {"owner": "o", "repo": "r", "comment_id": 2, "body": body}]]
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+def test_drift_issue_opened_updated_and_closed(tmp_path):
+    body = "<!-- resend-iac-drift -->\ndrifted\n"
+    (tmp_path / "drift.md").write_text(body)
+    open_issue = {"number": 7, "body": "<!-- resend-iac-drift -->\nolder drift"}
+    calls = github_script("drift", tmp_path, {"issues": []}, DRIFT_EXIT="2")
+    assert [c[0] for c in calls] == ["create"]
+    assert calls[0][1]["body"] == body and calls[0][1]["labels"] == ["resend-iac-drift"]
+    calls = github_script("drift", tmp_path, {"issues": [open_issue]}, DRIFT_EXIT="2")
+    assert calls == [["update", {"owner": "o", "repo": "r", "issue_number": 7, "body": body}]]
+    calls = github_script("drift", tmp_path, {"issues": [open_issue]}, DRIFT_EXIT="0")
+    assert [c[0] for c in calls] == ["createComment", "update"]
+    assert calls[1][1]["state"] == "closed" and calls[1][1]["issue_number"] == 7
+    assert github_script("drift", tmp_path, {"issues": []}, DRIFT_EXIT="0") == []

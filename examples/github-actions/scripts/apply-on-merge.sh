@@ -7,6 +7,7 @@
 #
 # Exit status: 0 applied (or nothing to do); 1 otherwise (the files do not load, the plan,
 # the safety check or the apply failed; the log and the summary say which).
+# shellcheck source=common.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 summary="$OUT/apply.md"

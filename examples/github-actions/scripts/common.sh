@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the resend-iac CI scripts (sourced, not run). Talks to resend-iac only;
 # everything that talks to GitHub stays in the workflow (resend-iac.yml).
 #
@@ -19,7 +20,9 @@ mkdir -p "$OUT"
 REDACT=()
 if [[ "${RESEND_IAC_REDACT:-1}" != "0" ]]; then REDACT=(--redact); fi
 
+# shellcheck disable=SC2034  # used by the scripts that source this file
 PLAN_MARKER='<!-- resend-iac-plan -->'
+# shellcheck disable=SC2034
 DRIFT_MARKER='<!-- resend-iac-drift -->'
 
 log() { printf 'resend-iac-ci: %s\n' "$*" >&2; }
@@ -69,6 +72,7 @@ footer() {
   if [[ -n "${GITHUB_RUN_ID:-}" ]]; then
     run=" · [workflow run](${GITHUB_SERVER_URL:-https://github.com}/${GITHUB_REPOSITORY}/actions/runs/${GITHUB_RUN_ID})"
   fi
+  # shellcheck disable=SC2016  # the backticks are Markdown
   printf '\n<sub>%s at `%s` by resend-iac%s</sub>\n' "$1" "${rev:0:12}" "$run"
 }
 

@@ -6,6 +6,7 @@
 #
 # Exit status (plan --detailed-exitcode): 0 no drift (no body), 2 drift (body written),
 # 1 error (the files do not load, or the plan failed: the log says why).
+# shellcheck source=common.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 body="$OUT/drift.md"

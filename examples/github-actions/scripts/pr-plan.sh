@@ -7,6 +7,7 @@
 # Exit status: 0 a plan was made (with or without changes); 1 the files do not validate or
 # the plan failed (the body says why, so the comment is posted either way).
 # Step output: changes=true|false.
+# shellcheck source=common.sh source-path=SCRIPTDIR
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 body="$OUT/comment.md"
