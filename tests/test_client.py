@@ -401,3 +401,59 @@ def test_sync_client_same_methods_from_many_threads():
         sc.close()
     with pytest.raises(RuntimeError):
         sc.list_segments()
+
+
+# -- against the emulator --------------------------------------------------------------------
+
+
+class LoseResponses(httpx.AsyncBaseTransport):
+    """Performs the request (the server applies it), then drops the answer: the first
+    ``times`` requests matching ``method path`` raise ``httpx.ReadError``."""
+
+    def __init__(self, inner: httpx.AsyncBaseTransport, method: str, path: str, times: int = 1):
+        self.inner, self.method, self.path, self.times = inner, method, path, times
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if self.times and request.method == self.method and request.url.path == self.path:
+            self.times -= 1
+            await response.aread()
+            raise httpx.ReadError("connection dropped after the server answered")
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_lost_responses_make_no_duplicates_on_the_emulator():
+    from resend_iac.emulator import create_app
+
+    app = create_app(":memory:", rate_limit=0)
+    inner = httpx.ASGITransport(app=app)
+    lossy = LoseResponses(LoseResponses(inner, "POST", "/contacts", times=2), "POST", "/segments")
+    async with ResendClient(KEY, "http://emulator", transport=lossy, rate_limit=None, backoff_base=0.001) as c:
+        sid = await c.create_segment("VIP")
+        cid = await c.create_contact({"email": "Lost@Example.com", "first_name": "L", "segments": [{"id": sid}]})
+        other = await c.create_contact({"email": "second@example.com"})  # the second loss
+        contacts = await c.list_contacts()
+        segments = await c.list_segments()
+        members = await c.list_segment_contacts(sid)
+        stats = (await c._http.get("/_emulator/stats")).json()
+    assert [s["id"] for s in segments] == [sid]
+    assert sorted(x["id"] for x in contacts) == sorted([cid, other])
+    assert [m["id"] for m in members] == [cid]
+    assert stats["by_route"]["POST /contacts"] == 2  # each create was posted once
+    assert stats["by_route"]["POST /segments"] == 1
+
+
+async def test_sync_client_against_a_real_server(emulator_server):
+    def work():
+        with SyncResendClient(KEY, emulator_server.url, rate_limit=None) as sc:
+            sid = sc.create_segment("S")
+            cid = sc.create_contact({"email": "s@x.com", "segments": [{"id": sid}]})
+            return sid, cid, sc.get_contact("s@x.com"), sc.list_segment_contacts(sid), sc.read_live()
+
+    # From a worker thread while this thread runs an event loop (as under Pulumi's gRPC pool).
+    sid, cid, got, members, state = await asyncio.to_thread(work)
+    assert got["id"] == cid and [m["id"] for m in members] == [cid]
+    assert state.contacts["s@x.com"].segments == {"S"} and state.segments["S"].id == sid

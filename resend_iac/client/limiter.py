@@ -34,7 +34,8 @@ from contextlib import asynccontextmanager
 SAFETY = 0.95  # pace at this share of the advertised rate
 MIN_PENALTY = 0.5
 EPSILON = 0.005  # seconds added to an inferred window end
-HISTORY = 1024  # requests remembered for inferring window ends
+HISTORY = 1024
+LATE_ABSORBED = 0.01  # seconds of a late wake-up taken off the next interval  # requests remembered for inferring window ends
 
 
 def _number(value: str | None) -> float | None:
@@ -212,8 +213,14 @@ class RateLimiter:
                 start = max(start, self._next)
             if start <= now:
                 if self.enabled:
+                    interval = 1.0 / self.rate
+                    # A sleep wakes a little late: keep the schedule (the next slot at
+                    # most LATE_ABSORBED early) instead of drifting below the rate. The
+                    # schedule itself never runs ahead, so no window gains a request.
+                    late = now - self._next
+                    base = self._next if 0 <= late < min(interval / 4, LATE_ABSORBED) else now
                     self._last = now
-                    self._next = now + 1.0 / self.rate
+                    self._next = base + interval
                 return
             # Reserve nothing while sleeping: the rate or a block may change meanwhile.
             await asyncio.sleep(start - now)
