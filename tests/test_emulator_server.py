@@ -196,3 +196,34 @@ def test_cli_rejects_bad_options(bad):
 
     result = CliRunner().invoke(main, ["emulator", *bad])
     assert result.exit_code == 2
+
+
+def test_cli_seed_loads_config_then_serves_with_its_rate_limit(tmp_path):
+    """``--seed`` applies the example through the engine at full speed (no 429s even with
+    a limit of 1 req/s), and the served stats start at zero."""
+    examples = os.path.join(os.path.dirname(__file__), "..", "examples", "quickstart")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resend_iac", "emulator", "--port", str(port), "--db", ":memory:",
+         "--rate-limit", "1", "--seed", examples],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_up(url, proc)
+        assert httpx.get(url + "/_emulator/stats").json()["total"] == 0
+        r = httpx.get(url + "/contacts", headers=HEADERS)
+        assert r.status_code == 200 and len(r.json()["data"]) > 0
+        assert r.headers["ratelimit-limit"] == "1"
+    finally:
+        _stop(proc, signal.SIGKILL)
+        proc.stderr.close()
+
+
+def test_cli_seed_with_bad_file_says_where_and_does_not_serve(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("contacts:\n  - email: [not, an, email]\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "resend_iac", "emulator", "--port", str(free_port()), "--db",
+         ":memory:", "--seed", str(bad)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert "bad.yaml" in result.stderr and "not started" in result.stderr

@@ -33,8 +33,21 @@ def emulator(host: str, port: int, db_path: str, rate_limit: float, api_keys: tu
                      latency_ms=latency_ms)
     if seed_paths:
         from resend_iac.cli.target import seed_app
+        from resend_iac.config import ConfigError
 
-        seed_app(app, list(seed_paths))
+        # Seed at full speed and without injected faults; then serve as configured.
+        saved = app.rate_limit, app.fail_rate, app.latency
+        app.rate_limit, app.fail_rate, app.latency = 0, 0.0, 0.0
+        try:
+            seed_app(app, list(seed_paths))
+        except ConfigError as e:
+            lines = [str(d) for d in getattr(e, "diagnostics", [])] or [str(e)]
+            raise click.ClickException(
+                "\n".join(lines) + f"\n{len(lines)} error(s) in the seed files; the emulator "
+                "was not started.") from None
+        finally:
+            app.rate_limit, app.fail_rate, app.latency = saved
+            app.reset_stats()
     click.echo(f"Resend emulator on http://{host}:{port} (db: {db_path}, rate limit: "
                f"{'off' if not rate_limit else f'{rate_limit:g}/s'})", err=True)
     serve(host, port, app=app)
