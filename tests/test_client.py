@@ -457,3 +457,22 @@ async def test_sync_client_against_a_real_server(emulator_server):
     sid, cid, got, members, state = await asyncio.to_thread(work)
     assert got["id"] == cid and [m["id"] for m in members] == [cid]
     assert state.contacts["s@x.com"].segments == {"S"} and state.segments["S"].id == sid
+
+
+def test_key_never_logged_over_real_http(emulator_server, caplog):
+    """httpx/httpcore debug logging of a real exchange, and a failing call's traceback."""
+    caplog.set_level(logging.DEBUG)
+
+    async def go():
+        async with ResendClient(KEY, emulator_server.url, rate_limit=None) as c:
+            await c.create_segment("S")
+            try:
+                await c.get_contact("missing@x.com")
+            except ResendAPIError as e:
+                return e
+
+    e = run(go())
+    assert e is not None and e.status == 404
+    assert "httpcore" in caplog.text or "HTTP Request" in caplog.text  # debug logs were on
+    for text in (caplog.text, str(e), repr(e), "".join(traceback.format_exception(e))):
+        assert KEY not in text

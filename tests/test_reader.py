@@ -186,3 +186,18 @@ async def test_read_live_through_faults_on_a_real_server(start_emulator):
     assert state.segment_members("S") == {f"f{i}@x.com" for i in range(1, 30, 2)}
     assert state.contacts["f3@x.com"].topics == {"T": "opt_out"}
     assert len(state.segments) == 1 and len(state.topics) == 1
+
+
+async def test_a_failing_read_raises_the_api_error_itself():
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/segments":
+            return httpx.Response(401, json={"statusCode": 401, "name": "missing_api_key", "message": "Missing API Key"})
+        return httpx.Response(200, json={"object": "list", "has_more": False, "data": []})
+
+    from resend_iac.client import ResendAPIError
+
+    async with ResendClient(KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=None) as c:
+        with pytest.raises(ResendAPIError) as info:
+            await read_live(c)
+    assert (info.value.status, info.value.name) == (401, "missing_api_key")
+    assert KEY not in "".join(__import__("traceback").format_exception(info.value))

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any
 
-from resend_iac.client.http import ResendClient, _ref
+from resend_iac.client.http import ResendAPIError, ResendClient, _ref
 from resend_iac.model import UNSET, Contact, Property, Segment, State, Topic, normalize_email
 
 log = logging.getLogger("resend_iac.client")
@@ -230,5 +230,27 @@ async def read_live(
     progress: Progress | None = None,
     warnings: list[str] | None = None,
 ) -> State:
-    """The team's live state (see the module docstring for what is read and how)."""
-    return await _Reader(client, property_emails, topic_emails, progress, warnings).run()
+    """The team's live state (see the module docstring for what is read and how).
+
+    ``progress(done, total, what)`` is called along the way: ``"contacts listed"``
+    (every 100 contacts, total None until the end), ``"members of segment 'X'"``,
+    ``"contacts read in detail"`` (per-contact reads, every 50, total = those scheduled
+    so far) and ``"done"``; warnings come as ``(0, 0, "warning: ...")``.
+
+    Raises ``ResendAPIError`` (the first failure; the other reads are cancelled), not an
+    exception group.
+    """
+    reader = _Reader(client, property_emails, topic_emails, progress, warnings)
+    try:
+        return await reader.run()
+    except BaseExceptionGroup as group:
+        leaves = _leaves(group)
+        first = next((e for e in leaves if isinstance(e, ResendAPIError)), leaves[0])
+        raise first from None
+
+
+def _leaves(group: BaseExceptionGroup) -> list[BaseException]:
+    out: list[BaseException] = []
+    for e in group.exceptions:
+        out.extend(_leaves(e) if isinstance(e, BaseExceptionGroup) else [e])
+    return out
