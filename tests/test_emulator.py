@@ -469,3 +469,12 @@ async def test_no_traceback_on_unexpected_error(asgi_client, emulator_app, monke
     monkeypatch.setattr(emulator_app.store, "list_segments", boom)
     msg = error(await asgi_client.get("/segments"), 500, "application_error")
     assert "secret" not in msg and "Traceback" not in msg
+
+
+async def test_email_refs_with_encoded_slash_and_trailing_slash(asgi_client):
+    c = asgi_client
+    cid = await make_contact(c, "a/b+c@example.com")
+    for ref in ("a%2Fb%2Bc%40example.com", "a%2Fb+c@example.com"):
+        assert (await c.get(f"/contacts/{ref}")).json()["id"] == cid
+    r = await c.get(f"/contacts/{cid}/segments/?limit=5")  # the Rust SDK's trailing slash
+    assert r.status_code == 200 and r.json()["data"] == []

@@ -36,7 +36,7 @@ import math
 import random
 import time
 from typing import Any, Awaitable, Callable, Sequence
-from urllib.parse import parse_qs
+from urllib.parse import unquote
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -274,15 +274,22 @@ class EmulatorApp:
         return True
 
     def _match(self, scope: dict) -> tuple[str, Handler | None, dict, bool]:
-        """(route template, handler or None, path params, path matched)."""
-        path = scope["path"]
+        """(route template, handler or None, path params, path matched).
+
+        Matched on the raw (still percent-encoded) path, each parameter decoded after, so
+        an email with an encoded ``/`` stays one segment; ``+`` stays ``+``."""
+        raw = scope.get("raw_path")
+        path = raw.split(b"?", 1)[0].decode("latin-1") if raw else scope["path"]
         if len(path) > 1 and path.endswith("/"):  # the Rust SDK sends /contacts/{id}/segments/
-            scope = dict(scope, path=path.rstrip("/") or "/")
+            path = path.rstrip("/") or "/"
+        match_scope = {"type": "http", "path": path, "root_path": "", "method": scope["method"]}
         for route, methods in self.routes:
-            match, child = route.matches(scope)
+            match, child = route.matches(match_scope)
             if match is not Match.NONE:
                 handler = methods.get(scope["method"])
-                return route.path, handler, child.get("path_params", {}), True
+                params = {k: unquote(v) if isinstance(v, str) and "%" in v else v
+                          for k, v in child.get("path_params", {}).items()}
+                return route.path, handler, params, True
         return "", None, {}, False
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
