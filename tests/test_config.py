@@ -330,3 +330,32 @@ def test_validate_cli_summary_and_errors(tmp_path: Path) -> None:
         "1 error found; nothing was checked against Resend.",
     ]
     assert runner.invoke(main, ["validate"]).exit_code == 2  # a path is required
+
+
+# ------------------------------------------------------------------ the fast path agrees with the schema
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.sampled_from(["opt_in", "opt_out", "x", ""]))
+_value = st.recursive(_scalar, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "opt_in"]), inner, max_size=3)), max_leaves=6)
+_entry = st.dictionaries(
+    st.sampled_from(["email", "first_name", "last_name", "unsubscribed", "protect", "properties", "segments", "topics", "segmnts", "csv"]),
+    _value,
+    max_size=6,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(entry=_entry)
+def test_plain_contact_fast_path_never_hides_a_schema_error(entry: dict) -> None:
+    if checks.plain_contact_ok(entry):
+        assert checks.schema_issues(entry, "contactEntry") == []
+
+
+def test_plain_contact_fast_path_accepts_ordinary_contacts() -> None:
+    entry = {"email": "a@example.com", "first_name": None, "unsubscribed": False, "protect": True,
+             "properties": {"k": 1.5, "j": None}, "segments": ["s"], "topics": {"t": "opt_out"}}
+    assert checks.plain_contact_ok(entry)
+    assert not checks.plain_contact_ok({**entry, "segments": ["s", "s"]})
+    assert not checks.plain_contact_ok({**entry, "properties": {"k": True}})
