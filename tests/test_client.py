@@ -476,3 +476,35 @@ def test_key_never_logged_over_real_http(emulator_server, caplog):
     assert "httpcore" in caplog.text or "HTTP Request" in caplog.text  # debug logs were on
     for text in (caplog.text, str(e), repr(e), "".join(traceback.format_exception(e))):
         assert KEY not in text
+
+
+def test_quota_429_and_long_retry_after_are_raised_not_waited():
+    script = Scripted(
+        {
+            ("GET", "/topics"): [err(429, "daily_quota_exceeded", "quota")],
+            ("GET", "/segments"): [err(429, "rate_limit_exceeded", "slow down", **{"retry-after": "3600"})],
+        }
+    )
+
+    async def go(call):
+        async with client(script) as c:
+            try:
+                await call(c)
+            except ResendAPIError as e:
+                return e
+
+    e1 = run(go(lambda c: c.list_topics()))
+    e2 = run(go(lambda c: c.list_segments()))
+    assert (e1.status, e1.name) == (429, "daily_quota_exceeded")
+    assert (e2.status, e2.name) == (429, "rate_limit_exceeded") and "longer than" in e2.message
+    assert len(script.calls) == 2
+
+
+def test_bad_base_url_is_a_clear_error():
+    async def go():
+        async with ResendClient(KEY, "api.resend.com", rate_limit=None) as c:
+            await c.list_topics()
+
+    with pytest.raises(ResendAPIError) as info:
+        run(go())
+    assert info.value.name == "invalid_url" and "api.resend.com" in info.value.message

@@ -2,8 +2,9 @@
 
 Retries (bounded by ``max_retries`` per kind):
 
-- 429: wait ``retry-after`` (capped at ``MAX_RETRY_AFTER``); every request pauses, not
-  only the one that got it. A 429 was rejected before processing: safe for any method.
+- 429: wait ``retry-after``; every request pauses, not only the one that got it. A 429
+  was rejected before processing: safe for any method. A ``retry-after`` over
+  ``MAX_RETRY_AFTER`` (60 s) and the daily/monthly quota errors are raised, not waited.
 - 500/502/503/504 and connection/read errors: exponential backoff with full jitter.
   GET/PATCH/DELETE and adding a contact to a segment are idempotent and simply retried
   (a DELETE that finds nothing after an ambiguous attempt counts as done).
@@ -46,6 +47,8 @@ USER_AGENT = f"resend-iac/{__version__}"
 PAGE_LIMIT = 100
 MAX_RETRY_AFTER = 60.0
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
+# 429s that waiting a moment does not cure.
+QUOTA_ERRORS = frozenset({"daily_quota_exceeded", "monthly_quota_exceeded"})
 # Transport errors where the request surely never reached the server.
 NOT_SENT_ERRORS: tuple[type[Exception], ...] = (
     httpx.ConnectError,
@@ -119,7 +122,8 @@ def _ref(ref: str) -> str:
     return quote(str(ref), safe="")
 
 
-def _retry_after(headers: Mapping[str, str]) -> float:
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds a 429 asks us to wait; None if longer than we are willing to."""
     value = headers.get("retry-after")
     seconds: float | None = None
     if value:
@@ -136,7 +140,9 @@ def _retry_after(headers: Mapping[str, str]) -> float:
             seconds = float(headers.get("ratelimit-reset", "1"))
         except ValueError:
             seconds = 1.0
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    if seconds > MAX_RETRY_AFTER:
+        return None
+    return max(seconds, 0.0)
 
 
 def _error_from(response: httpx.Response, method: str, path: str) -> ResendAPIError:
@@ -247,6 +253,12 @@ class ResendClient:
                         response = await self._http.request(
                             method, path, json=json, params=params, files=files, data=data
                         )
+                    except httpx.UnsupportedProtocol:
+                        raise ResendAPIError(
+                            0, "invalid_url",
+                            f"the API URL {self.base_url!r} is not http(s)://host[:port]",
+                            method=method, path=path,
+                        ) from None
                     except httpx.TransportError as exc:
                         kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection_error"
                         error = ResendAPIError(
@@ -268,9 +280,16 @@ class ResendClient:
                 error = _error_from(response, method, path)
                 if status == 429:
                     throttles += 1
-                    if throttles > self.max_retries:
+                    if throttles > self.max_retries or error.name in QUOTA_ERRORS:
                         raise error
                     wait = _retry_after(response.headers)
+                    if wait is None:
+                        raise ResendAPIError(
+                            429, error.name,
+                            f"{error.message} (the API asks to wait longer than "
+                            f"{MAX_RETRY_AFTER:g}s before retrying; try again later)",
+                            method=method, path=path,
+                        )
                     self.limiter.block(wait)
                     log.info("rate limited on %s %s; waiting %.2fs", method, path, wait)
                     continue
