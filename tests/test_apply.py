@@ -250,3 +250,21 @@ async def test_concurrent_applies_of_the_same_plan_do_not_duplicate(app):
                              return_exceptions=True)
         emails = [c["email"].lower() for c in await a.list_contacts()]
         assert len(emails) == len(set(emails))
+
+
+async def test_import_rows_with_missing_and_mixed_values_converge(client):
+    contacts = [
+        Contact("m1@example.com", first_name="Ann", properties={"tier": 7.5, "company": None}, segments={"customers"}),
+        Contact("m2@example.com", first_name=None, last_name="Lee", properties={"tier": 2}, segments={"customers"}),
+        Contact("m3@example.com", unsubscribed=True, properties={"company": "Acme, Inc. \"quoted\""}, segments={"customers"}),
+        Contact("m4@example.com", segments={"customers"}),
+        Contact("m5@example.com", first_name="", unsubscribed=False, segments={"customers"}),
+    ]
+    desired = state(**BASE, contacts=contacts)
+    plan, result = await plan_and_apply(client, desired)
+    assert result.imported == 5
+    await assert_converged(client, desired)
+    live = await read_live(client, property_emails=["m3@example.com", "m1@example.com"])
+    assert live.contacts["m3@example.com"].properties["company"] == 'Acme, Inc. "quoted"'
+    assert live.contacts["m3@example.com"].unsubscribed is True
+    assert live.contacts["m1@example.com"].properties.get("tier") == 7.5

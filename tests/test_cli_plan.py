@@ -82,6 +82,8 @@ def test_detailed_exitcode_and_config_errors(local):
     bad.write_text("version: 1\ncontacts:\n  - email: not-an-email\n")
     r = run("plan", "--local", bad, "--detailed-exitcode")
     assert r.exit_code == 1 and "bad.yaml:3" in r.output
+    r = run("plan", "--local", QUICKSTART, "--detailed-exitcode", "--format", "yaml")
+    assert r.exit_code == 1 and "Invalid value" in r.output  # usage errors are 1, never 2
 
 
 def test_json_plan_is_versioned_and_complete(local):

@@ -38,6 +38,17 @@ class Exit(Exception):
         self.message = message
 
 
+class _Command(click.Command):
+    """Usage errors exit 1, not click's 2: with --detailed-exitcode, 2 means "changes present"."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            e.exit_code = 1
+            raise
+
+
 def _err(message: str) -> None:
     click.echo(message, err=True)
 
@@ -129,12 +140,12 @@ def _safety_note(plan: Plan) -> None:
 # ------------------------------------------------------------------------------- plan
 
 
-@main.command("plan")
+@main.command("plan", cls=_Command)
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
               show_default=True, help="Output format (markdown: for PR comments).")
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Also save the plan to this file, for `apply --plan`.")
+              help="Also save the full (never redacted) plan to this file, for `apply --plan`.")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes present.")
 @click.option("--redact", is_flag=True, help="Mask emails and names (for public PRs).")
 @click.option("--allow-resubscribe", is_flag=True, help="Plan resubscriptions of unsubscribed contacts.")
@@ -202,7 +213,7 @@ class _Bar:
             self.progress.update(self.task, completed=done, total=total, description=what)
 
 
-@main.command("apply")
+@main.command("apply", cls=_Command)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
               help="Apply a plan saved with `plan --out`; refused if the live team changed since.")
@@ -294,7 +305,7 @@ async def read_everything(client: Any) -> State:
     return live
 
 
-@main.command("export")
+@main.command("export", cls=_Command)
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Write to this file (default: standard output).")
 @target_options
