@@ -65,6 +65,8 @@ class SyncResendClient:
             self._client = asyncio.run_coroutine_threadsafe(build(), self._loop).result()
         except BaseException:
             self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self._loop.close()
             raise
         self._finalizer = weakref.finalize(self, _stop, self._loop, self._client, self._thread)
 
@@ -111,6 +113,10 @@ class SyncResendClient:
         if self._loop.is_closed():
             coro.close()
             raise RuntimeError("the client is closed")
+        if threading.current_thread() is self._thread:
+            coro.close()
+            raise RuntimeError("a SyncResendClient cannot be called from its own loop "
+                               "(e.g. from a progress callback): use the async client there")
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def paginate(self, path: str, params: dict | None = None) -> list[dict]:
