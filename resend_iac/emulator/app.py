@@ -293,8 +293,16 @@ class EmulatorApp:
         return "", None, {}, False
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":  # nothing to do: the app needs no lifespan
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
         if scope["type"] != "http":
-            return  # no lifespan needed (and none under ASGITransport)
+            return
         if scope["path"].startswith("/_emulator/"):
             await self._admin(scope, receive, send)
             return
