@@ -213,3 +213,45 @@ def test_api_errors_are_reported_with_status_and_name(remote, tmp_path, monkeypa
     monkeypatch.setenv("RESEND_API_URL", remote.url + "/nowhere")
     r = run("plan", team(tmp_path / "t.yaml", people(1)))
     assert r.exit_code == 1 and "error: the API answered 404" in r.output
+
+
+def test_apply_killed_mid_way_is_completed_by_the_next_apply(start_emulator, tmp_path, monkeypatch):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    server = start_emulator(rate_limit=0, latency_ms=40)
+    env = dict(os.environ, RESEND_API_KEY="re_test", RESEND_API_URL=server.url, RESEND_IAC_RATE_LIMIT="0")
+    monkeypatch.setenv("RESEND_API_KEY", "re_test")
+    monkeypatch.setenv("RESEND_API_URL", server.url)
+    monkeypatch.setenv("RESEND_IAC_RATE_LIMIT", "0")
+    f = team(tmp_path / "t.yaml", people(120))
+    assert run("apply", f, "--auto-approve").exit_code == 0
+    renamed = team(tmp_path / "t.yaml", [dict(p, first_name="Renamed") for p in people(120)])
+    proc = subprocess.Popen([sys.executable, "-m", "resend_iac", "apply", str(renamed), "--auto-approve", "--force"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if server.stats()["by_route"].get("PATCH /contacts/{id}", 0) >= 20:
+                break
+            time.sleep(0.02)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.wait()
+    r = run("plan", renamed, "--format", "json")
+    left = len(json.loads(r.output[r.output.index("{"):r.output.rindex("}") + 1])["changes"])
+    assert 0 < left < 120
+    assert run("apply", renamed, "--auto-approve", "--force").exit_code == 0
+    assert run("plan", renamed, "--detailed-exitcode").exit_code == 0
+    emails = [c["email"] for c in httpx_get_all(server.url)]
+    assert len(emails) == len(set(emails)) == 120
+
+
+def httpx_get_all(url: str) -> list[dict]:
+    import httpx
+
+    r = httpx.get(f"{url}/contacts", headers={"Authorization": "Bearer re_test", "User-Agent": "t"})
+    return r.json()["data"]
