@@ -24,6 +24,7 @@ from the mask; set ``RESEND_IAC_REDACT_SALT`` from a CI secret to prevent that.
 from __future__ import annotations
 
 import hashlib
+import functools
 import hmac
 import io
 import json
@@ -81,7 +82,7 @@ class Redactor:
     def for_plan(cls, plan: Plan) -> "Redactor":
         """A redactor salted for ``plan`` that has already seen all of its values in plan
         order, so every rendering of the plan gives the same masks."""
-        redactor = cls(os.environ.get("RESEND_IAC_REDACT_SALT") or plan.fingerprint)
+        redactor = cls(_salt(plan))
         redactor.plan(plan)
         return redactor
 
@@ -180,8 +181,13 @@ class Redactor:
         )
 
 
+def _salt(plan: Plan) -> str:
+    return os.environ.get("RESEND_IAC_REDACT_SALT") or plan.fingerprint
+
+
 def _prepare(plan: Plan, redact: bool) -> Plan:
-    return Redactor.for_plan(plan).plan(plan) if redact else plan
+    # one pass in plan order assigns the same masks as Redactor.for_plan
+    return Redactor(_salt(plan)).plan(plan) if redact else plan
 
 
 # --------------------------------------------------------------------------- shared pieces
@@ -255,13 +261,15 @@ def render_text(plan: Plan, *, color: bool = False, redact: bool = False) -> str
     """The plan as a terminal/CI log reads it. ``color`` adds ANSI colours (never when
     ``NO_COLOR`` is set); decide it with ``use_color(sys.stdout)``."""
     plan = _prepare(plan, redact)
-    no_color = bool(os.environ.get("NO_COLOR", ""))
-    color = color and not no_color
-    out = Text()
+    color = color and not os.environ.get("NO_COLOR", "")
+    out: list[str] = []
 
     def line(text: str = "", style: str | None = None) -> None:
-        out.append(text, style=style)
-        out.append("\n")
+        if color and style:
+            start, end = _ansi(style)
+            out.append(f"{start}{text}{end}\n")
+        else:
+            out.append(f"{text}\n")
 
     if plan.fingerprint:
         line(f"resend-iac plan (live state fingerprint {_short(plan.fingerprint)})", "bold")
@@ -281,32 +289,24 @@ def render_text(plan: Plan, *, color: bool = False, redact: bool = False) -> str
     line(plan.summary(), "bold")
     if redact:
         line("(emails and names redacted)", "dim")
+    return "".join(out)
 
-    if not color:
-        return out.plain
+
+@functools.lru_cache(maxsize=None)
+def _ansi(style: str) -> tuple[str, str]:
+    """The escape codes rich writes around text in ``style`` (rendered once per style, so
+    a plan of 100,000 lines costs string joins, not 100,000 rich renders)."""
     buffer = io.StringIO()
     console = Console(
-        file=buffer,
-        force_terminal=True,
-        color_system="standard",
-        no_color=no_color,
-        width=10_000,
-        highlight=False,
-        markup=False,
-        emoji=False,
-        soft_wrap=True,
-        legacy_windows=False,
+        file=buffer, force_terminal=True, color_system="standard", no_color=False,
+        width=100, highlight=False, markup=False, emoji=False, soft_wrap=True, legacy_windows=False,
     )
-    console.print(out, end="")
-    return buffer.getvalue()
+    console.print(Text("\x00", style=style), end="")
+    start, _, end = buffer.getvalue().partition("\x00")
+    return start, end
 
 
 # --------------------------------------------------------------------------- markdown
-
-
-def _fence(body: str) -> str:
-    longest = max((len(m) for m in re.findall(r"`+", body)), default=0)
-    return "`" * max(3, longest + 1)
 
 
 def _md_block(change: Change) -> str:
@@ -364,32 +364,33 @@ def render_markdown(plan: Plan, *, redact: bool = False, max_chars: int = 60000)
     note_budget = len(_truncation_note(total, max_chars)) + 2
 
     for kind, changes in _by_kind(plan):
-        blocks = [_md_block(c) for c in changes]
-        fence = _fence("".join(blocks))
         folded = len(changes) > FOLD_OVER
-        opening = f"\n### {kind} ({_count_phrase(changes)})\n\n"
+        heading = f"\n### {kind} ({_count_phrase(changes)})\n\n"
         if folded:
-            opening += f"<details><summary>Show {len(changes)} {kind} changes</summary>\n\n"
-        opening += f"{fence}diff\n"
-        closing = f"{fence}\n" + ("\n</details>\n" if folded else "")
-        if size + len(opening) + len(closing) + note_budget > max_chars:
-            truncated = True
-            break
-        section = [opening]
-        section_size = len(opening)
-        for block in blocks:
-            if size + section_size + len(block) + len(closing) + note_budget > max_chars:
+            heading += f"<details><summary>Show {len(changes)} {kind} changes</summary>\n\n"
+        tail = "\n</details>\n" if folded else ""
+        fixed = len(heading) + len("diff\n") + len("\n") + len(tail)  # all but the fences
+        blocks: list[str] = []
+        blocks_size = 0
+        longest = 0  # longest run of backticks in the blocks: the fence must be longer
+        for change in changes:  # rendered one by one: a cut plan renders only what it shows
+            block = _md_block(change)
+            run = max((len(m) for m in re.findall(r"`+", block)), default=0)
+            fence_len = max(3, max(longest, run) + 1)
+            if size + fixed + 2 * fence_len + blocks_size + len(block) + note_budget > max_chars:
                 truncated = True
                 break
-            section.append(block)
-            section_size += len(block)
-            shown_count += 1
-        if len(section) == 1:  # not even one change fits: leave the section out
-            truncated = True
+            blocks.append(block)
+            blocks_size += len(block)
+            longest = max(longest, run)
+        if blocks:
+            fence = "`" * max(3, longest + 1)
+            section = f"{heading}{fence}diff\n{''.join(blocks)}{fence}\n{tail}"
+            parts.append(section)
+            size += len(section)
+            shown_count += len(blocks)
+        if truncated:
             break
-        section.append(closing)
-        parts.append("".join(section))
-        size += section_size + len(closing)
 
     if truncated:
         parts.append("\n" + _truncation_note(total - shown_count, max_chars))
@@ -412,7 +413,7 @@ def render_json(plan: Plan, *, redact: bool = False) -> str:
     is for reading, not for ``apply --plan``."""
     if not redact:
         return _dumps(plan.to_dict())
-    redactor = Redactor.for_plan(plan)
+    redactor = Redactor(_salt(plan))
     # then any email left in a field this module does not know of yet
     data = redactor.plain(redactor.plan(plan).to_dict())
     data["redacted"] = True
