@@ -60,6 +60,8 @@ CASES = [
     ("csv_missing", "csv_missing/main.yaml:10", "missing.csv' not found; `csv:` paths are relative to the YAML file"),
     ("csv_is_directory", "csv_is_directory/main.yaml:10", "is a directory, not a file"),
     ("csv_not_utf8", "csv_not_utf8/people.csv:3", "not UTF-8 (byte 0xe9 on line 3)"),
+    ("csv_utf16", "csv_utf16/people.csv:1", "file is UTF-16 (e.g. Excel's \"Unicode Text\"); save it as UTF-8"),
+    ("csv_semicolons", "csv_semicolons/people.csv:1", "the file looks semicolon-separated; save it comma-separated"),
     ("csv_empty", "csv_empty/people.csv:1", "CSV file is empty: it needs a header row"),
     ("csv_missing_mapped_column", "csv_missing_mapped_column/main.yaml:11", "column 'First name' is not in the header of"),
     ("csv_column_mapped_twice", "csv_column_mapped_twice/main.yaml:13", "columns 'Email' and 'Work Email' both map to 'email'; map each field once"),

@@ -43,6 +43,8 @@ def decode(data: bytes) -> tuple[str | None, int, str]:
     try:
         return data.decode("utf-8-sig"), 0, ""
     except UnicodeDecodeError as exc:
+        if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return None, 1, "file is UTF-16 (e.g. Excel's \"Unicode Text\"); save it as UTF-8"
         line = data[: exc.start].count(b"\n") + 1
         byte = data[exc.start]
         return None, line, f"file is not UTF-8 (byte 0x{byte:02x} on line {line}); save it as UTF-8"
@@ -94,6 +96,8 @@ def read_csv(
     if not header or not any(h.strip() for h in header):
         return [], [("csv", 1, "CSV file is empty: it needs a header row (e.g. `email,first_name`) and one row per contact")]
     header = [h.strip() for h in header]
+    if len(header) == 1 and ";" in header[0] and header[0] not in (columns or properties):
+        return [], [("csv", 1, f"the header {header[0]!r} is one column: the file looks semicolon-separated; save it comma-separated")]
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name and name in seen:
