@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -196,7 +195,7 @@ def test_export_then_plan_shows_no_changes(local):
     assert run("export", "--local").output.strip() == text.strip()
 
 
-def test_seed_app_applies_the_declared_state(tmp_path, monkeypatch):
+def test_seed_app_applies_the_declared_state():
     app = create_app(":memory:", rate_limit=0)
     result = seed_app(app, [QUICKSTART])
     assert result.created > 0

@@ -31,7 +31,7 @@ from deepdiff import DeepDiff
 
 from resend_iac.engine.fingerprint import fingerprint
 from resend_iac.engine.plan import KINDS, Change, Plan
-from resend_iac.model import UNSET, Contact, Policy, Property, State, Topic, is_set
+from resend_iac.model import Contact, Policy, Property, State, Topic, is_set
 
 _NAME_FIELDS = ("first_name", "last_name")
 _CONTACT_FIELDS = ("first_name", "last_name", "unsubscribed")
