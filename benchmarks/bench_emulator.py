@@ -2,8 +2,9 @@
 
     .venv/bin/python benchmarks/bench_emulator.py [--contacts 5000] [--seconds 3] [--clients 2]
 
-Prints requests per second for ``GET /contacts/{id}`` and for a 100-item list page
-(``GET /contacts?limit=100&after=…``, cursors spread over the whole list), plus the time of
+Prints requests per second for ``GET /contacts/{id}``, for a 100-item list page
+(``GET /contacts?limit=100&after=…``, cursors spread over the whole list) and for
+``POST /contacts``, plus the time of
 a 5,000-row CSV import, of an unpaginated ``GET /contacts`` and of ``POST /_emulator/reset``.
 Clients are separate processes (keep-alive ``http.client`` connections) so the client's
 own Python does not bound the figure; figures are machine-dependent, compare ratios.
@@ -29,24 +30,32 @@ HEADERS = {"Authorization": "Bearer re_bench", "User-Agent": "bench/1",
            "Accept": "application/json"}
 
 
-def _worker(port: int, paths: list[str], seconds: float, out: "mp.Queue[tuple[int, int]]") -> None:
+def _worker(port: int, paths: list[str], seconds: float, out: "mp.Queue[tuple[int, int]]",
+            post: bool) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", port)
     rng = random.Random(os.getpid())
     done = errors = 0
     end = time.perf_counter() + seconds
     while time.perf_counter() < end:
-        conn.request("GET", rng.choice(paths), headers=HEADERS)
+        if post:  # a new contact each time
+            body = json.dumps({"email": f"p{os.getpid()}-{done}@example.com", "first_name": "P"})
+            conn.request("POST", "/contacts", body=body,
+                         headers={**HEADERS, "Content-Type": "application/json"})
+        else:
+            conn.request("GET", rng.choice(paths), headers=HEADERS)
         response = conn.getresponse()
         response.read()
         done += 1
-        errors += response.status != 200
+        errors += response.status >= 300
     conn.close()
     out.put((done, errors))
 
 
-def measure(port: int, paths: list[str], seconds: float, clients: int) -> tuple[float, int]:
+def measure(port: int, paths: list[str], seconds: float, clients: int,
+            post: bool = False) -> tuple[float, int]:
     out: "mp.Queue[tuple[int, int]]" = mp.Queue()
-    procs = [mp.Process(target=_worker, args=(port, paths, seconds, out)) for _ in range(clients)]
+    procs = [mp.Process(target=_worker, args=(port, paths, seconds, out, post))
+             for _ in range(clients)]
     for p in procs:
         p.start()
     results = [out.get() for _ in procs]
@@ -122,6 +131,8 @@ def main() -> None:
             rps, errors = measure(port, [f"/contacts?limit=100&after={c}" for c in cursors],
                                   args.seconds, args.clients)
             print(f"GET /contacts?limit=100&after=…: {rps:,.0f} req/s ({errors} non-200)")
+            rps, errors = measure(port, [], args.seconds, args.clients, post=True)
+            print(f"POST /contacts: {rps:,.0f} req/s ({errors} errors)")
             t0 = time.perf_counter()
             call(port, "POST", "/_emulator/reset")
             print(f"POST /_emulator/reset with {len(ids):,} contacts: "
