@@ -201,3 +201,26 @@ async def test_a_failing_read_raises_the_api_error_itself():
             await read_live(c)
     assert (info.value.status, info.value.name) == (401, "missing_api_key")
     assert KEY not in "".join(__import__("traceback").format_exception(info.value))
+
+
+async def test_members_are_matched_by_id_and_duplicate_emails_warn():
+    """A (hypothetical) team with two contacts whose emails differ only in case: the
+    first listed is kept, memberships follow contact ids, a warning says so."""
+    lists = {
+        "/contacts": [{"id": "c1", "email": "A@x.com"}, {"id": "c2", "email": "a@x.com"},
+                      {"id": "c3", "email": "b@x.com"}],
+        "/segments": [{"id": "s1", "name": "S"}],
+        "/segments/s1/contacts": [{"id": "c2", "email": "a@x.com"}, {"id": "c3", "email": "b@x.com"}],
+    }
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        data = lists.get(request.url.path, [])
+        return httpx.Response(200, json={"object": "list", "has_more": False, "data": data})
+
+    warnings: list[str] = []
+    async with ResendClient(KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=None) as c:
+        state = await read_live(c, warnings=warnings)
+    assert state.contacts["a@x.com"].id == "c1"
+    assert state.contacts["a@x.com"].segments == set()  # c2 is the member, not c1
+    assert state.contacts["b@x.com"].segments == {"S"}
+    assert len(warnings) == 1 and "c2" in warnings[0]

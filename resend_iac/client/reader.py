@@ -153,15 +153,17 @@ class _Reader:
             kept.append(seg)
         return kept
 
-    async def read_members(self, segments_task: asyncio.Task[list[Segment]]) -> dict[str, set[str]]:
-        """Segment name -> normalised emails of its members."""
+    async def read_members(
+        self, segments_task: asyncio.Task[list[Segment]]
+    ) -> dict[str, set[tuple[str | None, str]]]:
+        """Segment name -> (contact id, normalised email) of its members."""
         segments = await segments_task
 
         async def one(seg: Segment) -> tuple[str, set[str]]:
-            members: set[str] = set()
+            members: set[tuple[str | None, str]] = set()
             async for item in self.client.paginate(f"/segments/{_ref(seg.id or '')}/contacts"):
                 if item.get("email"):
-                    members.add(normalize_email(item["email"]))
+                    members.add((item.get("id"), normalize_email(item["email"])))
             self.report(len(members), len(members), f"members of segment {seg.name!r}")
             return seg.name, members
 
@@ -176,6 +178,11 @@ class _Reader:
                 continue
             key = normalize_email(email)
             if key in contacts:
+                if item.get("id") != contacts[key].id:
+                    self.warn(
+                        f"two live contacts have the email {key!r}: kept {contacts[key].id}, "
+                        f"left out {item.get('id')}"
+                    )
                 continue
             contact = _contact(item)
             contacts[key] = contact
@@ -214,11 +221,12 @@ class _Reader:
         contact.topics = topics
         self.detail_finished()
 
-    def apply_members(self, _: None, members: dict[str, set[str]]) -> None:
-        for name, emails in members.items():
-            for key in emails:
-                contact = self.state.contacts.get(key)
-                if contact is not None:  # a contact created between the two reads
+    def apply_members(self, _: None, members: dict[str, set[tuple[str | None, str]]]) -> None:
+        by_id = {c.id: c for c in self.state.contacts.values() if c.id}
+        for name, found in members.items():
+            for cid, key in found:
+                contact = by_id.get(cid) if cid else self.state.contacts.get(key)
+                if contact is not None:  # else: created between the two reads, or left out
                     contact.segments.add(name)
 
 
