@@ -226,6 +226,12 @@ def test_pr_comment_merge_apply_and_nightly_drift(tmp_path, start_emulator, sdk)
     for entry in team["contacts"]:
         entry["unsubscribed"] = True
     repo.write_team(team, "Unsubscribe everyone")
+    warned = repo.run("pr-plan.sh")  # the reviewer is told before the merge
+    assert warned.returncode == 0, warned.stderr
+    comment = (repo.out / "comment.md").read_text()
+    assert "| contact | 0 | 11 | 0 | 0 |" in comment
+    assert "> [!WARNING]\n> apply will refuse this plan without --force" in comment
+    assert "unsubscribed: false -> true" in comment
     repo.git("checkout", "-q", "main")
     repo.git("merge", "-q", "--no-ff", "-m", "Merge unsubscribe-everyone", "unsubscribe-everyone")
     refused = repo.run("apply-on-merge.sh")

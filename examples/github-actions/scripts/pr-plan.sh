@@ -27,6 +27,12 @@ case "$rc" in
     {
       echo "$PLAN_MARKER"
       cat "$OUT/plan.md"
+      # plan's notes for the reviewer, e.g. that apply will refuse the plan (safety thresholds)
+      if grep -E '^Note: ' "$OUT/plan.log" > "$OUT/notes.log"; then
+        echo
+        echo "> [!WARNING]"
+        mask_emails < "$OUT/notes.log" | sed -E 's/^Note: /> /'
+      fi
       footer "Planned"
     } > "$body"
     log "plan written to $body"
