@@ -34,13 +34,12 @@ import asyncio
 import json
 import math
 import random
+import re
 import time
 from typing import Any, Awaitable, Callable, Sequence
 from urllib.parse import unquote
 
 from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Match, Route
 
 from resend_iac.emulator import imports as imports_mod
 from resend_iac.emulator.store import (
@@ -57,13 +56,34 @@ from resend_iac.emulator.store import (
     valid_email,
 )
 
-JSON_TYPE = "application/json; charset=utf-8"
+JSON_TYPE = b"application/json; charset=utf-8"
+
+
+class Response:
+    """A JSON answer, sent as two raw ASGI messages (the hot path stays small)."""
+
+    __slots__ = ("status_code", "body", "headers")
+
+    def __init__(self, body: bytes, status_code: int = 200) -> None:
+        self.status_code = status_code
+        self.body = body
+        self.headers: list[tuple[bytes, bytes]] = [(b"content-type", JSON_TYPE)]
+
+    def add_header(self, name: str, value: str) -> None:
+        self.headers.append((name.encode("latin-1"), value.encode("latin-1")))
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        self.headers.append((b"content-length", str(len(self.body)).encode()))
+        await send({"type": "http.response.start", "status": self.status_code,
+                    "headers": self.headers})
+        await send({"type": "http.response.body", "body": self.body})
+
+
 Handler = Callable[[Request], Awaitable[Response]]
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(),
-                    status_code=status, media_type=JSON_TYPE)
+    return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(), status)
 
 
 def error_response(err: APIError) -> Response:
@@ -78,7 +98,7 @@ def json_list_response(items: list[str], has_more: bool) -> Response:
     """A list whose items are JSON texts already (serialised by SQLite)."""
     body = (f'{{"object":"list","has_more":{"true" if has_more else "false"},"data":['
             + ",".join(items) + "]}")
-    return Response(body.encode(), media_type=JSON_TYPE)
+    return Response(body.encode())
 
 
 # -- request parsing ---------------------------------------------------------------------
@@ -195,8 +215,9 @@ def parse_topic_refs(value: Any, field: str = "topics") -> list[tuple[str, str]]
     return out
 
 
-async def _unused(request: Request) -> Response:  # routes only match; handlers are bound
-    raise NotImplementedError
+def _route_regex(template: str) -> re.Pattern[str]:
+    """``/contacts/{id}`` -> ``^/contacts/(?P<id>[^/]+)$``."""
+    return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
 
 
 # -- the app -----------------------------------------------------------------------------
@@ -222,7 +243,7 @@ class EmulatorApp:
         self.importer = imports_mod.Importer(self.store)
         self.importer.resume()
         self.reset_stats()
-        self.routes: list[tuple[Route, dict[str, Handler]]] = []
+        self.routes: list[tuple[re.Pattern[str], str, dict[str, Handler]]] = []
         self._build_routes()
 
     # -- admin --------------------------------------------------------------------------
@@ -282,14 +303,11 @@ class EmulatorApp:
         path = raw.split(b"?", 1)[0].decode("latin-1") if raw else scope["path"]
         if len(path) > 1 and path.endswith("/"):  # the Rust SDK sends /contacts/{id}/segments/
             path = path.rstrip("/") or "/"
-        match_scope = {"type": "http", "path": path, "root_path": "", "method": scope["method"]}
-        for route, methods in self.routes:
-            match, child = route.matches(match_scope)
-            if match is not Match.NONE:
-                handler = methods.get(scope["method"])
-                params = {k: unquote(v) if isinstance(v, str) and "%" in v else v
-                          for k, v in child.get("path_params", {}).items()}
-                return route.path, handler, params, True
+        for regex, template, methods in self.routes:
+            m = regex.match(path)
+            if m is not None:
+                params = {k: unquote(v) if "%" in v else v for k, v in m.groupdict().items()}
+                return template, methods.get(scope["method"]), params, True
         return "", None, {}, False
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -366,7 +384,7 @@ class EmulatorApp:
         if self.rate_limit > 0:
             extra = self._rate_headers(time.monotonic()) + extra
         for name, value in extra:
-            response.headers.append(name, value)
+            response.add_header(name, value)
         await response(scope, receive, send)
 
     # -- routes -------------------------------------------------------------------------
@@ -395,7 +413,7 @@ class EmulatorApp:
                               "DELETE": self.delete_topic}),
         ]
         for path, methods in table:
-            self.routes.append((Route(path, endpoint=_unused), methods))
+            self.routes.append((_route_regex(path), path, methods))
 
     # contacts
 
