@@ -117,3 +117,25 @@ def test_429_retry_after_is_honoured_on_the_wire(start_emulator):
     assert st["rate_limited"] > 0  # we did provoke them
     assert sent == st["total"] == 10 + st["rate_limited"]
     assert seconds >= 1.0  # at least one retry-after (whole seconds) was waited
+
+
+async def test_a_full_window_blocks_until_it_surely_ended():
+    """remaining 0 after our N-th request: the window began by the time the answer to
+    the request N-1 before it arrived, so it ends at most w later (not a whole
+    ratelimit-reset from now)."""
+    now = [0.0]
+    lim = RateLimiter(5.0, clock=lambda: now[0])
+    headers = {"ratelimit-limit": "2", "ratelimit-policy": "2;w=1", "ratelimit-reset": "1"}
+    async with lim.slot() as first:  # the probe
+        now[0] = 0.10
+        first.observe(200, dict(headers, **{"ratelimit-remaining": "1"}))
+    now[0] = 0.70
+    async with lim.slot() as second:
+        now[0] = 0.72
+        second.observe(200, dict(headers, **{"ratelimit-remaining": "0"}))
+    assert lim._blocked_until == pytest.approx(0.10 + 1.0 + 0.005)  # not 0.72 + 1
+    # Without our own history to go by (others used the window), the reset bounds it.
+    other = RateLimiter(5.0, clock=lambda: now[0])
+    async with other.slot() as only:
+        only.observe(200, dict(headers, **{"ratelimit-remaining": "0"}))
+    assert other._blocked_until == pytest.approx(0.72 + 1.0)
