@@ -359,3 +359,35 @@ def test_plain_contact_fast_path_accepts_ordinary_contacts() -> None:
     assert checks.plain_contact_ok(entry)
     assert not checks.plain_contact_ok({**entry, "segments": ["s", "s"]})
     assert not checks.plain_contact_ok({**entry, "properties": {"k": True}})
+
+
+# ------------------------------------------------------------------ never a traceback
+
+_words = st.sampled_from(
+    ["version", "properties", "segments", "topics", "contacts", "policy", "email", "emails", "csv", "columns",
+     "type", "string", "number", "fallback_value", "membership", "additive", "default_subscription", "opt_in",
+     "description", "visibility", "public", "first_name", "unsubscribed", "protect", "prune_contacts",
+     "max_delete_fraction", "a@example.com", "x", "people.csv", "Email"]
+)
+_leaf = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-2, 2), _words)
+_doc = st.recursive(
+    _leaf,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(_words, inner, max_size=5)),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(doc=st.dictionaries(_words, _doc, max_size=6), version=st.booleans())
+def test_any_structure_gets_diagnostics_never_a_crash(doc: dict, version: bool, tmp_path_factory) -> None:
+    import yaml
+
+    if version:
+        doc["version"] = 1
+    root = tmp_path_factory.mktemp("fuzz")
+    (root / "people.csv").write_text("email,first_name\nz@example.com,Z\n", encoding="utf-8")
+    (root / "a.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    state, diagnostics = config.validate([root / "a.yaml"])
+    assert (state is None) == bool(diagnostics)
+    for d in diagnostics:
+        assert d.location.file.endswith(("a.yaml", "people.csv")) and d.location.line >= 1 and d.message
