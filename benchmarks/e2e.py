@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--naive-n", default="1000",
                     help="contact counts at which the naive strategy is run for real (comma list)")
     ap.add_argument("--diff-n", default="100000,1000000", help="contact counts for the diff-only measurement")
+    ap.add_argument("--budget", type=float, default=560.0,
+                    help="seconds: the extra --chart-n runs are skipped when they would pass it (default 560)")
     a = ap.parse_args(argv)
     started = time.perf_counter()
     s, p, t = a.segments, a.properties, a.topics
@@ -295,18 +297,41 @@ def main(argv: list[str] | None = None) -> int:
     }
     log(f"scenario N={a.n:,} S={s} P={p} T={t}; emulator rate limit "
         f"{'off' if not a.rate_limit else f'{a.rate_limit:g} req/s'}")
+    skipped: list[str] = []
+    data["skipped"] = skipped
     with tempfile.TemporaryDirectory(prefix="resend-iac-bench-") as tmp, \
             Emulator(a.rate_limit, logs / "emulator.log") as emu:
-        for n in chart_ns:
+
+        def ours(n: int) -> None:
             log(f"resend-iac, N={n:,}")
             work = Path(tmp) / f"n{n}"
             work.mkdir()
             data["runs"][str(n)] = bench_resend_iac(emu, n, s, p, t, work)
             for f in work.glob("*.log"):
                 (logs / f"resend-iac-n{n}-{f.name}").write_text(f.read_text(errors="replace")[-20000:])
+
+        # In order of importance; the extra chart points run only if the budget allows.
+        ours(a.n)
+        main_run = data["runs"][str(a.n)]
+        main_seconds = sum(r[k]["seconds"] for r in (main_run[ph] for ph in PHASES) for k in ("plan", "apply"))
         for n in naive_ns:
             log(f"one request per object, N={n:,} (for real)")
             data["naive_measured"][str(n)] = bench_naive(emu, n, s, p, t, a.rate_limit)
+        emu.reset()
+        for n in _ints(a.diff_n):
+            log(f"diff alone, N={n:,} (child process)")
+            r = diffbench.measure(n, s, p, t)
+            log(f"  {r}")
+            data["diff"].append(r)
+        for n in [x for x in chart_ns if x != a.n]:
+            estimate = main_seconds * n / a.n + 5
+            elapsed = time.perf_counter() - started
+            if elapsed + estimate > a.budget:
+                skipped.append(f"resend-iac at N={n:,}: about {estimate:.0f} s more would pass the "
+                               f"{a.budget:.0f} s budget ({elapsed:.0f} s used)")
+                log(f"skipping resend-iac at N={n:,}: {skipped[-1]}")
+                continue
+            ours(n)
         emu.reset()
     for n in sorted(set(chart_ns) | set(naive_ns)):
         data["naive_computed"][str(n)] = naive_computed(n, s, p, t)
@@ -319,11 +344,6 @@ def main(argv: list[str] | None = None) -> int:
                                "computed": computed[phase][step],
                                "measured": measured[phase][step]["requests"] - measured[phase][step]["rate_limited"]})
     data["naive_count_checks"] = checks
-    for n in _ints(a.diff_n):
-        log(f"diff alone, N={n:,} (child process)")
-        r = diffbench.measure(n, s, p, t)
-        log(f"  {r}")
-        data["diff"].append(r)
     data["total_seconds"] = round(time.perf_counter() - started, 1)
     (out / "e2e.json").write_text(json.dumps(data, indent=2) + "\n")
     (out / "e2e.md").write_text(report.markdown(data))

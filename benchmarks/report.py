@@ -101,6 +101,19 @@ def markdown(data: dict) -> str:
                     f"| {_n(r['apply']['requests'])} | {_s(r['apply']['seconds'])} | {_n(total)} "
                     f"| {_duration(total / proj)} |"
                 )
+    # Where resend-iac's requests go.
+    lines += [
+        "",
+        f"## Where resend-iac's requests go at N = {n:,}",
+        "",
+        "| phase | step | requests by route |",
+        "|---|---|---|",
+    ]
+    for phase in PHASES:
+        for step in ("plan", "apply"):
+            routes = _ours(data, n, phase)[step]["by_route"]
+            text = ", ".join(f"`{k}` {v:,}" for k, v in routes.items()) or "none"
+            lines.append(f"| {PHASE_LABEL[phase]} | {step} | {text} |")
     # Requests against N.
     ns = sorted(int(k) for k in data["runs"])
     lines += [
@@ -189,6 +202,8 @@ def notes(data: dict) -> list[str]:
                "`time.process_time()`; the RSS columns are the child process's `ru_maxrss` (the two States "
                "included) and how much the diff raised it; the tracemalloc column is the peak the diff itself "
                "allocated (a second, traced run).")
+    for x in data.get("skipped", []):
+        out.append(f"Skipped to stay within the time budget: {x}.")
     return out
 
 
@@ -197,6 +212,7 @@ def chart(data: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     ns_ours = sorted(int(k) for k in data["runs"])
     ns_naive = sorted(int(k) for k in data["naive_computed"])
@@ -215,6 +231,8 @@ def chart(data: dict, path: Path) -> None:
         ax.set_title(PHASE_LABEL[phase])
         ax.set_xlabel("contacts (N)")
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, which="both", alpha=0.3)
         for x, y in zip(ns_ours, ours):
             ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(0, -14), ha="center", fontsize=8,
