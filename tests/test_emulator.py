@@ -478,3 +478,20 @@ async def test_email_refs_with_encoded_slash_and_trailing_slash(asgi_client):
         assert (await c.get(f"/contacts/{ref}")).json()["id"] == cid
     r = await c.get(f"/contacts/{cid}/segments/?limit=5")  # the Rust SDK's trailing slash
     assert r.status_code == 200 and r.json()["data"] == []
+
+
+async def test_rate_limit_below_one_per_second_and_switched_on_later():
+    app = create_app(rate_limit=0.5)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e",
+                                 headers={"User-Agent": "t", "Authorization": "Bearer k"}) as c:
+        first, second = await c.get("/segments"), await c.get("/segments")
+        assert first.status_code == 200 and first.headers["ratelimit-policy"] == "1;w=2"
+        assert second.status_code == 429 and "2 seconds" in second.json()["message"]
+        app.rate_limit = 0
+        assert (await c.get("/segments")).status_code == 200
+    late = create_app(rate_limit=0)
+    late.rate_limit = 3
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=late), base_url="http://e",
+                                 headers={"User-Agent": "t", "Authorization": "Bearer k"}) as c:
+        statuses = [(await c.get("/segments")).status_code for _ in range(4)]
+        assert statuses == [200, 200, 200, 429]

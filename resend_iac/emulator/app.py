@@ -234,10 +234,7 @@ class EmulatorApp:
         self.fail_rate = float(fail_rate)
         self.latency = float(latency_ms) / 1000.0
         self.rng = random.Random(seed)
-        self.rate_limit = float(rate_limit)
-        if self.rate_limit > 0:
-            self.window = 1.0 if self.rate_limit >= 1 else 1.0 / self.rate_limit
-            self.limit = max(1, int(self.rate_limit * self.window))
+        self.rate_limit = float(rate_limit)  # may be changed on a live app (0 = off)
         self.window_start = 0.0
         self.window_count = 0
         self.importer = imports_mod.Importer(self.store)
@@ -273,6 +270,15 @@ class EmulatorApp:
         await response(scope, receive, send)
 
     # -- wire ---------------------------------------------------------------------------
+
+    @property
+    def window(self) -> float:
+        """Length of the fixed rate-limit window: one second, longer below 1 req/s."""
+        return 1.0 if self.rate_limit >= 1 else 1.0 / self.rate_limit
+
+    @property
+    def limit(self) -> int:
+        return max(1, int(self.rate_limit * self.window))
 
     def _rate_headers(self, now: float) -> list[tuple[str, str]]:
         if self.rate_limit <= 0:
@@ -353,7 +359,8 @@ class EmulatorApp:
                 extra.append(("retry-after", str(retry)))
                 response = error_response(APIError(
                     429, "rate_limit_exceeded",
-                    f"Too many requests. You can only make {self.limit} requests per second. "
+                    f"Too many requests. You can only make {self.limit} requests per "
+                    f"{'second' if self.window == 1 else f'{self.window:g} seconds'}. "
                     "See rate limit response headers for more information."))
             elif self.fail_rate > 0 and self.rng.random() < self.fail_rate:
                 if self.rng.random() < 0.5:
