@@ -150,7 +150,7 @@ class RateLimiter:
             self.penalty = max(MIN_PENALTY, self.penalty * 0.9)
         self._set_rate()
         remaining = _number(headers.get("ratelimit-remaining"))
-        if remaining is not None and remaining <= 0 and status != 429:
+        if self.enabled and remaining is not None and remaining <= 0 and status != 429:
             reset = _number(headers.get("ratelimit-reset"))
             until = now + (reset if reset is not None else self.window)
             if slot is not None and self.limit:

@@ -87,9 +87,9 @@ class _Reader:
             tg.create_task(self.read_properties())
             tg.create_task(self.read_topics())
             segments = tg.create_task(self.read_segments())
-            contacts = tg.create_task(self.read_contacts(tg))
+            tg.create_task(self.read_contacts(tg))
             members = tg.create_task(self.read_members(segments))
-        self.apply_members(contacts.result(), members.result())
+        self.apply_members(members.result())
         self.report(len(self.state.contacts), len(self.state.contacts), "done")
         return self.state
 
@@ -111,7 +111,10 @@ class _Reader:
         names: dict[str, str] = {}
         try:
             items = await self.client.list_topics()
-        except BaseException as exc:
+        except asyncio.CancelledError:
+            self.topic_names.cancel()
+            raise
+        except Exception as exc:
             self.topic_names.set_exception(exc)
             self.topic_names.exception()  # retrieved: no "never retrieved" noise
             raise
@@ -221,7 +224,7 @@ class _Reader:
         contact.topics = topics
         self.detail_finished()
 
-    def apply_members(self, _: None, members: dict[str, set[tuple[str | None, str]]]) -> None:
+    def apply_members(self, members: dict[str, set[tuple[str | None, str]]]) -> None:
         by_id = {c.id: c for c in self.state.contacts.values() if c.id}
         for name, found in members.items():
             for cid, key in found:
