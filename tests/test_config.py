@@ -346,7 +346,7 @@ _entry = st.dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(entry=_entry)
 def test_plain_contact_fast_path_never_hides_a_schema_error(entry: dict) -> None:
     if checks.plain_contact_ok(entry):
