@@ -45,24 +45,31 @@ async def _import(c: ResendClient, text: str, column_map: dict, **kw) -> None:
 
 
 async def seed(db_path: str, contacts: int, segments: int) -> None:
+    """Seed a SQLite file in-process, rate limiting off."""
     app = create_app(db_path, rate_limit=0)
     transport = httpx.ASGITransport(app=app)
     async with ResendClient(KEY, "http://emulator", transport=transport, rate_limit=None) as c:
-        await c.create_property({"key": "plan", "type": "string"})
-        tid = await c.create_topic({"name": "News", "default_subscription": "opt_in"})
-        seg_ids = [await c.create_segment(f"segment-{k}") for k in range(segments)]
-        rows = "email,first_name,plan\n" + "".join(
-            f"user{i}@example.com,User {i},plan{i % 3}\n" for i in range(contacts)
-        )
-        await _import(c, rows, {"email": "email", "first_name": "first_name",
-                                "properties": {"plan": {"column": "plan", "type": "string"}}},
-                      topics=[{"id": tid, "subscription": "opt_in"}])
-        for k, sid in enumerate(seg_ids):
-            members = "email\n" + "".join(
-                f"user{i}@example.com\n" for i in range(contacts) if i % (k + 2) == 0
-            )
-            await _import(c, members, {"email": "email"}, segment_ids=[sid])
+        await seed_with(c, contacts, segments)
     app.store.close()
+
+
+async def seed_with(c: ResendClient, contacts: int, segments: int) -> None:
+    """A few requests: one property, one topic, the segments and one CSV import each
+    for the contacts and every segment's members."""
+    await c.create_property({"key": "plan", "type": "string"})
+    tid = await c.create_topic({"name": "News", "default_subscription": "opt_in"})
+    seg_ids = [await c.create_segment(f"segment-{k}") for k in range(segments)]
+    rows = "email,first_name,plan\n" + "".join(
+        f"user{i}@example.com,User {i},plan{i % 3}\n" for i in range(contacts)
+    )
+    await _import(c, rows, {"email": "email", "first_name": "first_name",
+                            "properties": {"plan": {"column": "plan", "type": "string"}}},
+                  topics=[{"id": tid, "subscription": "opt_in"}])
+    for k, sid in enumerate(seg_ids):
+        members = "email\n" + "".join(
+            f"user{i}@example.com\n" for i in range(contacts) if i % (k + 2) == 0
+        )
+        await _import(c, members, {"email": "email"}, segment_ids=[sid])
 
 
 async def read(url: str, detail: int) -> tuple[float, int, int]:
@@ -82,7 +89,13 @@ def main() -> None:
     ap.add_argument("--fail-rate", type=float, default=0.1)
     ap.add_argument("--detail", type=int, default=0)
     ap.add_argument("--runs", type=int, default=1)
+    ap.add_argument("--url", help="an emulator already running (e.g. `resend-iac emulator --db "
+                    ":memory: --rate-limit 20 --fail-rate 0.1`): seeded over HTTP, then read "
+                    "(--rate-limit must match its own)")
     args = ap.parse_args()
+    if args.url:
+        bench_url(args)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         db = os.path.join(tmp, "bench.db")
@@ -107,6 +120,30 @@ def main() -> None:
                 print(f"{run:>3} {requests:>8} {limited:>5} {seconds:>8.2f} {ideal:>7.2f} "
                       f"{seconds / ideal:>6.2f}")
                 time.sleep(1.0)  # let the emulator's window pass between runs
+
+
+def bench_url(args: argparse.Namespace) -> None:
+    def stats() -> dict:
+        return httpx.get(args.url.rstrip("/") + "/_emulator/stats", timeout=30).json()
+
+    async def seed_remote() -> None:
+        async with ResendClient(KEY, args.url) as c:
+            await seed_with(c, args.contacts, args.segments)
+
+    asyncio.run(seed_remote())
+    time.sleep(1.0)
+    print(f"emulator at {args.url}; reading {args.contacts} contacts, {args.detail} in detail")
+    print(f"{'run':>3} {'requests':>8} {'429s':>5} {'seconds':>8} {'ideal':>7} {'ratio':>6}")
+    for run in range(1, args.runs + 1):
+        before = stats()
+        seconds, sent, n = asyncio.run(read(args.url, args.detail))
+        after = stats()
+        requests = after["total"] - before["total"]
+        limited = after["rate_limited"] - before["rate_limited"]
+        ideal = requests / args.rate_limit
+        print(f"{run:>3} {requests:>8} {limited:>5} {seconds:>8.2f} {ideal:>7.2f} "
+              f"{seconds / ideal:>6.2f}   ({n} contacts)")
+        time.sleep(1.0)
 
 
 if __name__ == "__main__":
