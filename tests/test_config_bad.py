@@ -29,6 +29,7 @@ CASES = [
     ("unknown_key_contact.yaml", "unknown_key_contact.yaml:11", "unknown key 'segmnts' in contact (did you mean 'segments'?)"),
     ("unknown_top_key.yaml", "unknown_top_key.yaml:2", "unknown key 'contact' in the top level of the file (did you mean 'contacts'?)"),
     ("policy_unknown_key.yaml", "policy_unknown_key.yaml:3", "unknown key 'prune_contact' in policy (did you mean 'prune_contacts'?)"),
+    ("contact_not_a_mapping.yaml", "contact_not_a_mapping.yaml:3", "not the string 'a@example.com' (write `- email: a@example.com`, or list plain addresses under `- emails:`)"),
     ("contact_missing_email.yaml", "contact_missing_email.yaml:10", "contact is missing required key 'email'"),
     ("wrong_type_unsubscribed.yaml", "wrong_type_unsubscribed.yaml:11", "'unsubscribed' must be true or false, not the string 'nope'"),
     ("wrong_type_segments.yaml", "wrong_type_segments.yaml:11", "'segments' must be a list, not the string 'beta-testers'"),
@@ -95,6 +96,8 @@ def test_bad_input_is_refused_with_location(case: str, where: str, wording: str)
     matching = [ln for ln in result.stderr.splitlines() if ln.startswith(prefix)]
     assert matching, f"no diagnostic at {prefix!r} in:\n{result.stderr}"
     assert any(wording in ln for ln in matching), f"{wording!r} not in:\n{result.stderr}"
+    lines = result.stderr.splitlines()
+    assert len(set(lines)) == len(lines), "a problem is reported once"
     # The same diagnostics come from the library, and load() refuses with them.
     state, diagnostics = config.validate([BAD / case])
     assert state is None

@@ -170,6 +170,10 @@ def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> l
             hint = " (YAML reads yes/no/on/off/true/false as booleans: quote the text)"
         elif isinstance(value, (int, float)) and "string" in types:
             hint = " (quote it to make it a string)"
+        elif len(path) == 2 and path[0] == "contacts" and isinstance(value, str):
+            hint = f" (write `- email: {value}`, or list plain addresses under `- emails:`)"
+        elif len(path) == 1 and path[0] in ("properties", "segments", "topics") and isinstance(value, list):
+            hint = f" (declare each as `name: {{...}}` under {path[0]}:)"
         return [(path, f"{field} must be {want}, not {describe(value)}{hint}", False)]
     if kind == "enum":
         options = [str(o) for o in error.validator_value]
@@ -249,7 +253,9 @@ def schema_issues(instance: Any, definition: str | None = None, base: tuple[Any,
     of its ``$defs``; paths are prefixed with ``base``."""
     out: list[Issue] = []
     for error in _validator(definition).iter_errors(instance):
-        out.extend(_error_issues(error, base))
+        for issue in _error_issues(error, base):
+            if issue not in out:  # e.g. a non-mapping contacts entry fails two `type`s
+                out.append(issue)
     return out
 
 
