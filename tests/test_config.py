@@ -391,3 +391,12 @@ def test_any_structure_gets_diagnostics_never_a_crash(doc: dict, version: bool, 
     assert (state is None) == bool(diagnostics)
     for d in diagnostics:
         assert d.location.file.endswith(("a.yaml", "people.csv")) and d.location.line >= 1 and d.message
+
+
+def test_a_contact_with_a_structural_error_still_gets_its_email_checked(tmp_path: Path) -> None:
+    write(tmp_path, {"a.yaml": "version: 1\ncontacts:\n  - {email: nope, segmnts: []}\n"})
+    _, diagnostics = config.validate([tmp_path / "a.yaml"])
+    assert [(d.location.line, d.location.column, d.message.split(" (")[0]) for d in diagnostics] == [
+        (3, 13, "'nope' is not a valid email address"),
+        (3, 19, "unknown key 'segmnts' in contact"),
+    ]

@@ -245,7 +245,15 @@ class Loader:
         if not isinstance(entries, Seq) or ("contacts",) in f.bad:
             return
         for i, entry in enumerate(entries):
-            if ("contacts", i) in f.bad or not isinstance(entry, Map):
+            if not isinstance(entry, Map):
+                continue
+            if ("contacts", i) in f.bad:
+                # Structure is wrong somewhere in the entry; still check the address.
+                email = entry.get("email")
+                if "csv" not in entry and "emails" not in entry and isinstance(email, str):
+                    problem = checks.email_problem(email.strip())
+                    if problem:
+                        self.at(f, ("contacts", i, "email"), problem)
                 continue
             if "csv" in entry:
                 self.csv_entry(f, i, entry)
