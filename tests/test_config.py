@@ -400,3 +400,24 @@ def test_a_contact_with_a_structural_error_still_gets_its_email_checked(tmp_path
         (3, 13, "'nope' is not a valid email address"),
         (3, 19, "unknown key 'segmnts' in contact"),
     ]
+
+
+def test_the_same_contacts_from_yaml_csv_or_shorthand_give_an_equal_state(tmp_path: Path) -> None:
+    common = HEAD.replace("version: 1\n", "")
+    write(
+        tmp_path,
+        {
+            "yaml/a.yaml": "version: 1\n" + common + "contacts:\n"
+            "  - {email: Ada@Example.com, first_name: Ada, properties: {plan_tier: 3}, segments: [newsletter]}\n"
+            "  - {email: bob@example.com, segments: [newsletter]}\n",
+            "csv/decl.yaml": "version: 1\n" + common,
+            "csv/list.yaml": "version: 1\ncontacts:\n  - csv: people.csv\n    segments: [newsletter]\n",
+            "csv/people.csv": "email,first_name,plan_tier\nAda@Example.com,Ada,3\nbob@example.com,,\n",
+            "mixed/a.yaml": "version: 1\n" + common + "contacts:\n"
+            "  - {email: Ada@Example.com, first_name: Ada, properties: {plan_tier: 3}, segments: [newsletter]}\n"
+            "  - {emails: 'bob@example.com', segments: [newsletter]}\n",
+        },
+    )
+    from_yaml, from_csv, mixed = (config.load([tmp_path / d]) for d in ("yaml", "csv", "mixed"))
+    assert from_yaml == from_csv == mixed
+    assert from_csv.contacts["ada@example.com"].location.file.endswith("people.csv")
