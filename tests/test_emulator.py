@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -495,3 +496,84 @@ async def test_rate_limit_below_one_per_second_and_switched_on_later():
                                  headers={"User-Agent": "t", "Authorization": "Bearer k"}) as c:
         statuses = [(await c.get("/segments")).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
+
+
+# -- fuzz: malformed input never gives a 500 ----------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+FIELDS = ["email", "first_name", "last_name", "unsubscribed", "properties", "segments", "topics",
+          "key", "type", "fallback_value", "name", "default_subscription", "description",
+          "visibility", "id", "subscription", "plan"]
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8) | st.sampled_from(["a@b.co", "opt_in", "string", "number", "public"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(FIELDS) | st.text(max_size=5), inner, max_size=4),
+    max_leaves=8)
+bodies = st.one_of(
+    st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=5),
+    json_values,
+    st.binary(max_size=20),
+    st.sampled_from([b'{"email": "n@example.com", "properties": {"plan": NaN}}', b"Infinity",
+                     b'{"name": "x", "default_subscription": "opt_in", "description": -Infinity}',
+                     b'\xff\xfe{', b'[{"id": NaN, "subscription": "opt_in"}]']),
+)
+ROUTES = [("POST", "/contacts"), ("PATCH", "/contacts/{c}"), ("GET", "/contacts/{c}"),
+          ("DELETE", "/contacts/{c}"), ("POST", "/contact-properties"),
+          ("PATCH", "/contact-properties/{p}"), ("POST", "/segments"), ("PATCH", "/segments/{s}"),
+          ("POST", "/topics"), ("PATCH", "/topics/{t}"), ("PATCH", "/contacts/{c}/topics"),
+          ("POST", "/contacts/{c}/segments/{s}"), ("GET", "/contacts"),
+          ("GET", "/segments/{s}/contacts"), ("POST", "/contacts/imports")]
+_fuzz: dict = {}
+
+
+def _fuzz_app():
+    if not _fuzz:
+        app = create_app(rate_limit=0)
+        p = app.store.create_property("plan", "string", None)
+        s = app.store.create_segment("S")
+        t = app.store.create_topic("T", "opt_in", None, "private")
+        c = app.store.create_contact("c@example.com", {}, {"plan": "x"}, [s], [(t, "opt_in")])
+        _fuzz.update(app=app, ids={"c": c, "p": p, "s": s, "t": t})
+    return _fuzz["app"], _fuzz["ids"]
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
+@given(route=st.sampled_from(ROUTES), body=bodies,
+       ref=st.sampled_from(["real", "uuid", "text"]), text=st.text(max_size=6),
+       query=st.sampled_from(["", "?limit=0", "?limit=abc", "?limit=5&after=x", "?before=",
+                              "?segment_id=nope"]))
+def test_fuzzed_requests_never_500_and_never_half_write(route, body, ref, text, query):
+    app, ids = _fuzz_app()
+    method, template = route
+    fill = {k: (v if ref == "real" else str(uuid.uuid4()) if ref == "uuid" else
+                (quote(text, safe="@+") or "x")) for k, v in ids.items()}
+    path = template.format(**fill) + (query if method == "GET" else "")
+    if isinstance(body, bytes):
+        kwargs = {"content": body}
+    else:
+        kwargs = {"json": body}
+
+    async def go() -> httpx.Response:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e",
+                                     headers={"User-Agent": "t", "Authorization": "Bearer k"}) as c:
+            if template == "/contacts/imports":
+                form = body if isinstance(body, dict) else {}
+                data = {k: v if isinstance(v, str) else __import__("json").dumps(v)
+                        for k, v in form.items()}
+                return await c.post(path, files={"file": ("c.csv", str(body).encode())}, data=data)
+            return await c.request(method, path, **kwargs)
+
+    before = app.store.read("SELECT count(*) FROM contacts")[0][0]
+    r = asyncio.run(go())
+    assert r.status_code < 500, (method, path, body, r.text)
+    assert r.headers["content-type"].startswith("application/json")
+    if r.status_code >= 400:
+        assert set(r.json()) == {"statusCode", "message", "name"}
+        assert app.store.read("SELECT count(*) FROM contacts")[0][0] == before
+    # the seeded contact keeps its typed value unless a successful request changed it
+    for key, value in app.store.get_contact("c@example.com")["properties"].items() \
+            if app.store.read("SELECT 1 FROM contacts WHERE email_key = 'c@example.com'") else []:
+        assert value["type"] == "string" and isinstance(value["value"], str)

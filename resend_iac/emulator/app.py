@@ -104,12 +104,16 @@ def json_list_response(items: list[str], has_more: bool) -> Response:
 # -- request parsing ---------------------------------------------------------------------
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")  # NaN / Infinity: Python accepts them, JSON doesn't
+
+
 async def json_body(request: Request, *, allow_list: bool = False) -> Any:
     raw = await request.body()
     if not raw.strip():
         return {}
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError):
         raise APIError(400, "validation_error",
                        "The request body is not valid JSON.") from None

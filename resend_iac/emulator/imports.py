@@ -47,6 +47,10 @@ TRUE = {"true", "1", "yes", "y", "t"}
 FALSE = {"false", "0", "no", "n", "f"}
 
 
+def _reject_constant(name: str) -> Any:
+    raise ValueError(name)  # NaN / Infinity
+
+
 def _json_field(fields: dict, name: str, default: Any) -> Any:
     raw = fields.get(name)
     if raw is None or raw == "":
@@ -54,7 +58,7 @@ def _json_field(fields: dict, name: str, default: Any) -> Any:
     if not isinstance(raw, str):
         raise invalid(f"The `{name}` field must be a JSON string.")
     try:
-        return json.loads(raw)
+        return json.loads(raw, parse_constant=_reject_constant)
     except ValueError:
         raise invalid(f"The `{name}` field is not valid JSON.") from None
 
