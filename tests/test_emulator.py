@@ -577,3 +577,27 @@ def test_fuzzed_requests_never_500_and_never_half_write(route, body, ref, text, 
     for key, value in app.store.get_contact("c@example.com")["properties"].items() \
             if app.store.read("SELECT 1 FROM contacts WHERE email_key = 'c@example.com'") else []:
         assert value["type"] == "string" and isinstance(value["value"], str)
+
+
+def test_import_left_queued_by_a_dead_server_runs_on_next_start(tmp_path):
+    import json as _json
+    import time as _time
+
+    from resend_iac.emulator import imports
+    from resend_iac.emulator.store import Store
+
+    db = str(tmp_path / "e.db")
+    store = Store(db)
+    job = imports.prepare(store, b"email\nlate@example.com\n", {"on_conflict": "upsert"})
+    with store.write() as c:  # what submit() stores, without a worker to run it
+        c.execute("INSERT INTO imports (id, status, created_at, job) VALUES"
+                  " ('11111111-1111-4111-8111-111111111111', 'in_progress', 'x', ?)",
+                  (_json.dumps(job),))
+    store.close()
+    app = create_app(db, rate_limit=0)
+    deadline = _time.monotonic() + 10
+    while app.importer.get("11111111-1111-4111-8111-111111111111")["status"] != "completed":
+        assert _time.monotonic() < deadline
+        _time.sleep(0.01)
+    assert app.store.get_contact("late@example.com")["email"] == "late@example.com"
+    app.store.close()
