@@ -8,7 +8,7 @@ import pytest
 
 from resend_iac.engine import Change, Plan, PlanFileError, SafetyError, check_safety, fingerprint, load_plan, save_plan
 from resend_iac.engine.planfile import write_atomic
-from resend_iac.model import Contact, Policy, Segment, State
+from resend_iac.model import UNSET, Contact, Policy, Segment, State
 
 
 def plan_with(changes, live_counts, policy=None):
@@ -65,9 +65,11 @@ def test_fingerprint_is_stable_and_sensitive():
         return s
 
     assert fingerprint(st()) == fingerprint(st())
-    assert fingerprint(st(n=5.0)) == fingerprint(st())
     assert fingerprint(st(n=6)) != fingerprint(st())
     assert fingerprint(st(sid="2")) != fingerprint(st())  # recreated under the same name
+    unread = st()
+    unread.contacts["a@x.com"].properties = UNSET
+    assert fingerprint(unread) != fingerprint(st())
 
 
 def test_save_and_load_plan_round_trip(tmp_path):

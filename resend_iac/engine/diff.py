@@ -9,7 +9,7 @@ Rules (see the package README for the user-facing version):
   contact's explicit subscription to it. The plan warns, and the diff treats those live values
   as gone, so the values the files declare are written again after the replacement.
 - Contacts: field updates carry only the changed fields (and only the changed keys of the
-  ``properties`` map). Live property values missing from a contact count as None; a topic a
+  ``properties`` map, compared key by key; numbers compare by value, 5 == 5.0). Live property values missing from a contact count as None; a topic a
   contact has not set counts as the topic's default_subscription. ``""`` and None are the same
   first/last name (Resend returns null for an empty name).
 - Membership: new contacts get their segments and topics in the create. For existing contacts,
@@ -26,8 +26,6 @@ Rules (see the package README for the user-facing version):
 from __future__ import annotations
 
 from typing import Any
-
-from deepdiff import DeepDiff
 
 from resend_iac.engine.fingerprint import fingerprint
 from resend_iac.engine.plan import KINDS, Change, Plan
@@ -199,8 +197,10 @@ class _Differ:
                 self._subscriptions(key, want, have)
 
     def _contact_update(self, key: str, want: Contact, have: Contact) -> None:
-        want_view: dict[str, Any] = {}
-        have_view: dict[str, Any] = {}
+        # A per-key compare of flat maps of scalars (5 == 5.0 as on the wire). DeepDiff gives
+        # the same answer at ~1.4 ms a contact against ~2 us here: too slow for 100k contacts.
+        before: dict[str, Any] = {}
+        after: dict[str, Any] = {}
         for f in _CONTACT_FIELDS:
             w = getattr(want, f)
             if not is_set(w):
@@ -209,36 +209,24 @@ class _Differ:
             h = h if is_set(h) else None
             if f in _NAME_FIELDS:
                 w, h = _name(w), _name(h)
+            if w == h:
+                continue
             if f == "unsubscribed" and w is False and h is True and not self.allow_resubscribe:
                 self.warnings.append(
                     f"{want.email}: unsubscribed live; not resubscribed (consent is not ours to flip). "
                     "Pass --allow-resubscribe if the contact asked to be resubscribed."
                 )
                 continue
-            want_view[f], have_view[f] = w, h
+            before[f], after[f] = h, w
         if is_set(want.properties) and want.properties:
             if not is_set(have.properties):
                 raise DiffError(f"{want.email}: live property values were not read (read_live scope)")
-            wp, hp = {}, {}
+            hp = have.properties
             for pk, w in want.properties.items():
-                h = None if pk in self.replaced_properties else have.properties.get(pk)
-                wp[pk], hp[pk] = w, h
-            want_view["properties"], have_view["properties"] = wp, hp
-        if want_view == have_view:
-            return
-        before: dict[str, Any] = {}
-        after: dict[str, Any] = {}
-        tree = DeepDiff(have_view, want_view, ignore_numeric_type_changes=True, view="tree")
-        for items in tree.values():
-            for item in items:
-                path = item.path(output_format="list")
-                if path[0] == "properties":
-                    pk = path[1]
-                    before.setdefault("properties", {})[pk] = have_view["properties"][pk]
-                    after.setdefault("properties", {})[pk] = want_view["properties"][pk]
-                else:
-                    before[path[0]] = have_view[path[0]]
-                    after[path[0]] = want_view[path[0]]
+                h = None if pk in self.replaced_properties else hp.get(pk)
+                if w != h:
+                    before.setdefault("properties", {})[pk] = h
+                    after.setdefault("properties", {})[pk] = w
         if after:
             self.changes.append(Change("update", "contact", key, before, after, id=have.id, email=have.email))
 
