@@ -421,3 +421,26 @@ def test_the_same_contacts_from_yaml_csv_or_shorthand_give_an_equal_state(tmp_pa
     from_yaml, from_csv, mixed = (config.load([tmp_path / d]) for d in ("yaml", "csv", "mixed"))
     assert from_yaml == from_csv == mixed
     assert from_csv.contacts["ada@example.com"].location.file.endswith("people.csv")
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    cells=st.lists(
+        st.lists(st.sampled_from(["a@example.com", "B@example.com", "", " ", "x", "3", "2.5", "yes", "maybe", '"q,"', "é", ",", "\n"]), max_size=5),
+        max_size=6,
+    ),
+    header=st.lists(st.sampled_from(["email", "first_name", "plan_tier", "unsubscribed", "company", "Other", ""]), max_size=5),
+    mapped=st.booleans(),
+)
+def test_any_csv_gets_diagnostics_never_a_crash(cells: list, header: list, mapped: bool, tmp_path_factory) -> None:
+    root = tmp_path_factory.mktemp("fuzzcsv")
+    text = "\n".join(",".join(row) for row in [header, *cells])
+    (root / "people.csv").write_text(text, encoding="utf-8")
+    columns = "    columns: {email: email, plan_tier: plan_tier, Other: company}\n" if mapped else ""
+    (root / "a.yaml").write_text(HEAD + "contacts:\n  - csv: people.csv\n" + columns, encoding="utf-8")
+    state, diagnostics = config.validate([root / "a.yaml"])
+    assert (state is None) == bool(diagnostics)
+    if state is not None:
+        for contact in state.contacts.values():
+            assert checks.email_problem(contact.email) is None
+            assert contact.properties.get("plan_tier") is None or isinstance(contact.properties["plan_tier"], (int, float))
