@@ -139,3 +139,20 @@ async def test_a_full_window_blocks_until_it_surely_ended():
     async with other.slot() as only:
         only.observe(200, dict(headers, **{"ratelimit-remaining": "0"}))
     assert other._blocked_until == pytest.approx(0.72 + 1.0)
+
+
+async def test_a_cancelled_probe_hands_over_to_the_next_request():
+    lim = RateLimiter(1000.0)
+    lim.block(0.2)  # the probe will be waiting for its turn when cancelled
+
+    async def use():
+        async with lim.slot() as slot:
+            slot.observe(200, {"ratelimit-limit": "1000"})
+
+    first = asyncio.create_task(use())
+    await asyncio.sleep(0.01)
+    second = asyncio.create_task(use())
+    await asyncio.sleep(0.01)
+    first.cancel()
+    await asyncio.wait_for(second, timeout=2)  # not stuck behind the cancelled probe
+    assert lim.calibrated and lim.inflight == 0

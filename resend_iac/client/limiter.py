@@ -146,7 +146,7 @@ class RateLimiter:
             self.limit, self.window = found
             self.advertised = found[0] / found[1]
             self.calibrated = self.calibrated or self.enabled
-        if status == 429:
+        if status == 429 and now >= self._blocked_until:  # once per burst of 429s
             self.penalty = max(MIN_PENALTY, self.penalty * 0.9)
         self._set_rate()
         remaining = _number(headers.get("ratelimit-remaining"))
@@ -183,20 +183,22 @@ class RateLimiter:
                 probe = True
                 break
             await self._probe_done.wait()
-        await self._wait_turn()
-        self._seq += 1
-        slot = Slot(self, probe, self._seq)
-        self._history.append(slot)
-        self.inflight += 1
+        slot: Slot | None = None
         try:
+            await self._wait_turn()
+            self._seq += 1
+            slot = Slot(self, probe, self._seq)
+            self._history.append(slot)
+            self.inflight += 1
             yield slot
         finally:
-            self.inflight -= 1
+            if slot is not None:
+                self.inflight -= 1
             if probe:
-                if slot.answered and not self.calibrated:
+                if slot is not None and slot.answered and not self.calibrated:
                     # The server sent no ratelimit headers: keep the configured rate.
                     self.calibrated = True
-                if slot.answered_at is not None and self.enabled:
+                if slot is not None and slot.answered_at is not None and self.enabled:
                     # The probe reached the server some time before its answer came back
                     # (a cold connection can take long): space the next one from the answer.
                     self._last = slot.answered_at
