@@ -307,6 +307,9 @@ def test_check_functions_use_the_validate_wording() -> None:
         ("a..b@example.com", False),
         ("a@-example.com", False),
         ("a@example.c", False),
+        ("a" * 64 + "@example.com", True),
+        ("a" * 65 + "@example.com", False),
+        ("a@" + "b" * 250 + ".com", False),
         ("", False),
     ],
 )

@@ -267,7 +267,7 @@ _LABEL_RE = re.compile(r"^[A-Za-z0-9\u0080-\U0010ffff]([A-Za-z0-9\-\u0080-\U0010
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # The common ASCII case in one match (a strict subset of what email_problem accepts).
 _QUICK_EMAIL_RE = re.compile(
-    rf"(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]\Z"
+    rf"(?=.{{3,254}}\Z)(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]\Z"
 )
 quick_email_ok = _QUICK_EMAIL_RE.match
 
@@ -278,6 +278,8 @@ def email_problem(email: str) -> str | None:
         return None
     if not email:
         return "email is empty"
+    if len(email) > 254:
+        return f"{email[:40]!r}... is {len(email)} characters long; an email address has at most 254"
     if any(c.isspace() for c in email):
         return f"{email!r} is not a valid email address (it contains white space)"
     if email.count("@") != 1:
