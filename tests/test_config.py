@@ -447,3 +447,16 @@ def test_any_csv_gets_diagnostics_never_a_crash(cells: list, header: list, mappe
         for contact in state.contacts.values():
             assert checks.email_problem(contact.email) is None
             assert contact.properties.get("plan_tier") is None or isinstance(contact.properties["plan_tier"], (int, float))
+
+
+def test_validate_touches_no_network(monkeypatch) -> None:
+    import socket
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("validate tried to use the network")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    result = CliRunner().invoke(main, ["validate", str(ROOT / "examples" / "quickstart")])
+    assert result.exit_code == 0, result.output
