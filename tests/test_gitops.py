@@ -116,6 +116,7 @@ def declared_emails(team: dict[str, Any]) -> set[str]:
 def bootstrap(config: Path, url: str) -> None:
     """Apply the declared files to the server with the library (no CLI start-up cost)."""
     import asyncio
+    import concurrent.futures
 
     from resend_iac.client import ResendClient, read_live
     from resend_iac.config import load
@@ -129,7 +130,10 @@ def bootstrap(config: Path, url: str) -> None:
             live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
             await apply(diff(desired, live), client, live=live)
 
-    asyncio.run(run())
+    # in a thread of its own: asyncio.run() in the main thread would leave it without a
+    # current event loop, which later tests (Pulumi's mocks) rely on
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, run()).result()
 
 
 @pytest.fixture
