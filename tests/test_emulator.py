@@ -601,3 +601,14 @@ def test_import_left_queued_by_a_dead_server_runs_on_next_start(tmp_path):
         _time.sleep(0.01)
     assert app.store.get_contact("late@example.com")["email"] == "late@example.com"
     app.store.close()
+
+
+async def test_patch_changes_email_unless_taken(asgi_client):
+    c = asgi_client
+    a = await make_contact(c, "a@example.com")
+    await make_contact(c, "b@example.com")
+    error(await c.patch(f"/contacts/{a}", json={"email": "B@example.com"}), 422, "validation_error")
+    error(await c.patch(f"/contacts/{a}", json={"email": "nope"}), 422, "validation_error")
+    assert (await c.patch(f"/contacts/{a}", json={"email": "a2@example.com"})).status_code == 200
+    assert (await c.get("/contacts/a2@example.com")).json()["id"] == a
+    error(await c.get("/contacts/a@example.com"), 404, "not_found")

@@ -357,8 +357,7 @@ class Store:
                 other = c.execute("SELECT seq FROM contacts WHERE email_key = ?",
                                   (email.lower(),)).fetchone()
                 if other is not None and other[0] != seq:
-                    raise APIError(409, "validation_error",
-                                   f"A contact with email `{email}` already exists.")
+                    raise invalid(f"A contact with email `{email}` already exists.")
                 sets += ["email = ?", "email_key = ?"]
                 args += [email, email.lower()]
             for name in ("first_name", "last_name"):
