@@ -67,6 +67,8 @@ def _shared_emulator_server() -> Iterator[EmulatorProcess]:
 
 @pytest.fixture
 def emulator_server(_shared_emulator_server: EmulatorProcess) -> EmulatorProcess:
+    if not _shared_emulator_server.alive:  # a test stopped or killed it: start it again
+        _shared_emulator_server.start()
     _shared_emulator_server.reset()
     return _shared_emulator_server
 

@@ -233,3 +233,12 @@ def test_cli_seed_with_bad_file_says_where_and_does_not_serve(tmp_path):
          ":memory:", "--seed", str(bad)], capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert "bad.yaml" in result.stderr and "not started" in result.stderr
+
+
+def test_a_server_that_cannot_start_says_why(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    server = EmulatorProcess(db_path=str(blocker / "sub" / "e.db"))
+    with pytest.raises(RuntimeError, match="emulator exited"):
+        server.start()
+    assert not server.alive

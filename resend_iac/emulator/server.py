@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -63,6 +64,10 @@ class EmulatorProcess:
         self.proc: subprocess.Popen | None = None
 
     @property
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
@@ -70,13 +75,17 @@ class EmulatorProcess:
         kw = dict(self.kwargs, host=self.host, port=self.port)
         if "api_keys" in kw:
             kw["api_keys"] = list(kw["api_keys"])
+        # stderr to a file, not a pipe: a pipe nobody reads would block the server once full
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(kw)],
                                      stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE)
+                                     stderr=self.log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
+                self.log.seek(0)
+                err = self.log.read().decode(errors="replace")
+                self.log.close()
                 raise RuntimeError(f"emulator exited with {self.proc.returncode}: {err[-2000:]}")
             try:
                 with socket.create_connection((self.host, self.port), timeout=0.2):
@@ -96,9 +105,9 @@ class EmulatorProcess:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        for stream in (proc.stdin, proc.stderr):
-            if stream:
-                stream.close()
+        if proc.stdin:
+            proc.stdin.close()
+        self.log.close()
 
     def stop(self) -> None:
         self._end(signal.SIGTERM)
