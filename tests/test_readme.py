@@ -30,7 +30,8 @@ def test_readme_has_two_setup_commands_and_ci_runs_them_verbatim():
 
 
 def test_every_resend_iac_subcommand_in_readme_exists():
-    shown = set(re.findall(r"resend-iac ([a-z]+)", README))
+    code = "\n".join(re.findall(r"`([^`\n]+)`", README) + re.findall(r"```sh\n(.*?)```", README, flags=re.S))
+    shown = set(re.findall(r"(?:^|[\s/])resend-iac ([a-z][a-z-]*)", code, flags=re.M))
     assert shown, "README shows no resend-iac command"
     runner = CliRunner()
     for name in sorted(shown):
