@@ -181,6 +181,9 @@ async def test_segments_memberships(asgi_client):
 
     a = await make_contact(c, "a@example.com", segments=[{"id": sid}])
     b = await make_contact(c, "b@example.com", segments=[sid])  # OAS form: bare ids
+    z = await make_contact(c, "z@example.com", audience_id=sid)  # deprecated: audience = segment
+    assert [s["id"] for s in (await c.get(f"/contacts/{z}/segments")).json()["data"]] == [sid]
+    await c.delete(f"/contacts/{z}")
     await make_contact(c, "c@example.com")
     r = await c.post(f"/contacts/c%40example.com/segments/{sid}",
                      json={"segment_id": sid, "email": "c@example.com"})

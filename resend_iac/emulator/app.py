@@ -439,6 +439,8 @@ class EmulatorApp:
         fields = parse_contact_fields(body)
         values = {k: v for k, v in parse_properties(body).items() if v is not None}
         segments = parse_segment_refs(body.get("segments"))
+        if body.get("audience_id") is not None:  # deprecated: an audience is a segment
+            segments += parse_segment_refs([body["audience_id"]])
         topics = parse_topic_refs(body.get("topics"))
         cid = self.store.create_contact(email, fields, values, segments, topics)
         return json_response({"object": "contact", "id": cid}, 201)
