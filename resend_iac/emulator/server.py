@@ -3,6 +3,7 @@ process on a free 127.0.0.1 port, for tests and benchmarks)."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -50,6 +51,10 @@ serve(**kw)
 """
 
 
+class _PortTaken(Exception):
+    pass
+
+
 class EmulatorProcess:
     """The emulator as a real uvicorn server in a child process.
 
@@ -59,6 +64,7 @@ class EmulatorProcess:
     def __init__(self, host: str = "127.0.0.1", port: int | None = None,
                  **create_app_kwargs: Any) -> None:
         self.host = host
+        self.fixed_port = port is not None
         self.port = port or free_port()
         self.kwargs = create_app_kwargs
         self.proc: subprocess.Popen | None = None
@@ -72,6 +78,29 @@ class EmulatorProcess:
         return f"http://{self.host}:{self.port}"
 
     def start(self, timeout: float = 15.0) -> "EmulatorProcess":
+        """Start and wait until it answers ``/_emulator/stats``. A port chosen here that
+        another process took meanwhile is replaced by a new free port (3 tries)."""
+        for attempt in range(3):
+            try:
+                return self._start_once(timeout)
+            except _PortTaken:
+                if self.fixed_port or attempt == 2:
+                    raise RuntimeError(f"port {self.port} is in use") from None
+                self.port = free_port()
+        raise AssertionError("unreachable")
+
+    def _ready(self) -> bool:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=1)
+        try:
+            conn.request("GET", "/_emulator/stats")
+            response = conn.getresponse()
+            return response.status == 200 and b'"by_route"' in response.read()
+        except (OSError, http.client.HTTPException):
+            return False
+        finally:
+            conn.close()
+
+    def _start_once(self, timeout: float) -> "EmulatorProcess":
         kw = dict(self.kwargs, host=self.host, port=self.port)
         if "api_keys" in kw:
             kw["api_keys"] = list(kw["api_keys"])
@@ -86,14 +115,14 @@ class EmulatorProcess:
                 self.log.seek(0)
                 err = self.log.read().decode(errors="replace")
                 self.log.close()
+                if "address already in use" in err.lower():
+                    raise _PortTaken()
                 raise RuntimeError(f"emulator exited with {self.proc.returncode}: {err[-2000:]}")
-            try:
-                with socket.create_connection((self.host, self.port), timeout=0.2):
-                    return self
-            except OSError:
-                time.sleep(0.05)
+            if self._ready():
+                return self
+            time.sleep(0.05)
         self.stop()
-        raise RuntimeError(f"emulator did not listen on {self.url} within {timeout}s")
+        raise RuntimeError(f"emulator did not answer on {self.url} within {timeout}s")
 
     def _end(self, sig: int) -> None:
         proc, self.proc = self.proc, None
