@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import os
 import runpy
@@ -84,6 +85,9 @@ def _run_program(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> dict:
     """Run examples/pulumi/__main__.py under ``mocks`` from the project directory (as the
     CLI does) and wait for every registration; returns the stack's exports."""
     monkeypatch.chdir(EXAMPLE)
+    # Pulumi's mocks need a current event loop in this thread; an earlier asyncio.run()
+    # in the same process (other tests) leaves none.
+    asyncio.set_event_loop(asyncio.new_event_loop())
     pulumi.runtime.set_mocks(mocks, project="resend-contacts", stack="dev", preview=False)
     exports: dict = {}
 
