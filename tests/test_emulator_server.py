@@ -242,3 +242,21 @@ def test_a_server_that_cannot_start_says_why(tmp_path):
     with pytest.raises(RuntimeError, match="emulator exited"):
         server.start()
     assert not server.alive
+
+
+def test_a_port_taken_meanwhile_is_replaced_unless_fixed():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = EmulatorProcess(db_path=":memory:", rate_limit=0)
+        server.port = port  # as if another process took the free port we picked
+        try:
+            server.start()
+            assert server.port != port and server.stats()["total"] == 0
+        finally:
+            server.stop()
+        with pytest.raises(RuntimeError, match="in use"):
+            EmulatorProcess(port=port, db_path=":memory:").start()
