@@ -268,3 +268,11 @@ async def test_import_rows_with_missing_and_mixed_values_converge(client):
     assert live.contacts["m3@example.com"].properties["company"] == 'Acme, Inc. "quoted"'
     assert live.contacts["m3@example.com"].unsubscribed is True
     assert live.contacts["m1@example.com"].properties.get("tier") == 7.5
+
+
+async def test_protected_contacts_survive_prune(client):
+    await plan_and_apply(client, state(contacts=[Contact("keep@example.com"), Contact("drop@example.com")]))
+    desired = state(contacts=[Contact("keep@example.com", protect=True)], policy=Policy(prune_contacts=True))
+    plan, result = await plan_and_apply(client, desired)
+    assert [(c.action, c.key) for c in plan.changes] == [("delete", "drop@example.com")]
+    assert set((await read_live(client)).contacts) == {"keep@example.com"}

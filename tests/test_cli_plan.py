@@ -254,3 +254,13 @@ def httpx_get_all(url: str) -> list[dict]:
 
     r = httpx.get(f"{url}/contacts", headers={"Authorization": "Bearer re_test", "User-Agent": "t"})
     return r.json()["data"]
+
+
+def test_saved_plan_keeps_its_policy_for_the_safety_check(remote, tmp_path):
+    assert run("apply", team(tmp_path / "t.yaml", people(10)), "--auto-approve").exit_code == 0
+    pruning = team(tmp_path / "t.yaml", people(5), policy={"prune_contacts": True})
+    assert run("plan", pruning, "--out", tmp_path / "p.json").exit_code == 0
+    r = run("apply", "--plan", tmp_path / "p.json", "--auto-approve")
+    assert r.exit_code == 1 and "deletes 5 of 10" in r.output
+    r = run("apply", "--plan", tmp_path / "p.json", "--auto-approve", "--force")
+    assert r.exit_code == 0 and "5 deleted" in r.output
