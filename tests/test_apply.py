@@ -276,3 +276,17 @@ async def test_protected_contacts_survive_prune(client):
     plan, result = await plan_and_apply(client, desired)
     assert [(c.action, c.key) for c in plan.changes] == [("delete", "drop@example.com")]
     assert set((await read_live(client)).contacts) == {"keep@example.com"}
+
+
+async def test_import_upsert_never_resubscribes_a_contact_created_meanwhile(client):
+    desired = state(contacts=[Contact(f"r{i}@example.com", first_name="R", unsubscribed=False) for i in range(5)])
+    live = await read(client, desired)
+    plan = diff(desired, live)
+    # someone signs up and unsubscribes between plan and apply
+    await client.create_contact({"email": "r0@example.com", "unsubscribed": True})
+    result = await engine_apply(plan, client, live=live)
+    assert result.imported == 5
+    after = await read_live(client)
+    assert after.contacts["r0@example.com"].unsubscribed is True
+    assert after.contacts["r0@example.com"].first_name == "R"
+    assert after.contacts["r1@example.com"].unsubscribed is False

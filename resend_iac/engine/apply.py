@@ -291,7 +291,13 @@ class _Applier:
         return run
 
     def _csv(self, group: list[Change]) -> tuple[bytes, dict[str, Any]]:
-        fields = [f for f in ("first_name", "last_name", "unsubscribed") if any(f in c.after for c in group)]
+        """The group's rows as CSV, and the column_map. Empty cells mean "not given" (a new
+        contact gets the API's default). ``unsubscribed: false`` is written as an empty cell,
+        not "false": false is the default for a new contact, and if the contact was created
+        meanwhile (upsert) and has unsubscribed, the import must not resubscribe it."""
+        fields = [f for f in ("first_name", "last_name") if any(c.after.get(f) for c in group)]
+        if any(c.after.get("unsubscribed") is True for c in group):
+            fields.append("unsubscribed")
         prop_types: dict[str, str] = {}
         for c in group:
             for k, v in (c.after.get("properties") or {}).items():
@@ -308,7 +314,7 @@ class _Applier:
         for c in group:
             a = c.after
             props = a.get("properties") or {}
-            w.writerow([a["email"], *(_csv_cell(a.get(f)) for f in fields),
+            w.writerow([a["email"], *(_csv_cell(a.get(f) or None) for f in fields),
                         *(_csv_cell(props.get(k)) for k in prop_types)])
         column_map: dict[str, Any] = {"email": "email", **{f: f for f in fields}}
         if prop_types:
