@@ -260,3 +260,15 @@ def test_a_port_taken_meanwhile_is_replaced_unless_fixed():
             server.stop()
         with pytest.raises(RuntimeError, match="in use"):
             EmulatorProcess(port=port, db_path=":memory:").start()
+
+
+def test_cli_unusable_db_is_a_clear_error(tmp_path):
+    from click.testing import CliRunner
+
+    from resend_iac.cli import main
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = CliRunner().invoke(main, ["emulator", "--db", str(blocker / "e.db")])
+    assert result.exit_code == 1
+    assert "cannot open the emulator database" in result.output and "--db" in result.output

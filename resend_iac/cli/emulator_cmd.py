@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import click
 
 from resend_iac.cli import main
@@ -29,8 +31,13 @@ def emulator(host: str, port: int, db_path: str, rate_limit: float, api_keys: tu
     from resend_iac.emulator import create_app
     from resend_iac.emulator.server import serve
 
-    app = create_app(db_path, rate_limit=rate_limit, api_keys=api_keys, fail_rate=fail_rate,
-                     latency_ms=latency_ms)
+    try:
+        app = create_app(db_path, rate_limit=rate_limit, api_keys=api_keys,
+                         fail_rate=fail_rate, latency_ms=latency_ms)
+    except (OSError, sqlite3.Error) as e:
+        raise click.ClickException(
+            f"cannot open the emulator database {db_path}: {e}. Give a writable file with "
+            "--db PATH (or --db :memory:).") from None
     if seed_paths:
         from resend_iac.cli.target import seed_app
         from resend_iac.config import ConfigError
