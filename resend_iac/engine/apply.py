@@ -242,7 +242,9 @@ class _Applier:
             raise LookupError(f"topic {name!r} does not exist live and is not declared") from None
 
     def _contact_payload(self, after: dict[str, Any]) -> dict[str, Any]:
-        payload = {k: after[k] for k in ("email", "first_name", "last_name", "unsubscribed") if k in after}
+        payload = {k: after[k] for k in ("email", "first_name", "last_name") if k in after}
+        if after.get("unsubscribed") is True:  # false is the default; never sent (see _csv)
+            payload["unsubscribed"] = True
         props = {k: v for k, v in (after.get("properties") or {}).items() if v is not None}
         if props:
             payload["properties"] = props
