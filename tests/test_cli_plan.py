@@ -144,6 +144,13 @@ def test_saved_plan_applies_and_a_stale_plan_is_refused(remote, tmp_path):
     assert run("plan", f2, "--detailed-exitcode").exit_code == 2  # p3 still missing
 
 
+def test_unwritable_out_is_an_error_not_a_traceback(local):
+    (local / "dir").mkdir()
+    (local / "dir" / "file").write_text("x")
+    r = run("plan", "--local", QUICKSTART, "--out", local / "dir" / "file" / "p.json")
+    assert r.exit_code == 1 and "cannot write the plan" in r.output
+
+
 def test_bad_plan_file(local):
     (local / "p.json").write_text("nope")
     r = run("apply", "--local", "--plan", local / "p.json", "--auto-approve")

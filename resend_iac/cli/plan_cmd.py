@@ -162,7 +162,10 @@ def plan_command(paths, fmt, out, detailed_exitcode, redact, allow_resubscribe, 
 
     plan = asyncio.run(run())
     if out:
-        save_plan(plan, out)
+        try:
+            save_plan(plan, out)
+        except OSError as e:
+            raise Exit(1, f"error: cannot write the plan to {out}: {e.strerror or e}") from None
     _echo(_render(plan, fmt, redact))
     _safety_note(plan)
     if out:
@@ -323,7 +326,10 @@ def export_command(out, local, api_key, api_url):
     state = asyncio.run(run())
     text = dump_yaml(state)
     if out:
-        write_atomic(out, text)
+        try:
+            write_atomic(out, text)
+        except OSError as e:
+            raise Exit(1, f"error: cannot write {out}: {e.strerror or e}") from None
         _err(f"Exported {state.summary()} to {out}.")
     else:
         _echo(text)
