@@ -309,7 +309,7 @@ def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
 
 
 class Importer:
-    """Queue + one daemon worker thread (started on first use)."""
+    """Queue + one daemon worker thread (started when there is work, ended when idle)."""
 
     COLS = "id, status, created_at, completed_at, total, created, updated, skipped, failed"
 
@@ -331,18 +331,18 @@ class Importer:
         with self.store.write() as c:
             c.execute("INSERT INTO imports (id, status, created_at, job) VALUES (?, 'queued', ?, ?)",
                       (iid, now_text(), json.dumps(job)))
-        self._ensure_worker()
         self.queue.put(iid)
+        self._ensure_worker()
         return iid
 
     def resume(self) -> None:
         """Re-run imports a previous server left queued or in progress."""
         rows = self.store.read("SELECT id FROM imports WHERE status IN ('queued', 'in_progress')"
                                " ORDER BY seq")
+        for (iid,) in rows:
+            self.queue.put(iid)
         if rows:
             self._ensure_worker()
-            for (iid,) in rows:
-                self.queue.put(iid)
 
     def clear(self) -> None:
         while True:
@@ -353,7 +353,14 @@ class Importer:
 
     def _work(self) -> None:
         while True:
-            iid = self.queue.get()
+            try:
+                iid = self.queue.get(timeout=2)
+            except queue.Empty:  # idle: end the thread (many in-process apps in tests)
+                with self.start_lock:
+                    if self.queue.empty():
+                        self.thread = None
+                        return
+                continue
             try:
                 with self.store.write() as c:
                     row = c.execute("SELECT job FROM imports WHERE id = ?", (iid,)).fetchone()
