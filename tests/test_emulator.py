@@ -348,7 +348,7 @@ async def test_import_plain_column_map_skip_and_bad_requests(asgi_client):
     await make_contact(c, "keep@example.com", first_name="Keep")
     csv = b"\xef\xbb\xbfE-mail,Name\nkeep@example.com,Changed\nfresh@example.com,Fresh\n"
     r = await c.post("/contacts/imports", files={"file": ("c.csv", csv)},
-                     data={"column_map": '{"E-mail": "email", "Name": "first_name"}'})
+                     data={"column_map": '{"E-mail": "Email", "Name": "first_name"}'})
     done = await wait_import(c, r.json()["id"])  # default on_conflict: skip
     assert done["counts"] == {"total": 2, "created": 1, "updated": 0, "skipped": 1, "failed": 0}
     assert (await c.get("/contacts/keep@example.com")).json()["first_name"] == "Keep"

@@ -103,8 +103,8 @@ def _resolve_columns(header: list[str], column_map: Any, props: dict[str, str]) 
                 fields[key] = index[value]
             elif key in props and value in index:
                 prop(key, index[value])
-            elif key in index and value in CONTACT_FIELDS:
-                fields[value] = index[key]
+            elif key in index and isinstance(value, str) and value.lower() in CONTACT_FIELDS:
+                fields[value.lower()] = index[key]
             elif key in index and isinstance(value, str):
                 prop(value, index[key])
             else:
