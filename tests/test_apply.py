@@ -174,7 +174,9 @@ async def test_many_new_contacts_go_through_one_import_per_group(app, client):
     await assert_converged(client, desired)
 
 
-async def test_rows_the_import_missed_are_created_one_by_one(client, monkeypatch):
+@pytest.mark.anyio
+@pytest.mark.parametrize("big_team", [False, True])  # verified by one list read / by GETs
+async def test_rows_the_import_missed_are_created_one_by_one(client, monkeypatch, big_team):
     desired = state(**BASE, contacts=[Contact(f"u{i}@example.com", segments={"customers"}) for i in range(6)])
     real = client.create_import
 
@@ -183,7 +185,11 @@ async def test_rows_the_import_missed_are_created_one_by_one(client, monkeypatch
         return await real(("\n".join(lines[:-2]) + "\n").encode(), column_map, **kw)
 
     monkeypatch.setattr(client, "create_import", lossy)
-    plan, result = await plan_and_apply(client, desired)
+    live = await read(client, desired)
+    plan = diff(desired, live)
+    if big_team:
+        plan.live_counts["contact"] = 50_000
+    result = await engine_apply(plan, client, live=live)
     assert (result.imported, result.retried) == (4, 2)
     await assert_converged(client, desired)
 
@@ -290,3 +296,23 @@ async def test_import_upsert_never_resubscribes_a_contact_created_meanwhile(clie
     assert after.contacts["r0@example.com"].unsubscribed is True
     assert after.contacts["r0@example.com"].first_name == "R"
     assert after.contacts["r1@example.com"].unsubscribed is False
+
+
+async def test_a_small_import_into_a_big_team_is_verified_per_contact(client, monkeypatch):
+    desired = state(contacts=[Contact(f"v{i}@example.com") for i in range(5)])
+    live = await read(client, desired)
+    plan = diff(desired, live)
+    listed = []
+    real_list = client.list_contacts
+
+    async def spy():
+        listed.append(1)
+        return await real_list()
+
+    monkeypatch.setattr(client, "list_contacts", spy)
+    plan.live_counts["contact"] = 20_000  # a list read back would cost 200 pages, 5 GETs do
+    result = await engine_apply(plan, client, live=live)
+    assert result.imported == 5 and not listed
+    plan2 = diff(desired, live)  # same plan on a small team: one list read instead
+    await engine_apply(plan2, client, live=live)
+    assert listed == [1]
