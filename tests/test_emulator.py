@@ -615,3 +615,26 @@ async def test_patch_changes_email_unless_taken(asgi_client):
     assert (await c.patch(f"/contacts/{a}", json={"email": "a2@example.com"})).status_code == 200
     assert (await c.get("/contacts/a2@example.com")).json()["id"] == a
     error(await c.get("/contacts/a@example.com"), 404, "not_found")
+
+
+async def test_deprecated_audience_paths(asgi_client):
+    c = asgi_client
+    r = await c.post("/audiences", json={"name": "Old"})
+    assert r.status_code == 201 and r.json()["object"] == "audience"
+    aid = r.json()["id"]
+    assert (await c.get(f"/segments/{aid}")).json()["name"] == "Old"  # an audience is a segment
+    assert (await c.get(f"/audiences/{aid}")).json()["object"] == "audience"
+    r = await c.post(f"/audiences/{aid}/contacts", json={"email": "o@example.com"})
+    cid = r.json()["id"]
+    assert r.status_code == 201
+    assert [x["id"] for x in (await c.get(f"/audiences/{aid}/contacts")).json()["data"]] == [cid]
+    assert (await c.get(f"/audiences/{aid}/contacts/o%40example.com")).json()["id"] == cid
+    r = await c.delete(f"/audiences/{aid}/contacts/{cid}")
+    assert r.json() == {"object": "contact", "contact": cid, "id": cid, "deleted": True}
+    assert (await c.get(f"/contacts/{cid}")).status_code == 200  # only the membership went
+    assert (await c.get(f"/audiences/{aid}/contacts")).json()["data"] == []
+    assert (await c.delete(f"/audiences/{aid}/contacts/{uuid.uuid4()}")).json()["deleted"] is True
+    error(await c.post(f"/audiences/{uuid.uuid4()}/contacts", json={"email": "x@example.com"}),
+          404, "not_found")
+    assert (await c.delete(f"/audiences/{aid}")).json()["deleted"] is True
+    error(await c.get(f"/audiences/{aid}"), 404, "not_found")

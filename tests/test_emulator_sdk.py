@@ -158,6 +158,25 @@ async def scenario(call: Caller, server) -> None:
     new = await call(resend.Contacts, "get", email="new@example.com")
     assert new["properties"]["plan"]["value"] == "gold"
 
+    # deprecated audience paths (Audiences, and the contact methods given an audience_id)
+    aud = await call(resend.Audiences, "create", {"name": "Legacy"})  # the SDK: Segments alias
+    assert aud["object"] == "segment"
+    assert (await call(resend.Audiences, "get", aud["id"]))["name"] == "Legacy"
+    assert aud["id"] in {a["id"] for a in (await call(resend.Audiences, "list"))["data"]}
+    legacy = await call(resend.Contacts, "create", {"audience_id": aud["id"],
+                                                    "email": "old@example.com", "first_name": "Old"})
+    assert (await call(resend.Contacts, "get", audience_id=aud["id"], email="old@example.com"))["id"] == legacy["id"]
+    await call(resend.Contacts, "update", {"audience_id": aud["id"], "id": legacy["id"], "last_name": "Timer"})
+    assert (await call(resend.Contacts, "get", id=legacy["id"]))["last_name"] == "Timer"
+    in_aud = await call(resend.Contacts, "list", audience_id=aud["id"])
+    assert [c["id"] for c in in_aud["data"]] == [legacy["id"]]
+    gone = await call(resend.Contacts, "remove", audience_id=aud["id"], id=legacy["id"])
+    assert gone["deleted"] is True
+    assert (await call(resend.Contacts, "list", audience_id=aud["id"]))["data"] == []
+    assert (await call(resend.Contacts, "get", id=legacy["id"]))["email"] == "old@example.com"
+    assert (await call(resend.Audiences, "remove", aud["id"]))["deleted"] is True
+    await call(resend.Contacts, "remove", id=legacy["id"])
+
     # errors come back as the SDK's typed exceptions
     with pytest.raises(resend.exceptions.ResendError) as exc:
         await call(resend.Contacts, "get", id=str(uuid.uuid4()))
@@ -202,10 +221,12 @@ class ReusedHTTPXClient(resend.HTTPXClient):
         return resp.content, resp.status_code, resp.headers
 
 
+@pytest.mark.filterwarnings("ignore:Audiences is deprecated:DeprecationWarning")
 def test_official_sdk_every_method(sdk):
     asyncio.run(scenario(Caller("sync"), sdk))
 
 
+@pytest.mark.filterwarnings("ignore:Audiences is deprecated:DeprecationWarning")
 def test_official_sdk_every_async_method(sdk, monkeypatch):
     async def run() -> None:
         client = ReusedHTTPXClient()

@@ -419,6 +419,15 @@ class EmulatorApp:
             ("/segments/{id}", {"GET": self.get_segment, "PATCH": self.update_segment,
                                 "DELETE": self.delete_segment}),
             ("/segments/{id}/contacts", {"GET": self.list_segment_contacts}),
+            # Deprecated audience paths (an audience is a segment; the SDKs still call these
+            # when given an ``audience_id``).
+            ("/audiences", {"POST": self.create_audience, "GET": self.list_audiences}),
+            ("/audiences/{id}", {"GET": self.get_audience, "DELETE": self.delete_audience}),
+            ("/audiences/{audience_id}/contacts", {"POST": self.create_audience_contact,
+                                                   "GET": self.list_audience_contacts}),
+            ("/audiences/{audience_id}/contacts/{id}", {
+                "GET": self.get_audience_contact, "PATCH": self.update_contact,
+                "DELETE": self.delete_audience_contact}),
             ("/topics", {"POST": self.create_topic, "GET": self.list_topics}),
             ("/topics/{id}", {"GET": self.get_topic, "PATCH": self.update_topic,
                               "DELETE": self.delete_topic}),
@@ -560,6 +569,64 @@ class EmulatorApp:
         data, more = self.store.list_contact_segments(request.path_params["id"],
                                                       page_params(request))
         return json_response(list_body(data, more))
+
+    # deprecated audiences
+
+    async def create_audience(self, request: Request) -> Response:
+        body = await json_body(request)
+        name = req_str(body, "name")
+        sid = self.store.create_segment(name)
+        return json_response({"object": "audience", "id": sid, "name": name}, 201)
+
+    async def list_audiences(self, request: Request) -> Response:
+        data, more = self.store.list_segments(page_params(request))
+        return json_response(list_body(data, more))
+
+    async def get_audience(self, request: Request) -> Response:
+        return json_response({**self.store.get_segment(request.path_params["id"]),
+                              "object": "audience"})
+
+    async def delete_audience(self, request: Request) -> Response:
+        sid = request.path_params["id"]
+        self.store.delete_segment(sid)
+        return json_response({"object": "audience", "id": sid, "deleted": True})
+
+    async def create_audience_contact(self, request: Request) -> Response:
+        """Create (or find) the global contact and add it to the audience's segment."""
+        aid = request.path_params["audience_id"]
+        self.store.get_segment(aid)  # 404 "Audience not found"
+        body = await json_body(request)
+        if body.get("email") is None:
+            raise missing("email")
+        if not valid_email(body["email"]):
+            raise invalid("Invalid `email` field. The email address needs to follow the "
+                          "`email@example.com` format.")
+        values = {k: v for k, v in parse_properties(body).items() if v is not None}
+        cid = self.store.create_contact(body["email"], parse_contact_fields(body), values, [], [])
+        self.store.add_membership(cid, aid)
+        return json_response({"object": "contact", "id": cid}, 201)
+
+    async def list_audience_contacts(self, request: Request) -> Response:
+        aid = request.path_params["audience_id"]
+        self.store.get_segment(aid)
+        items, more = self.store.list_contacts_json(page_params(request), aid)
+        return json_list_response(items, more)
+
+    async def get_audience_contact(self, request: Request) -> Response:
+        self.store.get_segment(request.path_params["audience_id"])
+        return json_response(self.store.get_contact(request.path_params["id"]))
+
+    async def delete_audience_contact(self, request: Request) -> Response:
+        """Removes the contact from the audience only (contacts are global now; the HAR
+        shows contact ids surviving such deletes). Unknown contact: 200 (HAR)."""
+        ref, aid = request.path_params["id"], request.path_params["audience_id"]
+        try:
+            cid = self.store.remove_membership(ref, aid)
+        except APIError as err:
+            if err.status != 404:
+                raise
+            cid = ref
+        return json_response({"object": "contact", "contact": ref, "id": cid, "deleted": True})
 
     # topics
 
