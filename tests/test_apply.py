@@ -316,3 +316,16 @@ async def test_a_small_import_into_a_big_team_is_verified_per_contact(client, mo
     plan2 = diff(desired, live)  # same plan on a small team: one list read instead
     await engine_apply(plan2, client, live=live)
     assert listed == [1]
+
+
+async def test_a_failed_import_falls_back_to_one_by_one(client, monkeypatch):
+    from resend_iac.client import ResendAPIError
+
+    async def broken(*a, **kw):
+        raise ResendAPIError(500, "application_error", "import queue down")
+
+    monkeypatch.setattr(client, "create_import", broken)
+    desired = state(contacts=[Contact(f"f{i}@example.com", first_name="F") for i in range(5)])
+    plan, result = await plan_and_apply(client, desired)
+    assert (result.imported, result.retried, result.created) == (0, 5, 5)
+    await assert_converged(client, desired)

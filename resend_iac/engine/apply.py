@@ -118,6 +118,7 @@ class _Applier:
         self.sem = asyncio.Semaphore(concurrency)
         self.result = ApplyResult()
         self.total = len(plan.changes)
+        self.import_errors: list[BaseException] = []  # imports that failed as a whole
         self.segment_ids: dict[str, str] = {}
         self.topic_ids: dict[str, str] = {}
 
@@ -175,6 +176,8 @@ class _Applier:
                 await fn()
             except _BulkErrors as e:
                 errors.extend(e.errors)
+            except Exception as e:  # e.g. the verification read failed
+                errors.append((Change("create", "contact", "(bulk import verification)"), e))
 
         await asyncio.gather(*(one(c) for c in changes), *(guarded(f) for f in extra))
         if errors:
@@ -329,17 +332,20 @@ class _Applier:
         topics = [{"id": self._topic_id(t), "subscription": s}
                   for t, s in sorted((first.get("topics") or {}).items())]
         data, column_map = self._csv(group)
-        async with self.sem:
-            import_id = await self.client.create_import(
-                data, column_map, on_conflict="upsert", segment_ids=segment_ids, topics=topics)
-        delay = 0.05
-        while True:
+        try:
             async with self.sem:
-                status = await self.client.get_import(import_id)
-            if status.get("status") in ("completed", "failed"):
-                return
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+                import_id = await self.client.create_import(
+                    data, column_map, on_conflict="upsert", segment_ids=segment_ids, topics=topics)
+            delay = 0.05
+            while True:
+                async with self.sem:
+                    status = await self.client.get_import(import_id)
+                if status.get("status") in ("completed", "failed"):
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        except Exception as e:  # the verification finds the rows missing and creates them one by one
+            self.import_errors.append(e)
 
     async def _present(self, rows: list[Change]) -> set[str]:
         """Which of ``rows`` exist live: the contact list read once (pages of 100), or, when
