@@ -638,3 +638,18 @@ async def test_deprecated_audience_paths(asgi_client):
           404, "not_found")
     assert (await c.delete(f"/audiences/{aid}")).json()["deleted"] is True
     error(await c.get(f"/audiences/{aid}"), 404, "not_found")
+
+
+def test_emulator_imports_nothing_else_of_the_package():
+    import ast
+    from pathlib import Path
+
+    import resend_iac.emulator as pkg
+
+    for path in Path(pkg.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            for name in names:
+                if name.startswith("resend_iac"):
+                    assert name.startswith("resend_iac.emulator"), (path.name, name)
