@@ -221,7 +221,8 @@ def test_api_errors_are_reported_with_status_and_name(remote, tmp_path, monkeypa
     assert r.exit_code == 1 and "error: the API answered 404" in r.output
 
 
-def test_apply_killed_mid_way_is_completed_by_the_next_apply(start_emulator, tmp_path, monkeypatch):
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT"])  # kill -9; Ctrl-C
+def test_apply_killed_mid_way_is_completed_by_the_next_apply(start_emulator, tmp_path, monkeypatch, sig):
     import os
     import signal
     import subprocess
@@ -237,16 +238,18 @@ def test_apply_killed_mid_way_is_completed_by_the_next_apply(start_emulator, tmp
     assert run("apply", f, "--auto-approve").exit_code == 0
     renamed = team(tmp_path / "t.yaml", [dict(p, first_name="Renamed") for p in people(120)])
     proc = subprocess.Popen([sys.executable, "-m", "resend_iac", "apply", str(renamed), "--auto-approve", "--force"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if server.stats()["by_route"].get("PATCH /contacts/{id}", 0) >= 20:
                 break
             time.sleep(0.02)
-        os.kill(proc.pid, signal.SIGKILL)
+        os.kill(proc.pid, getattr(signal, sig))
     finally:
-        proc.wait()
+        stderr = proc.communicate(timeout=30)[1].decode()
+    if sig == "SIGINT":
+        assert proc.returncode == 130 and "run plan again" in stderr, (proc.returncode, stderr[-500:])
     r = run("plan", renamed, "--format", "json")
     left = len(json.loads(r.output[r.output.index("{"):r.output.rindex("}") + 1])["changes"])
     assert 0 < left < 120
