@@ -112,7 +112,18 @@ def _client(local: bool, api_key: str | None, api_url: str | None):
 
 
 async def _read(client: Any, property_emails, topic_emails) -> State:
-    return await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
+    """read_live, with a status line on stderr while it reads (on a terminal only)."""
+    if not sys.stderr.isatty():
+        return await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
+    from rich.console import Console
+
+    with Console(stderr=True).status("reading the live team") as status:
+        def progress(done: int, total: int | None, what: str) -> None:
+            if not what.startswith("warning"):
+                status.update(f"reading the live team: {what} {done}{'/' + str(total) if total else ''}")
+
+        return await read_live(client, property_emails=property_emails, topic_emails=topic_emails,
+                               progress=progress)
 
 
 async def _plan(client: Any, desired: State, allow_resubscribe: bool) -> tuple[Plan, State]:
