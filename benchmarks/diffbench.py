@@ -8,8 +8,10 @@ pollute each other. The child builds the desired State and the live State (the s
    (``ru_maxrss``) before and after it: the difference is how far the diff raised the
    process's peak resident memory above the two States (0 if it never rose above the
    building peak).
-2. the plan dropped, ``tracemalloc`` started, ``diff`` again: the peak of the memory the
-   diff itself allocated (tracemalloc slows the diff, so this run's time is not used).
+2. unless ``trace=False``: the plan dropped, ``tracemalloc`` started, ``diff`` again: the
+   peak of the memory the diff itself allocated (tracemalloc slows the diff about 3x, so
+   this run's time is not used; e2e.py traces only up to 100,000 contacts, where it
+   cross-checks the RSS figure).
 
 Run directly: ``python benchmarks/diffbench.py 100000``.
 """
@@ -27,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def _child(n: int, s: int, p: int, t: int) -> dict:
+def _child(n: int, s: int, p: int, t: int, trace: bool = True) -> dict:
     sys.path.insert(0, str(HERE))
     import gc
 
@@ -53,6 +55,8 @@ def _child(n: int, s: int, p: int, t: int) -> dict:
     out["summary"] = {f"{k}.{a}": v for (k, a), v in sorted(plan.counts().items())}
     del plan
     gc.collect()
+    if not trace:
+        return out
 
     import tracemalloc
 
@@ -63,11 +67,11 @@ def _child(n: int, s: int, p: int, t: int) -> dict:
     return out
 
 
-def measure(n: int, s: int, p: int, t: int, timeout: float = 600) -> dict:
+def measure(n: int, s: int, p: int, t: int, *, trace: bool = True, timeout: float = 600) -> dict:
     """Run the measurement for n contacts in a fresh child process; returns its figures
-    (or ``{"n", "error"}``)."""
+    (or ``{"n", "error"}``). ``trace=False`` skips the tracemalloc run."""
     cmd = [sys.executable, str(Path(__file__).resolve()), str(n), "--segments", str(s), "--properties", str(p),
-           "--topics", str(t)]
+           "--topics", str(t)] + ([] if trace else ["--no-trace"])
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -83,8 +87,9 @@ def main() -> None:
     ap.add_argument("--segments", type=int, default=5)
     ap.add_argument("--properties", type=int, default=3)
     ap.add_argument("--topics", type=int, default=2)
+    ap.add_argument("--no-trace", action="store_true", help="skip the tracemalloc run")
     a = ap.parse_args()
-    print(json.dumps(_child(a.n, a.segments, a.properties, a.topics)))
+    print(json.dumps(_child(a.n, a.segments, a.properties, a.topics, not a.no_trace)))
 
 
 if __name__ == "__main__":

@@ -49,6 +49,7 @@ import scenario  # noqa: E402
 API_KEY = "re_benchmark"
 PROJECTED_RATE = 5.0  # the real API's default limit, req/s
 PHASES = ("initial", "drift", "noop")
+TRACE_MAX = 100_000  # tracemalloc (3x slower) only up to here; the RSS figure above it
 
 
 def log(msg: str) -> None:
@@ -200,10 +201,9 @@ def bench_resend_iac(emu: Emulator, n: int, s: int, p: int, t: int, work: Path) 
             row[step] = dict(stats_delta(before, emu.stats()), seconds=round(seconds, 2))
             if step == "plan":
                 row[step].update(plan_changes(plan_file))
+            log(f"  resend-iac N={n:,} {phase} {step}: {row[step]['requests']:,} requests, "
+                f"{row[step]['seconds']:.1f} s" + (f", {row[step]['changes']:,} changes" if step == "plan" else ""))
         result[phase] = row
-        log(f"  resend-iac N={n:,} {phase}: plan {row['plan']['requests']:,} req "
-            f"{row['plan']['seconds']:.1f} s ({row['plan']['changes']:,} changes), "
-            f"apply {row['apply']['requests']:,} req {row['apply']['seconds']:.1f} s")
     result["drifted"] = len(drift)
     return result
 
@@ -271,7 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chart-n", default="1000,5000",
                     help="more contact counts to run resend-iac at, for the chart (comma list; '' = none)")
     ap.add_argument("--naive-n", default="1000",
-                    help="contact counts at which the naive strategy is run for real (comma list)")
+                    help="contact counts at which the naive strategy is run for real, and resend-iac too, "
+                         "side by side (comma list)")
     ap.add_argument("--diff-n", default="100000,1000000", help="contact counts for the diff-only measurement")
     ap.add_argument("--budget", type=float, default=560.0,
                     help="seconds: the extra --chart-n runs are skipped when they would pass it (default 560)")
@@ -282,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     logs = out / "logs"
     logs.mkdir(exist_ok=True)
-    chart_ns = sorted(set(_ints(a.chart_n)) | {a.n})
+    chart_ns = sorted(set(_ints(a.chart_n)) | {a.n} | set(_ints(a.naive_n)))
     naive_ns = sorted(set(_ints(a.naive_n)))
     data: dict[str, Any] = {
         "command": "benchmarks/e2e.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -317,13 +318,15 @@ def main(argv: list[str] | None = None) -> int:
         for n in naive_ns:
             log(f"one request per object, N={n:,} (for real)")
             data["naive_measured"][str(n)] = bench_naive(emu, n, s, p, t, a.rate_limit)
+            if str(n) not in data["runs"]:  # both strategies side by side at this N
+                ours(n)
         emu.reset()
         for n in _ints(a.diff_n):
             log(f"diff alone, N={n:,} (child process)")
-            r = diffbench.measure(n, s, p, t)
+            r = diffbench.measure(n, s, p, t, trace=n <= TRACE_MAX)
             log(f"  {r}")
             data["diff"].append(r)
-        for n in [x for x in chart_ns if x != a.n]:
+        for n in [x for x in chart_ns if str(x) not in data["runs"]]:
             estimate = main_seconds * n / a.n + 5
             elapsed = time.perf_counter() - started
             if elapsed + estimate > a.budget:
