@@ -382,6 +382,20 @@ class ResendClient:
                     raise amb.error from None
                 await self._backoff(attempts)
 
+    @staticmethod
+    def _finder(
+        list_all: Callable[[], Awaitable[list[dict]]], field: str, value: Any
+    ) -> Callable[[], Awaitable[str | None]]:
+        """For ``_create``: the id of the listed object whose ``field`` is ``value``, if any."""
+
+        async def find() -> str | None:
+            for item in await list_all():
+                if item.get(field) == value:
+                    return item.get("id")
+            return None
+
+        return find
+
     # -- contacts -------------------------------------------------------------------------
 
     async def create_contact(self, payload: dict) -> str:
@@ -427,14 +441,7 @@ class ResendClient:
     # -- contact properties -----------------------------------------------------------------
 
     async def create_property(self, payload: dict) -> str:
-        key = payload.get("key")
-
-        async def find() -> str | None:
-            for item in await self.list_properties():
-                if item.get("key") == key:
-                    return item.get("id")
-            return None
-
+        find = self._finder(self.list_properties, "key", payload.get("key"))
         return (await self._create("/contact-properties", payload, find))["id"]
 
     async def update_property(self, id: str, payload: dict) -> None:
@@ -449,12 +456,7 @@ class ResendClient:
     # -- segments ---------------------------------------------------------------------------
 
     async def create_segment(self, name: str) -> str:
-        async def find() -> str | None:
-            for item in await self.list_segments():
-                if item.get("name") == name:
-                    return item.get("id")
-            return None
-
+        find = self._finder(self.list_segments, "name", name)
         return (await self._create("/segments", {"name": name}, find))["id"]
 
     async def rename_segment(self, id: str, name: str) -> None:
@@ -472,14 +474,7 @@ class ResendClient:
     # -- topics -----------------------------------------------------------------------------
 
     async def create_topic(self, payload: dict) -> str:
-        name = payload.get("name")
-
-        async def find() -> str | None:
-            for item in await self.list_topics():
-                if item.get("name") == name:
-                    return item.get("id")
-            return None
-
+        find = self._finder(self.list_topics, "name", payload.get("name"))
         return (await self._create("/topics", payload, find))["id"]
 
     async def update_topic(self, id: str, payload: dict) -> None:
