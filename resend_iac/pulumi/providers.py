@@ -165,15 +165,47 @@ def _diff(
     )
 
 
+class _ObjectProvider(ResourceProvider):
+    """What the one-object providers share: read (refresh and import by id: gone live means
+    gone from the stack) and delete (already gone is done). A subclass names its ``FIELDS``,
+    its client ``DELETE`` method and builds its outputs in ``_outs(client, id_, props)``."""
+
+    FIELDS: tuple[str, ...] = ()
+    DELETE = ""
+
+    @staticmethod
+    def _outs(client: Any, id_: str, props: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        with _client() as client:
+            try:
+                outs = self._outs(client, id_, props)
+            except Exception as exc:
+                if _is_not_found(exc):
+                    return ReadResult(None, {})
+                raise
+        return ReadResult(id_, outs, _plain(outs, self.FIELDS))
+
+    def delete(self, id_: str, props: dict[str, Any]) -> None:
+        with _client() as client:
+            try:
+                getattr(client, self.DELETE)(id_)
+            except Exception as exc:
+                if not _is_not_found(exc):
+                    raise
+
+
 # -- contact properties ------------------------------------------------------------------
 
 
-class ContactPropertyProvider(ResourceProvider):
+class ContactPropertyProvider(_ObjectProvider):
     """A custom contact property. ``key`` and ``type`` are immutable in Resend: changing
     either replaces the property (deleting first: keys are unique)."""
 
     resource_type_name = "dynamic/resend:ContactProperty"
     FIELDS = ("key", "type", "fallback_value")
+    DELETE = "delete_property"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         from resend_iac.config.checks import property_issues
@@ -192,31 +224,14 @@ class ContactPropertyProvider(ResourceProvider):
             id_ = client.create_property(payload)
             return CreateResult(id_, self._outs(client, id_))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with _client() as client:
-            try:
-                outs = self._outs(client, id_)
-            except Exception as exc:
-                if _is_not_found(exc):
-                    return ReadResult(None, {})
-                raise
-        return ReadResult(id_, outs, _plain(outs, self.FIELDS))
-
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         with _client() as client:
             client.update_property(id_, {"fallback_value": _num(news.get("fallback_value"))})
             return UpdateResult(self._outs(client, id_))
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        with _client() as client:
-            try:
-                client.delete_property(id_)
-            except Exception as exc:
-                if not _is_not_found(exc):
-                    raise
 
     @staticmethod
-    def _outs(client: Any, id_: str) -> dict[str, Any]:
+    def _outs(client: Any, id_: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
         live = client.request("GET", f"/contact-properties/{id_}")
         return {
             "key": live["key"],
@@ -229,11 +244,12 @@ class ContactPropertyProvider(ResourceProvider):
 # -- segments ----------------------------------------------------------------------------
 
 
-class SegmentProvider(ResourceProvider):
+class SegmentProvider(_ObjectProvider):
     """A segment. Its ``name`` can change in place (``PATCH /segments/{id}`` renames)."""
 
     resource_type_name = "dynamic/resend:Segment"
     FIELDS = ("name",)
+    DELETE = "delete_segment"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         from resend_iac.config.checks import segment_issues
@@ -250,31 +266,14 @@ class SegmentProvider(ResourceProvider):
             id_ = client.create_segment(props["name"])
             return CreateResult(id_, self._outs(client, id_))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with _client() as client:
-            try:
-                outs = self._outs(client, id_)
-            except Exception as exc:
-                if _is_not_found(exc):
-                    return ReadResult(None, {})
-                raise
-        return ReadResult(id_, outs, _plain(outs, self.FIELDS))
-
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         with _client() as client:
             client.rename_segment(id_, news["name"])
             return UpdateResult(self._outs(client, id_))
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        with _client() as client:
-            try:
-                client.delete_segment(id_)
-            except Exception as exc:
-                if not _is_not_found(exc):
-                    raise
 
     @staticmethod
-    def _outs(client: Any, id_: str) -> dict[str, Any]:
+    def _outs(client: Any, id_: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
         live = client.request("GET", f"/segments/{id_}")
         return {"name": live["name"], "created_at": live.get("created_at")}
 
@@ -282,13 +281,14 @@ class SegmentProvider(ResourceProvider):
 # -- topics ------------------------------------------------------------------------------
 
 
-class TopicProvider(ResourceProvider):
+class TopicProvider(_ObjectProvider):
     """A topic. ``default_subscription`` is immutable in Resend: changing it replaces the
     topic (deleting first, so that the name stays free). ``description`` and ``visibility``
     are managed when declared; left as they are live when not."""
 
     resource_type_name = "dynamic/resend:Topic"
     FIELDS = ("name", "default_subscription", "description", "visibility")
+    DELETE = "delete_topic"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         from resend_iac.config.checks import topic_issues
@@ -312,16 +312,6 @@ class TopicProvider(ResourceProvider):
             id_ = client.create_topic(payload)
             return CreateResult(id_, self._outs(client, id_, props))
 
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with _client() as client:
-            try:
-                outs = self._outs(client, id_, props)
-            except Exception as exc:
-                if _is_not_found(exc):
-                    return ReadResult(None, {})
-                raise
-        return ReadResult(id_, outs, _plain(outs, self.FIELDS))
-
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         payload = {
             k: news.get(k)
@@ -333,13 +323,6 @@ class TopicProvider(ResourceProvider):
                 client.update_topic(id_, payload)
             return UpdateResult(self._outs(client, id_, news))
 
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        with _client() as client:
-            try:
-                client.delete_topic(id_)
-            except Exception as exc:
-                if not _is_not_found(exc):
-                    raise
 
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any]) -> dict[str, Any]:
@@ -360,7 +343,7 @@ class TopicProvider(ResourceProvider):
 # -- contacts ----------------------------------------------------------------------------
 
 
-class ContactProvider(ResourceProvider):
+class ContactProvider(_ObjectProvider):
     """One contact, keyed by its id. ``email`` is immutable here: a different address is
     a different person, so changing it replaces the contact (a change of case or of
     surrounding spaces is not a change). ``segment_ids`` lists the segments it belongs to
@@ -369,6 +352,7 @@ class ContactProvider(ResourceProvider):
 
     resource_type_name = "dynamic/resend:Contact"
     FIELDS = ("email", "first_name", "last_name", "unsubscribed", "properties", "segment_ids", "topics")
+    DELETE = "delete_contact"
 
     # check ---------------------------------------------------------------------------
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
@@ -453,16 +437,6 @@ class ContactProvider(ResourceProvider):
             return CreateResult(id_, self._outs(client, id_, props))
 
     # read ----------------------------------------------------------------------------
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        with _client() as client:
-            try:
-                outs = self._outs(client, id_, props)
-            except Exception as exc:
-                if _is_not_found(exc):
-                    return ReadResult(None, {})
-                raise
-        return ReadResult(id_, outs, _plain(outs, self.FIELDS))
-
     # update --------------------------------------------------------------------------
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         payload: dict[str, Any] = {}
@@ -492,13 +466,6 @@ class ContactProvider(ResourceProvider):
             return UpdateResult(self._outs(client, id_, news))
 
     # delete --------------------------------------------------------------------------
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        with _client() as client:
-            try:
-                client.delete_contact(id_)
-            except Exception as exc:
-                if not _is_not_found(exc):
-                    raise
 
     # live outputs --------------------------------------------------------------------
     @staticmethod
