@@ -274,8 +274,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="contact counts at which the naive strategy is run for real, and resend-iac too, "
                          "side by side (comma list)")
     ap.add_argument("--diff-n", default="100000,1000000", help="contact counts for the diff-only measurement")
-    ap.add_argument("--budget", type=float, default=560.0,
-                    help="seconds: the extra --chart-n runs are skipped when they would pass it (default 560)")
+    ap.add_argument("--budget", type=float, default=575.0,
+                    help="seconds: the extra --chart-n runs are skipped when they would pass it (default 575)")
     a = ap.parse_args(argv)
     started = time.perf_counter()
     s, p, t = a.segments, a.properties, a.topics
