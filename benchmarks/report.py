@@ -241,7 +241,7 @@ def chart(data: dict, path: Path) -> None:
 
     ns_ours = sorted(int(k) for k in data["runs"])
     ns_naive = sorted(int(k) for k in data["naive_computed"])
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), sharey=True)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.6), sharey=True)
     for ax, phase in zip(axes, PHASES):
         ours = [data["runs"][str(n)][phase]["plan"]["requests"] + data["runs"][str(n)][phase]["apply"]["requests"]
                 for n in ns_ours]
@@ -255,9 +255,13 @@ def chart(data: dict, path: Path) -> None:
         ax.plot(ns_ours, ours, "o-", color="tab:blue", label="resend-iac (measured)")
         ax.set_title(PHASE_LABEL[phase])
         ax.set_xlabel("contacts (N)")
+        ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(FuncFormatter(lambda y, _: f"{y:,.0f}"))
-        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(ns_naive)
+        for axis in (ax.xaxis, ax.yaxis):
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+            axis.set_minor_formatter(NullFormatter())
+        ax.margins(x=0.12, y=0.2)
         ax.grid(True, which="both", alpha=0.3)
         for x, y in zip(ns_ours, ours):
             ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(0, -14), ha="center", fontsize=8,
@@ -266,10 +270,11 @@ def chart(data: dict, path: Path) -> None:
             ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8,
                         color="tab:red")
     axes[0].set_ylabel("API requests (plan + apply)")
-    axes[0].legend(fontsize=8, loc="upper left")
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9, frameon=False)
     sc = data["scenario"]
     fig.suptitle(f"Requests against N ({sc['segments']} segments, {sc['properties']} properties, "
                  f"{sc['topics']} topics)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
