@@ -144,6 +144,14 @@ def test_saved_plan_applies_and_a_stale_plan_is_refused(remote, tmp_path):
     assert run("plan", f2, "--detailed-exitcode").exit_code == 2  # p3 still missing
 
 
+def test_saved_local_plan_says_how_to_apply_it_locally(local):
+    r = run("plan", "--local", QUICKSTART, "--out", local / "p.json")
+    assert r.exit_code == 0 and "resend-iac apply --local --plan" in r.output
+    r = run("apply", "--local", "--plan", local / "p.json", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    assert run("plan", "--local", QUICKSTART, "--detailed-exitcode").exit_code == 0
+
+
 def test_unwritable_out_is_an_error_not_a_traceback(local):
     (local / "dir").mkdir()
     (local / "dir" / "file").write_text("x")

@@ -105,8 +105,13 @@ def _run_program(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> dict:
 
 def test_example_files() -> None:
     assert "runtime:" in (EXAMPLE / "Pulumi.yaml").read_text() and "python" in (EXAMPLE / "Pulumi.yaml").read_text()
-    reqs = (EXAMPLE / "requirements.txt").read_text().split()
-    assert "resend-iac" in reqs and any(r.startswith("pulumi") for r in reqs)
+    reqs = [l.strip() for l in (EXAMPLE / "requirements.txt").read_text().splitlines()
+            if l.strip() and not l.startswith("#")]
+    assert any(r.startswith("pulumi") for r in reqs)
+    # resend-iac is installed from this repository, relative to the example's directory
+    local = [r.split()[-1] for r in reqs if r.startswith("-e ")]
+    assert len(local) == 1
+    assert 'name = "resend-iac"' in (EXAMPLE / local[0] / "pyproject.toml").read_text()
     state, diagnostics = validate([EXAMPLE / "contacts.yaml"])
     assert diagnostics == [] and state is not None and len(state.contacts) == 4
 

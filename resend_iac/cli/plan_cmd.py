@@ -180,7 +180,8 @@ def plan_command(paths, fmt, out, detailed_exitcode, redact, allow_resubscribe, 
     _echo(_render(plan, fmt, redact))
     _safety_note(plan)
     if out:
-        _err(f"Saved the plan to {out}; apply it with `resend-iac apply --plan {out}`.")
+        where = " --local" if local else ""
+        _err(f"Saved the plan to {out}; apply it with `resend-iac apply{where} --plan {out}`.")
     if detailed_exitcode and not plan.empty:
         sys.exit(2)
 
