@@ -121,6 +121,17 @@ def stats_delta(before: dict, after: dict) -> dict:
             "by_route": dict(sorted(routes.items(), key=lambda kv: -kv[1]))}
 
 
+def git_commit() -> str:
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=ROOT, timeout=10).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "resend_iac"],
+                               capture_output=True, text=True, cwd=ROOT, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (head or "unknown") + (" (resend_iac/ modified)" if dirty else "")
+
+
 def cli_command() -> list[str]:
     script = Path(sys.executable).parent / "resend-iac"
     return [str(script)] if script.exists() else [sys.executable, "-m", "resend_iac"]
@@ -291,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
         "rate_limit": a.rate_limit,
         "projected_rate": PROJECTED_RATE,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "git_commit": git_commit(),
         "runs": {},
         "naive_measured": {},
         "naive_computed": {},

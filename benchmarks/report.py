@@ -151,7 +151,8 @@ def markdown(data: dict) -> str:
             )
     lines += ["", "## Notes", ""] + [f"- {x}" for x in notes(data)]
     lines += ["", f"Produced by `.venv/bin/python {data['command'].strip()}` in {data['total_seconds']:.0f} s "
-              f"on {data['machine']['cpus']} CPUs (Python {data['machine']['python']}).", ""]
+              f"on {data['machine']['cpus']} CPUs (Python {data['machine']['python']}), at commit "
+              f"{data.get('git_commit', 'unknown')}.", ""]
     return "\n".join(lines)
 
 
