@@ -229,6 +229,20 @@ def test_api_errors_are_reported_with_status_and_name(remote, tmp_path, monkeypa
     assert r.exit_code == 1 and "error: the API answered 404" in r.output
 
 
+def test_unreachable_api_says_so_and_where_to_look(remote, tmp_path, monkeypatch):
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("RESEND_API_URL", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("RESEND_IAC_RATE_LIMIT", "0")
+    r = run("plan", team(tmp_path / "t.yaml", people(1)))
+    assert r.exit_code == 1
+    assert "error: no answer from the API" in r.output and "RESEND_API_URL" in r.output
+    assert "Traceback" not in r.output
+
+
 @pytest.mark.parametrize("sig", ["SIGKILL", "SIGINT"])  # kill -9; Ctrl-C
 def test_apply_killed_mid_way_is_completed_by_the_next_apply(start_emulator, tmp_path, monkeypatch, sig):
     import os

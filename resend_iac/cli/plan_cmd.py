@@ -71,7 +71,7 @@ def target_options(fn: Callable) -> Callable:
             _err(f"error: {e}")
             sys.exit(1)
         except ResendAPIError as e:
-            _err(f"error: the API answered {e.status} {e.name}: {e.message}")
+            _err(_api_error(e))
             sys.exit(1)
         except DiffError as e:
             _err(f"error: {e}")
@@ -80,7 +80,7 @@ def target_options(fn: Callable) -> Callable:
             leaves = _leaves(eg)
             api = [e for e in leaves if isinstance(e, ResendAPIError)]
             if api:
-                _err(f"error: the API answered {api[0].status} {api[0].name}: {api[0].message}")
+                _err(_api_error(api[0]))
                 sys.exit(1)
             raise
         except KeyboardInterrupt:
@@ -88,6 +88,14 @@ def target_options(fn: Callable) -> Callable:
             sys.exit(130)
 
     return wrapper
+
+
+def _api_error(e: ResendAPIError) -> str:
+    where = f" ({e.method} {e.path})" if e.method else ""
+    if e.status == 0:
+        return (f"error: no answer from the API{where}: {e.message}. Check RESEND_API_URL "
+                "(or --api-url) and the network; plan again once it answers.")
+    return f"error: the API answered {e.status} {e.name}: {e.message}{where}"
 
 
 def _leaves(eg: BaseExceptionGroup) -> list[BaseException]:
