@@ -140,14 +140,25 @@ def cli_command() -> list[str]:
 # ------------------------------------------------------------------------------ drift
 
 
+def _call(c: httpx.Client, method: str, path: str, json: Any = None) -> httpx.Response:
+    """One request, waiting out 429s (the drift runs at whatever --rate-limit says)."""
+    for _ in range(100):
+        r = c.request(method, path, json=json)
+        if r.status_code != 429:
+            r.raise_for_status()
+            return r
+        time.sleep(float(r.headers.get("retry-after") or 1))
+    raise RuntimeError(f"{method} {path}: still rate limited after 100 tries")
+
+
 def make_drift(emu: Emulator, n: int, s: int, p: int, t: int) -> list[dict]:
     """Change 1% of the contacts live, through the API (one request each), the same way
     for both strategies. Returns what was changed."""
     headers = {"Authorization": f"Bearer {API_KEY}", "User-Agent": "benchmark-drift/1.0"}
     out = []
     with httpx.Client(base_url=emu.url, headers=headers, timeout=60) as c:
-        seg_ids = {x["name"]: x["id"] for x in c.get("/segments").json()["data"]} if s else {}
-        top_ids = {x["name"]: x["id"] for x in c.get("/topics").json()["data"]} if t else {}
+        seg_ids = {x["name"]: x["id"] for x in _call(c, "GET", "/segments").json()["data"]} if s else {}
+        top_ids = {x["name"]: x["id"] for x in _call(c, "GET", "/topics").json()["data"]} if t else {}
         keys = scenario.property_keys(p)
         cohorts = scenario.cohort_count(s)
         for k, i in enumerate(scenario.drift_targets(n)):
@@ -155,21 +166,18 @@ def make_drift(emu: Emulator, n: int, s: int, p: int, t: int) -> list[dict]:
             kind = scenario.drift_kind(k, s, p, t)
             cohort = i % cohorts
             if kind == "first_name":
-                r = c.patch(f"/contacts/{email}", json={"first_name": "Drifted"})
+                req = ("PATCH", f"/contacts/{email}", {"first_name": "Drifted"})
             elif kind == "property":
-                r = c.patch(f"/contacts/{email}", json={"properties": {keys[0][0]: "drifted"}})
+                req = ("PATCH", f"/contacts/{email}", {"properties": {keys[0][0]: "drifted"}})
             elif kind == "segment":
                 seg = scenario.cohort_segments(cohort, s)[0]
-                r = c.delete(f"/contacts/{email}/segments/{seg_ids[seg]}")
+                req = ("DELETE", f"/contacts/{email}/segments/{seg_ids[seg]}", None)
             else:
                 top = scenario.topic_names(t)[0]
                 now = scenario.cohort_topics(cohort, t)[top]
                 flipped = "opt_in" if now == "opt_out" else "opt_out"
-                r = c.patch(f"/contacts/{email}/topics", json=[{"id": top_ids[top], "subscription": flipped}])
-            if r.status_code == 429:
-                time.sleep(float(r.headers.get("retry-after", "1")))
-                raise RuntimeError("drift hit the rate limit; run with a higher --rate-limit")
-            r.raise_for_status()
+                req = ("PATCH", f"/contacts/{email}/topics", [{"id": top_ids[top], "subscription": flipped}])
+            _call(c, *req)
             out.append({"email": email, "kind": kind})
     return out
 
