@@ -120,16 +120,19 @@ def markdown(data: dict) -> str:
         "",
         "## Requests against N (plan + apply)",
         "",
-        "| N | phase | resend-iac | one request per object | ratio |",
-        "|---:|---|---:|---:|---:|",
+        "| N | phase | resend-iac plan + apply | one request per object plan + apply | ratio, plan + apply "
+        "| ratio, plan alone |",
+        "|---:|---|---:|---:|---:|---:|",
     ]
     for nn in ns:
         for phase in PHASES:
             o = _ours(data, nn, phase)
-            ours = o["plan"]["requests"] + o["apply"]["requests"]
+            op, oa = o["plan"]["requests"], o["apply"]["requests"]
             pl, apl = _naive_requests(data, nn, phase)
-            ratio = f"{(pl + apl) / ours:,.1f}x" if ours else "—"
-            lines.append(f"| {nn:,} | {PHASE_LABEL[phase]} | {ours:,} | {pl + apl:,} | {ratio} |")
+            ratio = f"{(pl + apl) / (op + oa):,.1f}x" if op + oa else "—"
+            plan_ratio = f"{pl / op:,.1f}x" if op and pl else "—"
+            lines.append(f"| {nn:,} | {PHASE_LABEL[phase]} | {op:,} + {oa:,} = {op + oa:,} "
+                         f"| {pl:,} + {apl:,} = {pl + apl:,} | {ratio} | {plan_ratio} |")
     # Diff alone.
     if data["diff"]:
         lines += [
@@ -228,6 +231,12 @@ def notes(data: dict) -> list[str]:
                "included) and how much the diff raised it (its peak memory); the tracemalloc column is the peak "
                "the diff itself allocated, from a second, traced run, done only up to 100,000 contacts (tracing "
                "triples the diff's time) as a cross-check of the RSS figure.")
+    limited_ours = sum(r[ph][st]["rate_limited"] for r in data["runs"].values() for ph in PHASES
+                       for st in ("plan", "apply"))
+    limited_naive = sum(r[ph][st]["rate_limited"] for r in data["naive_measured"].values() for ph in PHASES
+                        for st in ("plan", "apply"))
+    out.append(f"429 answers (rate limited) during the run: {limited_ours:,} to resend-iac, {limited_naive:,} to "
+               "the one-request-per-object strategy (included in the request counts).")
     for x in data.get("skipped", []):
         out.append(f"Skipped to stay within the time budget: {x}.")
     return out
