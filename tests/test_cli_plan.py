@@ -152,6 +152,16 @@ def test_saved_local_plan_says_how_to_apply_it_locally(local):
     assert run("plan", "--local", QUICKSTART, "--detailed-exitcode").exit_code == 0
 
 
+def test_empty_saved_plan_applies_without_reading_the_team(remote, tmp_path):
+    f = team(tmp_path / "team.yaml", people(3))
+    assert run("apply", f, "--auto-approve").exit_code == 0
+    assert run("plan", f, "--out", tmp_path / "p.json").exit_code == 0
+    before = remote.stats()["total"]
+    r = run("apply", "--plan", tmp_path / "p.json", "--auto-approve")
+    assert r.exit_code == 0 and "No changes" in r.output
+    assert remote.stats()["total"] == before  # not one request
+
+
 def test_unwritable_out_is_an_error_not_a_traceback(local):
     (local / "dir").mkdir()
     (local / "dir" / "file").write_text("x")

@@ -263,6 +263,12 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, loca
 
     async def run() -> None:
         async with client:
+            if saved is not None and saved.empty:
+                # Nothing to write, so nothing a changed team could make wrong: no re-read.
+                for w in saved.warnings:
+                    _err(f"warning: {w}")
+                click.echo(saved.summary())
+                return
             if saved is not None:
                 scope = saved.scope or {}
                 live = await _read(client, scope.get("property_emails", ()), scope.get("topic_emails", ()))
