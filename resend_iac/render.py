@@ -173,6 +173,9 @@ class Redactor:
         extra = {}
         if getattr(plan, "scope", None):  # read scope: lists of normalised emails
             extra["scope"] = {k: [self.email(e) for e in v] for k, v in plan.scope.items()}
+        if getattr(plan, "verify", None):  # apply --plan's re-read: a fingerprint and email lists
+            extra["verify"] = {k: [self.email(e) for e in v] if isinstance(v, list) else v
+                               for k, v in plan.verify.items()}
         return replace(
             plan,
             changes=[self.change(c) for c in plan.changes],

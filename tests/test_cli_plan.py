@@ -162,6 +162,71 @@ def test_empty_saved_plan_applies_without_reading_the_team(remote, tmp_path):
     assert remote.stats()["total"] == before  # not one request
 
 
+def _company_team(path: Path, companies: dict[str, str]) -> Path:
+    import yaml
+
+    doc = {"version": 1, "properties": {"company": {"type": "string"}},
+           "contacts": [{"email": e, "properties": {"company": v}} for e, v in companies.items()]}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def _set_company(remote, email: str, company: str) -> None:
+    import httpx
+
+    r = httpx.patch(f"{remote.url}/contacts/{email}", json={"properties": {"company": company}},
+                    headers={"Authorization": "Bearer re_test_key", "User-Agent": "test"})
+    assert r.status_code == 200, r.text
+
+
+def _company(remote, email: str) -> str:
+    import httpx
+
+    r = httpx.get(f"{remote.url}/contacts/{email}",
+                  headers={"Authorization": "Bearer re_test_key", "User-Agent": "test"})
+    return r.json()["properties"]["company"]["value"]
+
+
+def test_saved_plan_rereads_details_only_of_the_contacts_it_changes(remote, tmp_path):
+    emails = [f"c{i}@example.com" for i in range(6)]
+    assert run("apply", _company_team(tmp_path / "t.yaml", dict.fromkeys(emails, "Acme")), "--auto-approve").exit_code == 0
+    changed = {**dict.fromkeys(emails, "Acme"), "c0@example.com": "Globex"}
+    assert run("plan", _company_team(tmp_path / "t.yaml", changed), "--out", tmp_path / "p.json").exit_code == 0
+    saved = json.loads((tmp_path / "p.json").read_text())
+    assert saved["verify"]["property_emails"] == ["c0@example.com"]
+    # Meanwhile a value the plan does not write over changes: not a reason to refuse.
+    _set_company(remote, "c5@example.com", "Initech")
+    before = remote.stats()["by_route"].get("GET /contacts/{id}", 0)
+    r = run("apply", "--plan", tmp_path / "p.json", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    assert remote.stats()["by_route"].get("GET /contacts/{id}", 0) - before == 1  # c0 only, not all 6
+    assert _company(remote, "c0@example.com") == "Globex" and _company(remote, "c5@example.com") == "Initech"
+
+
+def test_saved_plan_refused_when_a_contact_it_changes_changed_since(remote, tmp_path):
+    emails = [f"c{i}@example.com" for i in range(3)]
+    assert run("apply", _company_team(tmp_path / "t.yaml", dict.fromkeys(emails, "Acme")), "--auto-approve").exit_code == 0
+    changed = {**dict.fromkeys(emails, "Acme"), "c0@example.com": "Globex"}
+    assert run("plan", _company_team(tmp_path / "t.yaml", changed), "--out", tmp_path / "p.json").exit_code == 0
+    _set_company(remote, "c0@example.com", "Umbrella")
+    r = run("apply", "--plan", tmp_path / "p.json", "--auto-approve")
+    assert r.exit_code == 1 and "changed since the plan" in r.output
+    assert _company(remote, "c0@example.com") == "Umbrella"  # nothing written
+
+
+def test_plan_file_without_verify_is_checked_in_full(remote, tmp_path):
+    emails = [f"c{i}@example.com" for i in range(3)]
+    assert run("apply", _company_team(tmp_path / "t.yaml", dict.fromkeys(emails, "Acme")), "--auto-approve").exit_code == 0
+    changed = {**dict.fromkeys(emails, "Acme"), "c0@example.com": "Globex"}
+    assert run("plan", _company_team(tmp_path / "t.yaml", changed), "--out", tmp_path / "p.json").exit_code == 0
+    saved = json.loads((tmp_path / "p.json").read_text())
+    del saved["verify"]  # as written by an older resend-iac
+    (tmp_path / "p.json").write_text(json.dumps(saved))
+    _set_company(remote, "c2@example.com", "Initech")  # untouched, but the full check sees it
+    r = run("apply", "--plan", tmp_path / "p.json", "--auto-approve")
+    assert r.exit_code == 1 and "changed since the plan" in r.output
+
+
 def test_unwritable_out_is_an_error_not_a_traceback(local):
     (local / "dir").mkdir()
     (local / "dir" / "file").write_text("x")

@@ -379,6 +379,7 @@ def test_redaction_covers_every_email_in_the_json_even_in_extra_fields():
     plan = sample_plan()
     if "scope" in Plan.__dataclass_fields__:  # the engine's read scope: normalised emails
         plan.scope = {"property_emails": ["ada@example.com"], "topic_emails": ["carl@example.com"]}
+    plan.verify = {"fingerprint": "sha256:abc", "property_emails": ["ada@example.com"], "topic_emails": []}
     plan.live_counts = {"note from eve@evil.io": 1}  # a field the redactor does not know
     out = render_json(plan, redact=True)
     for value in EMAILS:
@@ -387,6 +388,7 @@ def test_redaction_covers_every_email_in_the_json_even_in_extra_fields():
     if "scope" in data:
         ada = next(c["key"] for c in data["changes"] if c["kind"] == "contact" and c["action"] == "create")
         assert data["scope"]["property_emails"] == [ada]
+        assert data["verify"] == {"fingerprint": "sha256:abc", "property_emails": [ada], "topic_emails": []}
 
 
 def test_new_contacts_email_field_is_not_repeated():

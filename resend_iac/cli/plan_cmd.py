@@ -270,13 +270,20 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, loca
                 click.echo(saved.summary())
                 return
             if saved is not None:
-                scope = saved.scope or {}
+                # Re-read what the plan was computed from: every list, and the property values
+                # and subscriptions of the contacts it changes (older plan files: everything).
+                verify = saved.verify if saved.verify.get("fingerprint") else None
+                scope = verify or saved.scope or {}
                 live = await _read(client, scope.get("property_emails", ()), scope.get("topic_emails", ()))
-                now = fingerprint(live)
-                if now != saved.fingerprint:
+                if verify:
+                    was = verify["fingerprint"]
+                    now = fingerprint(live, verify["property_emails"], verify["topic_emails"])
+                else:
+                    was, now = saved.fingerprint, fingerprint(live)
+                if now != was:
                     raise Exit(1, (
                         f"error: the live team changed since the plan was made (plan fingerprint "
-                        f"{saved.fingerprint[:19]}, now {now[:19]}). Nothing was applied. "
+                        f"{was[:19]}, now {now[:19]}). Nothing was applied. "
                         "Run plan again and review the new plan."))
                 plan = saved
             else:

@@ -296,6 +296,8 @@ def diff(desired: State, live: State, *, allow_resubscribe: bool = False) -> Pla
     d.memberships()
     d.changes.sort(key=lambda c: (_ORDER[c.kind], c.key, c.parent or ""))
     property_emails, topic_emails = read_scope(desired)
+    touched = {c.key for c in d.changes if c.kind in ("contact", "subscription") and c.action != "create"}
+    verify_props, verify_topics = sorted(property_emails & touched), sorted(topic_emails & touched)
     return Plan(
         changes=d.changes,
         fingerprint=fingerprint(live),
@@ -308,4 +310,9 @@ def diff(desired: State, live: State, *, allow_resubscribe: bool = False) -> Pla
         warnings=d.warnings,
         policy=_policy_dict(desired.policy),
         scope={"property_emails": sorted(property_emails), "topic_emails": sorted(topic_emails)},
+        verify={
+            "fingerprint": fingerprint(live, verify_props, verify_topics),
+            "property_emails": verify_props,
+            "topic_emails": verify_topics,
+        },
     )

@@ -82,6 +82,10 @@ class Plan:
     # apply --plan re-reads exactly what the fingerprint covers.
     policy: dict[str, Any] = field(default_factory=dict)
     scope: dict[str, list[str]] = field(default_factory=dict)
+    # What apply --plan re-reads and compares (engine/fingerprint.py): "fingerprint" over the
+    # whole live state but per-contact details only for "property_emails"/"topic_emails"
+    # (the contacts the plan changes). Absent in older plan files: then the full re-read.
+    verify: dict[str, Any] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -113,6 +117,7 @@ class Plan:
             "changes": [c.to_dict() for c in self.changes],
             "policy": dict(self.policy),
             "scope": {k: list(v) for k, v in self.scope.items()},
+            "verify": dict(self.verify),
         }
 
     @classmethod
@@ -130,4 +135,5 @@ class Plan:
             format_version=version,
             policy=dict(data.get("policy") or {}),
             scope={k: list(v) for k, v in (data.get("scope") or {}).items()},
+            verify=dict(data.get("verify") or {}),
         )
