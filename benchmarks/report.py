@@ -170,9 +170,10 @@ def notes(data: dict) -> list[str]:
         "1% drift: 1% of the contacts changed live through the API before planning, in rotation: "
         "first name, a property value, removal from a segment, a topic subscription flipped.",
         "resend-iac ran through its CLI as users run it: `resend-iac plan FILE --out PLAN`, then "
-        "`resend-iac apply --plan PLAN --auto-approve` (which re-reads the team to check that it did "
-        "not change since the plan: those reads are in the apply column). Seconds are the wall time of "
-        "each command, process start included.",
+        "`resend-iac apply --plan PLAN --auto-approve` (which re-reads every list, and the property values "
+        "and subscriptions of the contacts the plan changes, to check that the team did not change since "
+        "the plan; an empty plan reads nothing: those reads are in the apply column). Seconds are the "
+        "wall time of each command, process start included.",
         "One request per object (`benchmarks/naive.py`) is what today's Terraform and Pulumi providers do "
         "(the public Resend ones, e.g. humanlayer/pulumi-resend, manage segments, topics and contact "
         "properties as one resource each, with a GET by id to read; none manages contacts, so the model "
@@ -204,8 +205,8 @@ def notes(data: dict) -> list[str]:
             "Where resend-iac's reads go: the API's list endpoints return neither custom property values nor "
             "topic subscriptions, so reading them costs one request per contact each ("
             + ", ".join(f"`{k}` {v:,}" for k, v in per_contact.items())
-            + " in the no-op plan); everything else is read in pages of 100. `apply --plan` reads the same "
-            "again before applying, to check that the team did not change since the plan."
+            + " in the no-op plan); everything else is read in pages of 100. `apply --plan` re-reads the "
+            "lists, and those two details only for the contacts the plan changes."
         )
     measured = ", ".join(f"{int(k):,}" for k in sorted(data["naive_measured"], key=int)) or "none"
     checks = data.get("naive_count_checks", [])
