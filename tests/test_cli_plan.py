@@ -187,11 +187,16 @@ def _company(remote, email: str) -> str:
     return r.json()["properties"]["company"]["value"]
 
 
-def test_saved_plan_rereads_details_only_of_the_contacts_it_changes(remote, tmp_path):
-    emails = [f"c{i}@example.com" for i in range(6)]
+def _plan_one_company_change(tmp_path: Path, n: int) -> None:
+    """Apply contacts c0..c<n-1> at company Acme, then save (p.json) a plan moving c0 to Globex."""
+    emails = [f"c{i}@example.com" for i in range(n)]
     assert run("apply", _company_team(tmp_path / "t.yaml", dict.fromkeys(emails, "Acme")), "--auto-approve").exit_code == 0
     changed = {**dict.fromkeys(emails, "Acme"), "c0@example.com": "Globex"}
     assert run("plan", _company_team(tmp_path / "t.yaml", changed), "--out", tmp_path / "p.json").exit_code == 0
+
+
+def test_saved_plan_rereads_details_only_of_the_contacts_it_changes(remote, tmp_path):
+    _plan_one_company_change(tmp_path, 6)
     saved = json.loads((tmp_path / "p.json").read_text())
     assert saved["verify"]["property_emails"] == ["c0@example.com"]
     # Meanwhile a value the plan does not write over changes: not a reason to refuse.
@@ -204,10 +209,7 @@ def test_saved_plan_rereads_details_only_of_the_contacts_it_changes(remote, tmp_
 
 
 def test_saved_plan_refused_when_a_contact_it_changes_changed_since(remote, tmp_path):
-    emails = [f"c{i}@example.com" for i in range(3)]
-    assert run("apply", _company_team(tmp_path / "t.yaml", dict.fromkeys(emails, "Acme")), "--auto-approve").exit_code == 0
-    changed = {**dict.fromkeys(emails, "Acme"), "c0@example.com": "Globex"}
-    assert run("plan", _company_team(tmp_path / "t.yaml", changed), "--out", tmp_path / "p.json").exit_code == 0
+    _plan_one_company_change(tmp_path, 3)
     _set_company(remote, "c0@example.com", "Umbrella")
     r = run("apply", "--plan", tmp_path / "p.json", "--auto-approve")
     assert r.exit_code == 1 and "changed since the plan" in r.output
@@ -215,10 +217,7 @@ def test_saved_plan_refused_when_a_contact_it_changes_changed_since(remote, tmp_
 
 
 def test_plan_file_without_verify_is_checked_in_full(remote, tmp_path):
-    emails = [f"c{i}@example.com" for i in range(3)]
-    assert run("apply", _company_team(tmp_path / "t.yaml", dict.fromkeys(emails, "Acme")), "--auto-approve").exit_code == 0
-    changed = {**dict.fromkeys(emails, "Acme"), "c0@example.com": "Globex"}
-    assert run("plan", _company_team(tmp_path / "t.yaml", changed), "--out", tmp_path / "p.json").exit_code == 0
+    _plan_one_company_change(tmp_path, 3)
     saved = json.loads((tmp_path / "p.json").read_text())
     del saved["verify"]  # as written by an older resend-iac
     (tmp_path / "p.json").write_text(json.dumps(saved))
