@@ -37,3 +37,14 @@ def test_every_resend_iac_subcommand_in_readme_exists():
     for name in sorted(shown):
         result = runner.invoke(main, [name, "--help"])
         assert result.exit_code == 0, f"`resend-iac {name}` from the README fails: {result.output}"
+
+
+def test_readme_yaml_example_validates(tmp_path):
+    block = re.findall(r"```yaml\n(.*?)```", README, flags=re.S)
+    assert len(block) == 1
+    (tmp_path / "seeds").mkdir()
+    (tmp_path / "seeds" / "customers.csv").write_text("Email,First Name,Company\nbob@example.com,Bob,Bobco\n")
+    (tmp_path / "team.yaml").write_text(block[0])
+    result = CliRunner().invoke(main, ["validate", str(tmp_path / "team.yaml")])
+    assert result.exit_code == 0, result.output
+    assert "4 contacts" in result.output
