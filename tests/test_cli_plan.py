@@ -284,6 +284,22 @@ def test_export_then_plan_shows_no_changes(local):
     assert run("export", "--local").output.strip() == text.strip()
 
 
+def test_export_lists_contacts_once_and_reads_details_only_for_what_the_team_has(remote, tmp_path):
+    emails = [f"c{i}@example.com" for i in range(3)]
+    f = _company_team(tmp_path / "team.yaml", dict.fromkeys(emails, "Acme"))  # a property, no topics
+    assert run("apply", f, "--auto-approve").exit_code == 0
+    before = remote.stats()["by_route"]
+    r = run("export", "--out", tmp_path / "export.yaml")
+    assert r.exit_code == 0, r.output
+    after = remote.stats()["by_route"]
+    used = {k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)}
+    assert used.get("GET /contacts") == 1  # one page, listed once
+    assert used.get("GET /contacts/{id}") == 3  # property values, each contact once
+    assert "GET /contacts/{id}/topics" not in used  # the team has no topics
+    assert "Acme" in (tmp_path / "export.yaml").read_text()
+    assert run("plan", tmp_path / "export.yaml", "--detailed-exitcode").exit_code == 0
+
+
 def test_seed_app_applies_the_declared_state():
     app = create_app(":memory:", rate_limit=0)
     result = seed_app(app, [QUICKSTART])

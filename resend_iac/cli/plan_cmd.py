@@ -11,7 +11,7 @@ import click
 
 from resend_iac.cli import main
 from resend_iac.cli.target import TargetError, client_for
-from resend_iac.client import ResendAPIError, read_live
+from resend_iac.client import EVERY_CONTACT, ResendAPIError, read_live
 from resend_iac.engine import (
     ApplyError,
     DiffError,
@@ -322,11 +322,13 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, loca
 
 async def read_everything(client: Any) -> State:
     """The whole live team, property values and subscriptions included (for export)."""
-    live = await read_live(client)
-    emails = list(live.contacts)
-    if live.contacts and (live.properties or live.topics):
-        live = await read_live(client, property_emails=emails if live.properties else (),
-                               topic_emails=emails if live.topics else ())
+    # Two small lists first, so the contacts are listed once and read in detail only for
+    # what the team has (no property values to read without properties, nor subscriptions
+    # without topics).
+    has_properties = bool(await client.list_properties())
+    has_topics = bool(await client.list_topics())
+    live = await read_live(client, property_emails=EVERY_CONTACT if has_properties else (),
+                           topic_emails=EVERY_CONTACT if has_topics else ())
     for c in live.contacts.values():
         if isinstance(c.properties, dict):
             c.properties = {k: v for k, v in c.properties.items() if v is not None}

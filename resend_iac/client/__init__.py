@@ -8,7 +8,7 @@
 
 from resend_iac.client.http import ResendAPIError, ResendClient
 from resend_iac.client.limiter import RateLimiter
-from resend_iac.client.reader import read_live
+from resend_iac.client.reader import EVERY_CONTACT, read_live
 from resend_iac.client.sync import SyncResendClient
 
-__all__ = ["ResendAPIError", "ResendClient", "SyncResendClient", "RateLimiter", "read_live"]
+__all__ = ["ResendAPIError", "ResendClient", "SyncResendClient", "RateLimiter", "read_live", "EVERY_CONTACT"]

@@ -52,6 +52,24 @@ def _contact(item: dict) -> Contact:
     )
 
 
+class _EveryContact:
+    """``read_live(property_emails=EVERY_CONTACT)``: read the details of every listed contact
+    (for export), in the same pass as the list, without knowing the emails beforehand."""
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __repr__(self) -> str:
+        return "EVERY_CONTACT"
+
+
+EVERY_CONTACT: Any = _EveryContact()
+
+
+def _email_set(emails: Collection[str]) -> Any:
+    return emails if emails is EVERY_CONTACT else {normalize_email(e) for e in emails}
+
+
 class _Reader:
     def __init__(
         self,
@@ -62,8 +80,8 @@ class _Reader:
         warnings: list[str] | None,
     ) -> None:
         self.client = client
-        self.property_emails = {normalize_email(e) for e in property_emails}
-        self.topic_emails = {normalize_email(e) for e in topic_emails}
+        self.property_emails = _email_set(property_emails)
+        self.topic_emails = _email_set(topic_emails)
         self.progress = progress
         self.warnings = warnings
         self.state = State()
