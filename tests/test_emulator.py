@@ -62,19 +62,26 @@ async def test_contact_lifecycle_and_shapes(asgi_client):
     assert got["email"] == "Ada+x@Example.com"  # same email in body: not a change
 
     r = await c.request("DELETE", "/contacts/ada+x@example.com", json={})
-    assert r.json() == {"object": "contact", "contact": "ada+x@example.com", "id": cid,
-                        "deleted": True}
+    # recorded (resend-node, 2025-11-30): the id, even when deleted by email; nothing else
+    assert r.json() == {"object": "contact", "contact": cid, "deleted": True}
     error(await c.get(f"/contacts/{cid}"), 404, "not_found")
     # unknown contact: 200 deleted (idempotent, like the HAR's legacy path)
     assert (await c.delete(f"/contacts/{uuid.uuid4()}")).json()["deleted"] is True
 
 
-async def test_duplicate_email_create_returns_existing_id_unchanged(asgi_client):
+async def test_duplicate_email_create_is_an_upsert_resetting_omitted_fields(asgi_client):
+    """resend-api-notes §11 (verified on the live API): POST /contacts for an existing email
+    answers 201 with the existing id and resets every omitted field, ``unsubscribed`` too."""
     c = asgi_client
-    cid = await make_contact(c, "dup@example.com", first_name="One")
+    await c.post("/contact-properties", json={"key": "plan", "type": "string"})
+    cid = await make_contact(c, "dup@example.com", first_name="One", last_name="L",
+                             unsubscribed=True, properties={"plan": "pro"})
     r = await c.post("/contacts", json={"email": "DUP@example.com", "first_name": "Two"})
-    assert r.status_code == 201 and r.json()["id"] == cid
-    assert (await c.get(f"/contacts/{cid}")).json()["first_name"] == "One"
+    assert r.status_code == 201 and r.json() == {"object": "contact", "id": cid}
+    got = (await c.get(f"/contacts/{cid}")).json()
+    assert (got["first_name"], got["last_name"], got["unsubscribed"], got["properties"]) == \
+        ("Two", None, False, {})
+    assert got["email"] == "dup@example.com"  # the stored spelling stays
     assert len((await c.get("/contacts")).json()["data"]) == 1
 
 
@@ -370,7 +377,7 @@ async def test_import_plain_column_map_skip_and_bad_requests(asgi_client):
           422, "validation_error")
     error(await c.post("/contacts/imports", files=files, data={"column_map": '{"email": "Nope"}'}),
           422, "validation_error")
-    error(await c.post("/contacts/imports", files=files, data={"column_map": '{"email": "email", "properties": {"ghost": "email"}}'}),
+    error(await c.post("/contacts/imports", files=files, data={"column_map": '{"email": "email", "properties": {"bad key!": "email"}}'}),
           422, "validation_error")
     error(await c.post("/contacts/imports", files=files, data={"on_conflict": "merge"}),
           422, "validation_error")

@@ -22,18 +22,26 @@ from resend_iac.cli import main
               help="Share of requests answered with a 500 or 503 (nothing changed).")
 @click.option("--latency-ms", default=0.0, show_default=True, type=click.FloatRange(min=0),
               help="Delay added to every answer.")
+@click.option("--unknowns", default="benign", show_default=True,
+              type=click.Choice(["benign", "hostile"]),
+              help="Where the real API's behaviour is unknown: the harmless or the harmful "
+                   "reading (see docs/emulator.md).")
+@click.option("--list-lag", default=0.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds during which contact lists leave out a contact just written.")
 @click.option("--seed", "seed_paths", multiple=True, type=click.Path(exists=True),
               help="Config file or directory to load into the emulator before serving "
                    "(repeatable).")
 def emulator(host: str, port: int, db_path: str, rate_limit: float, api_keys: tuple[str, ...],
-             fail_rate: float, latency_ms: float, seed_paths: tuple[str, ...]) -> None:
+             fail_rate: float, latency_ms: float, unknowns: str, list_lag: float,
+             seed_paths: tuple[str, ...]) -> None:
     """Run a faithful local Resend API (contacts, properties, segments, topics, imports)."""
     from resend_iac.emulator import create_app
     from resend_iac.emulator.server import serve
 
     try:
         app = create_app(db_path, rate_limit=rate_limit, api_keys=api_keys,
-                         fail_rate=fail_rate, latency_ms=latency_ms)
+                         fail_rate=fail_rate, latency_ms=latency_ms, unknowns=unknowns,
+                         list_lag=list_lag)
     except (OSError, sqlite3.Error) as e:
         raise click.ClickException(
             f"cannot open the emulator database {db_path}: {e}. Give a writable file with "

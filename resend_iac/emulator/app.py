@@ -16,15 +16,20 @@ segments, topics and contact imports (contract: ``shared/api/resend-api-notes.md
    handler. Every error is ``{"statusCode", "message", "name"}``; nothing raises a 500
    with a traceback (an unexpected exception becomes 500 ``application_error``).
 
-Decisions where the notes leave things open (documented once, here):
+Behaviour, with sources and the two profiles, is tabled in docs/emulator.md. In short:
+- ``POST /contacts`` with an existing email is an upsert that resets omitted fields to their
+  defaults (``unsubscribed`` false): reported from the live API; both profiles.
+- ``unknowns="benign"`` (default) takes the harmless reading of what is unknown;
+  ``unknowns="hostile"`` the harmful one: imports without ``on_conflict`` upsert and an
+  upsert resets the fields its CSV lacks; the newer small lists (properties, topics, a
+  contact's segments and topics, imports) page at 20 without ``limit``; emails are
+  case-sensitive keys.
+- ``list_lag`` seconds: contact and segment-member lists leave out contacts written in the
+  last ``list_lag`` seconds (reads by id or email are immediate).
 - ``DELETE`` of an unknown contact or segment: 200 ``deleted: true`` (HAR, legacy path);
   of an unknown contact property or topic: 404 ``not_found``.
-- ``POST /contacts`` with an existing email (case-insensitive): 201 with the existing id;
-  the existing contact is left unchanged.
 - Unknown property keys or type mismatches in contact ``properties``: 422
   ``validation_error``; duplicate property key: 422 ``validation_error``.
-- Lists default to *all* items when ``limit`` is absent (also for the "newer" endpoints:
-  harmless for clients that always send ``limit``).
 - Non-UUID ids of segments, topics, properties and imports: 404 ``not_found``.
 """
 
@@ -122,7 +127,11 @@ async def json_body(request: Request, *, allow_list: bool = False) -> Any:
     raise APIError(422, "validation_error", "The request body must be a JSON object.")
 
 
-def page_params(request: Request) -> dict[str, Any]:
+NEWER_DEFAULT_LIMIT = 20  # "newer" list endpoints without `limit` (pagination docs)
+
+
+def page_params(request: Request, default_limit: int | None = None) -> dict[str, Any]:
+    """Pagination parameters; ``default_limit`` applies when ``limit`` is absent."""
     q = request.query_params
     page: dict[str, Any] = {"limit": None, "after": q.get("after") or None,
                             "before": q.get("before") or None}
@@ -137,6 +146,8 @@ def page_params(request: Request) -> dict[str, Any]:
         if not 1 <= limit <= 100:
             raise invalid("The `limit` parameter must be an integer between 1 and 100.")
         page["limit"] = limit
+    elif default_limit is not None:
+        page["limit"] = default_limit
     return page
 
 
@@ -166,9 +177,8 @@ def parse_properties(body: dict) -> dict[str, Any]:
         return {}
     if not isinstance(props, dict):
         raise invalid("The `properties` field must be an object of property keys to values.")
-    for key, value in props.items():
-        if value is not None and (isinstance(value, bool)
-                                  or not isinstance(value, (str, int, float))):
+    for key, value in props.items():  # booleans only fit boolean properties (made by imports)
+        if value is not None and not isinstance(value, (str, int, float)):
             raise invalid(f"The value of property `{key}` must be a string or a number.")
     return props
 
@@ -232,8 +242,10 @@ class EmulatorApp:
 
     def __init__(self, db_path: str = ":memory:", *, rate_limit: float = 5.0,
                  api_keys: Sequence[str] = (), fail_rate: float = 0.0, latency_ms: float = 0.0,
-                 seed: int | None = None) -> None:
-        self.store = Store(db_path)
+                 seed: int | None = None, unknowns: str = "benign",
+                 list_lag: float = 0.0) -> None:
+        self.store = Store(db_path, unknowns=unknowns, list_lag=list_lag)
+        self.unknowns = unknowns
         self.api_keys = frozenset(api_keys)
         self.fail_rate = float(fail_rate)
         self.latency = float(latency_ms) / 1000.0
@@ -472,17 +484,22 @@ class EmulatorApp:
             if not valid_email(email):
                 raise invalid("Invalid `email` field. The email address needs to follow the "
                               "`email@example.com` format.")
-            if email.strip().lower() != ref.strip().lower():
+            if self.store.email_key(email) != self.store.email_key(ref):
                 fields["email"] = email
         values = parse_properties(body)
         cid = self.store.update_contact(ref, fields, values)
         return json_response({"object": "contact", "id": cid})
 
     async def delete_contact(self, request: Request) -> Response:
+        """Recorded (resend-node, 2025-11-30): ``{object, contact: <the id>, deleted}``, the id
+        even when deleted by email, nothing else. Unknown contact: the reference as passed."""
         ref = request.path_params["id"]
         cid = self.store.delete_contact(ref)
-        return json_response({"object": "contact", "contact": ref, "id": cid or ref,
-                              "deleted": True})
+        return json_response({"object": "contact", "contact": cid or ref, "deleted": True})
+
+    def newer_page(self, request: Request) -> dict[str, Any]:
+        """Pagination of the "newer" small lists: hostile pages at 20 without ``limit``."""
+        return page_params(request, NEWER_DEFAULT_LIMIT if self.store.hostile else None)
 
     # contact properties
 
@@ -504,7 +521,7 @@ class EmulatorApp:
         return json_response({"object": "contact_property", "id": pid}, 201)
 
     async def list_properties(self, request: Request) -> Response:
-        data, more = self.store.list_properties(page_params(request))
+        data, more = self.store.list_properties(self.newer_page(request))
         return json_response(list_body(data, more))
 
     async def get_property(self, request: Request) -> Response:
@@ -567,7 +584,7 @@ class EmulatorApp:
 
     async def list_contact_segments(self, request: Request) -> Response:
         data, more = self.store.list_contact_segments(request.path_params["id"],
-                                                      page_params(request))
+                                                      self.newer_page(request))
         return json_response(list_body(data, more))
 
     # deprecated audiences
@@ -613,8 +630,15 @@ class EmulatorApp:
         return json_list_response(items, more)
 
     async def get_audience_contact(self, request: Request) -> Response:
-        self.store.get_segment(request.path_params["audience_id"])
-        return json_response(self.store.get_contact(request.path_params["id"]))
+        """Recorded (resend-node): 404 "Contact not found" once the contact left that
+        segment (it still exists); the body has no ``properties``."""
+        aid, ref = request.path_params["audience_id"], request.path_params["id"]
+        self.store.get_segment(aid)
+        contact = self.store.get_contact(ref)
+        if not self.store.is_member(ref, aid):
+            raise APIError(404, "not_found", "Contact not found")
+        contact.pop("properties", None)
+        return json_response(contact)
 
     async def delete_audience_contact(self, request: Request) -> Response:
         """Removes the contact from the audience only (contacts are global now; the HAR
@@ -646,7 +670,7 @@ class EmulatorApp:
         return json_response({"object": "topic", "id": tid}, 201)
 
     async def list_topics(self, request: Request) -> Response:
-        data, more = self.store.list_topics(page_params(request))
+        data, more = self.store.list_topics(self.newer_page(request))
         return json_response(list_body(data, more))
 
     async def get_topic(self, request: Request) -> Response:
@@ -676,7 +700,7 @@ class EmulatorApp:
 
     async def list_contact_topics(self, request: Request) -> Response:
         data, more = self.store.list_contact_topics(request.path_params["id"],
-                                                    page_params(request))
+                                                    self.newer_page(request))
         return json_response(list_body(data, more))
 
     async def update_contact_topics(self, request: Request) -> Response:
@@ -719,13 +743,18 @@ class EmulatorApp:
         status = request.query_params.get("status") or None
         if status is not None and status not in imports_mod.STATUSES:
             raise invalid("The `status` must be one of queued, in_progress, completed, failed.")
-        data, more = self.importer.list(page_params(request), status)
+        data, more = self.importer.list(self.newer_page(request), status)
         return json_response(list_body(data, more))
 
 
 def create_app(db_path: str = ":memory:", *, rate_limit: float = 5.0,
                api_keys: Sequence[str] = (), fail_rate: float = 0.0, latency_ms: float = 0.0,
-               seed: int | None = None) -> EmulatorApp:
-    """Build the emulator app (an ASGI callable; state in SQLite at ``db_path``)."""
+               seed: int | None = None, unknowns: str = "benign",
+               list_lag: float = 0.0) -> EmulatorApp:
+    """Build the emulator app (an ASGI callable; state in SQLite at ``db_path``).
+
+    ``unknowns``: ``"benign"`` or ``"hostile"`` (the harmful reading of every behaviour of
+    the real API that is unknown; see docs/emulator.md). ``list_lag``: seconds during which
+    contact and segment-member lists leave out a contact just written."""
     return EmulatorApp(db_path, rate_limit=rate_limit, api_keys=api_keys, fail_rate=fail_rate,
-                       latency_ms=latency_ms, seed=seed)
+                       latency_ms=latency_ms, seed=seed, unknowns=unknowns, list_lag=list_lag)

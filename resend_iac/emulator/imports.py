@@ -14,11 +14,18 @@ and in-progress jobs are run again when the store is opened next).
 - a plain ``{csv_column: field_or_property_key}``;
 - none: columns named like a field (case-insensitive) or a property key are used.
 
+A ``column_map`` naming a property that does not exist creates it (changelog "CSV contacts
+import", 2026-06-24), with the type it gives (``string``, ``number`` or ``boolean``;
+default ``string``).
+
 Rows: a bad email or a value that does not fit its property's type makes the row
-``failed``; the import still completes. Existing contacts (email, case-insensitive) are
-updated with the non-empty mapped cells on ``upsert`` and left alone on ``skip`` (default
-``skip``, as in the OAS and the Python SDK). Segments and topics apply to created and
-upserted contacts.
+``failed``; the import still completes. Existing contacts (the store's email key) are
+left alone on ``skip`` and upserted on ``upsert``. Without ``on_conflict`` the benign
+profile skips (OAS, Python SDK) and the hostile one upserts (official CLI, MCP server).
+An upsert: benign updates the non-empty mapped cells; hostile resets every field and
+property the row does not give (no column, or an empty cell) to its default, so an
+``unsubscribed`` contact whose CSV lacks the column is resubscribed. Segments and topics
+apply to created and upserted contacts.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ from typing import Any
 
 from resend_iac.emulator.store import (
     CONTACT_FIELDS,
+    IMPORT_PROPERTY_TYPES,
+    PROPERTY_KEY_RE,
     APIError,
     Store,
     invalid,
@@ -64,11 +73,13 @@ def _json_field(fields: dict, name: str, default: Any) -> Any:
 
 
 def _resolve_columns(header: list[str], column_map: Any, props: dict[str, str]) -> dict:
-    """``{"fields": {field: col_index}, "properties": {key: col_index}}``."""
+    """``{"fields": {field: col_index}, "properties": {key: col_index},
+    "new_properties": {key: type}}`` (properties the import creates)."""
     index = {name: i for i, name in enumerate(header)}
     lower = {name.strip().lower(): i for i, name in enumerate(header)}
     fields: dict[str, int] = {}
     properties: dict[str, int] = {}
+    new_properties: dict[str, str] = {}
 
     def column(name: Any, where: str) -> int:
         if not isinstance(name, str) or name not in index:
@@ -76,10 +87,15 @@ def _resolve_columns(header: list[str], column_map: Any, props: dict[str, str]) 
                           f"header does not have (columns: {', '.join(header)}).")
         return index[name]
 
-    def prop(key: str, col: int) -> None:
-        if key not in props:
-            raise invalid(f"column_map: the contact property `{key}` does not exist. Create "
-                          "it first.")
+    def prop(key: str, col: int, ptype: Any = None) -> None:
+        if key not in props:  # created by the import
+            if not PROPERTY_KEY_RE.match(key) or key in CONTACT_FIELDS:
+                raise invalid(f"column_map: `{key}` is not a valid contact property key.")
+            ptype = ptype or "string"
+            if ptype not in IMPORT_PROPERTY_TYPES:
+                raise invalid(f"column_map: the type of `{key}` must be one of "
+                              f"{', '.join(IMPORT_PROPERTY_TYPES)}.")
+            new_properties[key] = ptype
         properties[key] = col
 
     if column_map in (None, {}):
@@ -96,11 +112,12 @@ def _resolve_columns(header: list[str], column_map: Any, props: dict[str, str]) 
             if key == "properties" and isinstance(value, dict):
                 for pkey, spec in value.items():
                     col = spec.get("column") if isinstance(spec, dict) else spec
-                    prop(pkey, column(col, f"properties.{pkey}"))
+                    ptype = spec.get("type") if isinstance(spec, dict) else None
+                    prop(pkey, column(col, f"properties.{pkey}"), ptype)
             elif isinstance(value, dict):  # {"plan": {"column": "Plan", "type": …}}
-                prop(key, column(value.get("column"), key))
-            elif key in CONTACT_FIELDS and value in index:
-                fields[key] = index[value]
+                prop(key, column(value.get("column"), key), value.get("type"))
+            elif key in CONTACT_FIELDS:  # the OAS form {"email": "Email"} wins
+                fields[key] = column(value, f"`{key}`")
             elif key in props and value in index:
                 prop(key, index[value])
             elif key in index and isinstance(value, str) and value.lower() in CONTACT_FIELDS:
@@ -114,7 +131,7 @@ def _resolve_columns(header: list[str], column_map: Any, props: dict[str, str]) 
     if "email" not in fields:
         raise invalid("The CSV needs an email column: name a column `email` or map one with "
                       "`column_map` (e.g. {\"email\": \"Email\"}).")
-    return {"fields": fields, "properties": properties}
+    return {"fields": fields, "properties": properties, "new_properties": new_properties}
 
 
 def prepare(store: Store, data: bytes, form: dict[str, Any]) -> dict[str, Any]:
@@ -133,7 +150,7 @@ def prepare(store: Store, data: bytes, form: dict[str, Any]) -> dict[str, Any]:
     if not header or not any(h.strip() for h in header):
         raise invalid("The CSV `file` has no header row.")
     header = [h.strip() for h in header]
-    on_conflict = form.get("on_conflict") or "skip"
+    on_conflict = form.get("on_conflict") or ("upsert" if store.hostile else "skip")
     if on_conflict not in ("upsert", "skip"):
         raise invalid("The `on_conflict` field must be `upsert` or `skip`.")
     column_map = _json_field(form, "column_map", None)
@@ -175,6 +192,11 @@ def _cell(row: list[str], i: int) -> str:
 def _convert(ptype: str, raw: str) -> Any:
     if ptype == "string":
         return raw
+    if ptype == "boolean":
+        flag = raw.lower()
+        if flag not in TRUE and flag not in FALSE:
+            raise ValueError(raw)
+        return flag in TRUE
     try:
         return int(raw)
     except ValueError:
@@ -234,17 +256,23 @@ def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
     Batched: existing contacts are looked up by chunks of emails, new ones inserted with
     ``executemany`` (seqs assigned here, above any seq ever used, so cursors stay sane)."""
     upsert = job["on_conflict"] == "upsert"
+    reset = upsert and store.hostile  # an upsert resets what the row does not give
     counts = {"total": 0, "created": 0, "updated": 0, "skipped": 0, "failed": 0}
     with store.write() as c:
         if c.execute("SELECT 1 FROM imports WHERE id = ?", (import_id,)).fetchone() is None:
             return  # reset meanwhile
+        for key, ptype in (job["columns"].get("new_properties") or {}).items():
+            c.execute("INSERT INTO properties (id, key, type, fallback_value, created_at)"
+                      " SELECT ?, ?, ?, NULL, ? WHERE NOT EXISTS"
+                      " (SELECT 1 FROM properties WHERE key = ?)",
+                      (new_id(), key, ptype, now_text(), key))
         props = {k: (s, t) for s, k, t in c.execute("SELECT seq, key, type FROM properties")}
         seg_seqs = [r[0] for sid in job["segments"]
                     for r in c.execute("SELECT seq FROM segments WHERE id = ?", (sid,))]
         top_seqs = [(r[0], sub) for tid, sub in job["topics"]
                     for r in c.execute("SELECT seq FROM topics WHERE id = ?", (tid,))]
         rows = _parse_rows(job, props, counts)
-        keys = list({email.lower() for email, _, _ in rows})
+        keys = list({store.email_key(email) for email, _, _ in rows})
         known: dict[str, int] = {}
         for i in range(0, len(keys), 500):
             chunk = keys[i:i + 500]
@@ -257,10 +285,11 @@ def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
         ts = now_text()
         new: dict[str, list] = {}  # email_key -> [seq, id, email, first, last, unsub, ts]
         updates: list[tuple] = []
+        resets: list[tuple] = []
         touched: list[int] = []
         values: list[tuple] = []
         for email, changes, vals in rows:
-            key = email.lower()
+            key = store.email_key(email)
             if key in new:  # repeated in this CSV
                 if not upsert:
                     counts["skipped"] += 1
@@ -276,7 +305,10 @@ def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
                     counts["skipped"] += 1
                     continue
                 seq = known[key]
-                if changes:
+                if reset:
+                    resets.append((changes.get("first_name"), changes.get("last_name"),
+                                   changes.get("unsubscribed", 0), seq))
+                elif changes:
                     updates.append((changes.get("first_name"), changes.get("last_name"),
                                     changes.get("unsubscribed"), seq))
                 counts["updated"] += 1
@@ -289,8 +321,12 @@ def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
             touched.append(seq)
             values.extend((seq, p, json.dumps(v)) for p, v in vals.items())
         c.executemany("INSERT INTO contacts (seq, id, email, first_name, last_name, unsubscribed,"
-                      " created_at, email_key) VALUES (?, ?, ?, ?, ?, ?, ?, lower(?))",
-                      [(*rec, rec[2]) for rec in new.values()])
+                      " created_at, email_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                      [(*rec, key) for key, rec in new.items()])
+        c.executemany("UPDATE contacts SET first_name = ?, last_name = ?, unsubscribed = ?"
+                      " WHERE seq = ?", resets)
+        c.executemany("DELETE FROM contact_values WHERE contact_seq = ?",
+                      [(r[3],) for r in resets])
         c.executemany("UPDATE contacts SET first_name = coalesce(?, first_name), last_name ="
                       " coalesce(?, last_name), unsubscribed = coalesce(?, unsubscribed)"
                       " WHERE seq = ?", updates)
@@ -302,6 +338,7 @@ def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
             c.executemany("INSERT INTO subscriptions VALUES (?, ?, ?, ?) ON CONFLICT"
                           " (contact_seq, topic_seq) DO UPDATE SET subscription ="
                           " excluded.subscription", [(seq, tseq, sub, ts) for seq in touched])
+        store.touch(touched)
         c.execute("UPDATE imports SET status = 'completed', completed_at = ?, total = ?,"
                   " created = ?, updated = ?, skipped = ?, failed = ?, job = NULL WHERE id = ?",
                   (now_text(), counts["total"], counts["created"], counts["updated"],

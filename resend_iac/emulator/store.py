@@ -17,6 +17,7 @@ import os
 import re
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Any, Iterator
@@ -100,6 +101,10 @@ PROPERTY_KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 UUID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 PROPERTY_TYPES = ("string", "number")
+# What a CSV import's column_map may give as a type (it creates unknown properties; changelog
+# "CSV contacts import", 2026-06-24): boolean too.
+IMPORT_PROPERTY_TYPES = ("string", "number", "boolean")
+UNKNOWNS = ("benign", "hostile")
 SUBSCRIPTIONS = ("opt_in", "opt_out")
 VISIBILITIES = ("public", "private")
 CONTACT_FIELDS = ("email", "first_name", "last_name", "unsubscribed")
@@ -157,6 +162,9 @@ def check_value(key: str, ptype: str, value: Any) -> None:
     if ptype == "string":
         if not isinstance(value, str):
             raise invalid(f"The value of property `{key}` must be a string.")
+    elif ptype == "boolean":
+        if not isinstance(value, bool):
+            raise invalid(f"The value of property `{key}` must be a boolean.")
     elif isinstance(value, bool) or not isinstance(value, (int, float)):
         raise invalid(f"The value of property `{key}` must be a number.")
 
@@ -171,9 +179,22 @@ CONTACT_JSON = ("json_object('id', {p}id, 'email', {p}email, 'first_name', {p}fi
 
 class Store:
     """All state. Thread-safe: every access holds ``self.lock`` (the import worker runs
-    on its own thread, requests on uvicorn's event loop)."""
+    on its own thread, requests on uvicorn's event loop).
 
-    def __init__(self, path: str = ":memory:") -> None:
+    ``unknowns="hostile"`` makes emails case-sensitive keys (two contacts may differ only by
+    case); ``"benign"`` compares them case-insensitively. ``list_lag`` seconds: contact lists
+    (all contacts, a segment's members) leave out contacts written in the last ``list_lag``
+    seconds of ``clock`` (replaceable by tests); reads by id or email are immediate."""
+
+    def __init__(self, path: str = ":memory:", *, unknowns: str = "benign",
+                 list_lag: float = 0.0) -> None:
+        if unknowns not in UNKNOWNS:
+            raise ValueError(f"unknowns must be one of {UNKNOWNS}, not {unknowns!r}")
+        self.unknowns = unknowns
+        self.hostile = unknowns == "hostile"
+        self.list_lag = float(list_lag)
+        self.clock = time.monotonic
+        self.written: dict[int, float] = {}  # contact seq -> clock() of its last write
         self.path = path
         if path != ":memory:":
             parent = os.path.dirname(os.path.abspath(path))
@@ -212,7 +233,30 @@ class Store:
         with self.lock:
             return self.conn.execute(sql, args).fetchone()
 
+    def email_key(self, email: str) -> str:
+        """The key contacts are unique by: the trimmed email, lower-cased unless hostile."""
+        email = email.strip()
+        return email if self.hostile else email.lower()
+
+    def touch(self, seqs: Any) -> None:
+        """Note contacts as written now (for ``list_lag``)."""
+        if self.list_lag > 0:
+            now = self.clock()
+            for seq in seqs:
+                self.written[seq] = now
+
+    def lagging(self) -> str | None:
+        """The seqs lists must leave out now, as a JSON array (None when there are none)."""
+        if self.list_lag <= 0 or not self.written:
+            return None
+        cutoff = self.clock() - self.list_lag
+        with self.lock:
+            for seq in [s for s, t in self.written.items() if t <= cutoff]:
+                del self.written[seq]
+            return json.dumps(list(self.written)) if self.written else None
+
     def reset(self) -> None:
+        self.written.clear()
         with self.write() as c:
             for table in TABLES:
                 c.execute(f"DELETE FROM {table}")
@@ -263,7 +307,7 @@ class Store:
             if row is not None:
                 return row
         return c.execute(f"SELECT {cols} FROM contacts WHERE email_key = ?",
-                         (ref.strip().lower(),)).fetchone()
+                         (self.email_key(ref),)).fetchone()
 
     def contact_row(self, ref: str) -> tuple:
         with self.lock:
@@ -305,30 +349,39 @@ class Store:
 
     def create_contact(self, email: str, fields: dict[str, Any], values: dict[str, Any],
                        segment_ids: list[str], topics: list[tuple[str, str]]) -> str:
-        """Create a contact; an existing email (case-insensitive) answers with the existing
-        contact's id and leaves that contact unchanged (the HAR shows the id and
-        ``created_at`` unchanged across repeated creates; nothing shows fields applied)."""
+        """Create a contact. An existing email is an **upsert** (resend-api-notes §11: verified
+        on the live API, it silently resubscribed ~331 opted-out contacts): 201 with the
+        existing id, every field the body omits reset to its default (names null,
+        ``unsubscribed`` false, no property values); segments and topics given are added.
+        Both profiles."""
         with self.write() as c:
             resolved = self._check_values(c, values)
             seg_seqs = self._segment_seqs(c, segment_ids)
             top_seqs = self._topic_seqs(c, topics)
-            existing = c.execute("SELECT id FROM contacts WHERE email_key = ?",
-                                 (email.strip().lower(),)).fetchone()
+            ts = now_text()
+            existing = c.execute("SELECT seq, id FROM contacts WHERE email_key = ?",
+                                 (self.email_key(email),)).fetchone()
             if existing is not None:
-                return existing[0]
-            cid, ts = new_id(), now_text()
-            cur = c.execute(
-                "INSERT INTO contacts (id, email, email_key, first_name, last_name, unsubscribed,"
-                " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (cid, email.strip(), email.strip().lower(), fields.get("first_name"),
-                 fields.get("last_name"), int(bool(fields.get("unsubscribed", False))), ts))
-            seq = cur.lastrowid
+                seq, cid = existing
+                c.execute("UPDATE contacts SET first_name = ?, last_name = ?, unsubscribed = ?"
+                          " WHERE seq = ?", (fields.get("first_name"), fields.get("last_name"),
+                                             int(bool(fields.get("unsubscribed", False))), seq))
+                c.execute("DELETE FROM contact_values WHERE contact_seq = ?", (seq,))
+            else:
+                cid = new_id()
+                cur = c.execute(
+                    "INSERT INTO contacts (id, email, email_key, first_name, last_name, unsubscribed,"
+                    " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (cid, email.strip(), self.email_key(email), fields.get("first_name"),
+                     fields.get("last_name"), int(bool(fields.get("unsubscribed", False))), ts))
+                seq = cur.lastrowid
             c.executemany("INSERT INTO contact_values VALUES (?, ?, ?)",
                           [(seq, p, json.dumps(v)) for p, v in resolved if v is not None])
             c.executemany("INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)",
                           [(s, seq, ts) for s in seg_seqs])
             c.executemany("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?)",
                           [(seq, t, sub, ts) for t, sub in top_seqs])
+            self.touch((seq,))
             return cid
 
     def get_contact(self, ref: str) -> dict[str, Any]:
@@ -355,11 +408,11 @@ class Store:
             if "email" in fields:
                 email = fields["email"].strip()
                 other = c.execute("SELECT seq FROM contacts WHERE email_key = ?",
-                                  (email.lower(),)).fetchone()
+                                  (self.email_key(email),)).fetchone()
                 if other is not None and other[0] != seq:
                     raise invalid(f"A contact with email `{email}` already exists.")
                 sets += ["email = ?", "email_key = ?"]
-                args += [email, email.lower()]
+                args += [email, self.email_key(email)]
             for name in ("first_name", "last_name"):
                 if name in fields:
                     sets.append(f"{name} = ?")
@@ -376,6 +429,7 @@ class Store:
                 else:
                     c.execute("INSERT OR REPLACE INTO contact_values VALUES (?, ?, ?)",
                               (seq, pseq, json.dumps(value)))
+            self.touch((seq,))
             return row[1]
 
     def delete_contact(self, ref: str) -> str | None:
@@ -394,14 +448,21 @@ class Store:
     def list_contacts_json(self, page: dict,
                            segment_id: str | None = None) -> tuple[list[str], bool]:
         """A page of contact list items, each already a JSON text."""
+        lagging = self.lagging()
         if segment_id is None:
-            rows, more = self._page("contacts", CONTACT_JSON.format(p=""), "", [], page)
+            where, args = ("seq NOT IN (SELECT value FROM json_each(?))", [lagging]) \
+                if lagging else ("", [])
+            rows, more = self._page("contacts", CONTACT_JSON.format(p=""), where, args, page)
             return [r[0] for r in rows], more
         with self.lock:
             sseq = self._seq(self.conn, "segments", segment_id, "Segment")
+        where, args = "m.segment_seq = ?", [sseq]
+        if lagging:
+            where += " AND m.contact_seq NOT IN (SELECT value FROM json_each(?))"
+            args.append(lagging)
         rows, more = self._page(
             "memberships m JOIN contacts c ON c.seq = m.contact_seq", CONTACT_JSON.format(p="c."),
-            "m.segment_seq = ?", [sseq], page, seq_col="m.contact_seq", cursor_table="contacts")
+            where, args, page, seq_col="m.contact_seq", cursor_table="contacts")
         return [r[0] for r in rows], more
 
     def list_contacts(self, page: dict, segment_id: str | None = None) -> tuple[list[dict], bool]:
@@ -503,6 +564,7 @@ class Store:
                 raise not_found("Contact")
             sseq = self._seq(c, "segments", sid, "Segment")
             c.execute("INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)", (sseq, row[0], now_text()))
+            self.touch((row[0],))
             return row[1]
 
     def remove_membership(self, ref: str, sid: str) -> str:
@@ -513,7 +575,13 @@ class Store:
             sseq = self._seq(c, "segments", sid, "Segment")
             c.execute("DELETE FROM memberships WHERE segment_seq = ? AND contact_seq = ?",
                       (sseq, row[0]))
+            self.touch((row[0],))
             return row[1]
+
+    def is_member(self, ref: str, sid: str) -> bool:
+        cseq = self.contact_row(ref)[0]
+        return self.read_one("SELECT 1 FROM memberships m JOIN segments s ON s.seq = m.segment_seq"
+                             " WHERE s.id = ? AND m.contact_seq = ?", (sid, cseq)) is not None
 
     def list_contact_segments(self, ref: str, page: dict) -> tuple[list[dict], bool]:
         cseq = self.contact_row(ref)[0]
@@ -591,6 +659,7 @@ class Store:
                 c.execute("INSERT INTO subscriptions VALUES (?, ?, ?, ?) ON CONFLICT"
                           " (contact_seq, topic_seq) DO UPDATE SET subscription = excluded.subscription",
                           (row[0], tseq, sub, ts))
+            self.touch((row[0],))
             return row[1]
 
 
