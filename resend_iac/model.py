@@ -161,6 +161,9 @@ class State:
     topics: dict[str, Topic] = field(default_factory=dict)
     contacts: dict[str, Contact] = field(default_factory=dict)
     policy: Policy = field(default_factory=Policy)
+    # Live only: normalised email -> the live spellings of contacts whose emails differ only
+    # by case (where the API keys emails case-sensitively). The engine leaves them alone.
+    email_collisions: dict[str, list[str]] = field(default_factory=dict)
 
     def add_contact(self, contact: Contact) -> None:
         self.contacts[contact.key] = contact

@@ -313,8 +313,16 @@ async def test_a_small_import_into_a_big_team_is_verified_per_contact(client, mo
     plan.live_counts["contact"] = 20_000  # a list read back would cost 200 pages, 5 GETs do
     result = await engine_apply(plan, client, live=live)
     assert result.imported == 5 and not listed
-    plan2 = diff(desired, live)  # same plan on a small team: one list read instead
-    await engine_apply(plan2, client, live=live)
+    plan2 = diff(desired, live)  # same plan on a small (empty) team: one list read instead
+    async with client_for_app(create_app(":memory:", rate_limit=0)) as fresh:
+        real_fresh = fresh.list_contacts
+
+        async def spy_fresh():
+            listed.append(1)
+            return await real_fresh()
+
+        monkeypatch.setattr(fresh, "list_contacts", spy_fresh)
+        await engine_apply(plan2, fresh)
     assert listed == [1]
 
 

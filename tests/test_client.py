@@ -337,7 +337,8 @@ def test_import_is_multipart_and_retried():
     assert len(seen) == 2
     body = seen[-1].content
     assert seen[-1].headers["content-type"].startswith("multipart/form-data")
-    assert b"a@x.com" in body and b'[{"id": "s1"}]' in body and b"upsert" in body
+    assert b"a@x.com" in body and b'[{"id": "s1"}]' in body
+    assert b'name="on_conflict"\r\n\r\nskip' in body  # always explicit; never overwrites
 
 
 # -- key hygiene ------------------------------------------------------------------------------

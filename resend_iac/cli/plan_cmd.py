@@ -307,11 +307,14 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, loca
                     raise Exit(1, "Apply cancelled. Nothing was applied.")
             with _Bar(len(plan.changes)) as bar:
                 try:
-                    result = await apply(plan, client, progress=bar, live=live)
+                    result = await apply(plan, client, progress=bar, live=live,
+                                         allow_resubscribe=bool(allow_resubscribe and saved is None))
                 except ApplyError as e:
                     r = e.result
                     raise Exit(1, f"error: {e}\nDone before the failure: {r.created} created, "
                                   f"{r.updated} updated, {r.deleted} deleted.") from None
+            for w in result.warnings:
+                _err(f"warning: {w}")
             click.echo(result.summary())
 
     asyncio.run(run())

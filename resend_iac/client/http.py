@@ -14,9 +14,10 @@ Retries (bounded by ``max_retries`` per kind):
   existing id if the first attempt went through. Errors where the request surely did
   not reach the server (connect errors, 429) are retried directly.
 - ``create_import`` is re-posted after an ambiguous failure too: an import is keyed by
-  email on the server (one contact per email per team) and both ``upsert`` and ``skip``
-  converge to the same contacts when run twice, so the worst case is a second import
-  job record, never a duplicate contact.
+  email on the server (one contact per email per team) and ``skip`` (the default here,
+  always sent explicitly: the API's own default is documented both ways) leaves the
+  contacts the first attempt made alone, so the worst case is a second import job
+  record, never a duplicate or overwritten contact.
 
 Key hygiene: the key lives only in a private auth object whose repr hides it; errors
 are built from status/name/message only; headers are never logged.
@@ -340,7 +341,11 @@ class ResendClient:
             raise amb.error from None
 
     async def paginate(self, path: str, params: Mapping[str, Any] | None = None) -> AsyncIterator[dict]:
-        """Every item of a list endpoint: pages of 100, following the ``after`` cursor."""
+        """Every item of a list endpoint: pages of 100, following the ``after`` cursor.
+
+        Every page request sends ``limit`` and the walk follows ``has_more``: the "newer"
+        list endpoints page at 20 without ``limit`` (which ones is not documented), the
+        "existing" ones return everything; either way nothing is missed."""
         query = dict(params or {})
         query["limit"] = PAGE_LIMIT
         seen_cursors: set[str] = set()
@@ -432,6 +437,9 @@ class ResendClient:
     async def remove_contact_segment(self, ref: str, segment_id: str) -> None:
         await self._send("DELETE", f"/contacts/{_ref(ref)}/segments/{_ref(segment_id)}")
 
+    async def list_contact_segments(self, ref: str) -> list[dict]:
+        return await self._list(f"/contacts/{_ref(ref)}/segments")
+
     async def list_contact_topics(self, ref: str) -> list[dict]:
         return await self._list(f"/contacts/{_ref(ref)}/topics")
 
@@ -493,7 +501,7 @@ class ResendClient:
         csv_bytes: bytes,
         column_map: dict,
         *,
-        on_conflict: str = "upsert",
+        on_conflict: str = "skip",
         segment_ids: list[str] = (),  # type: ignore[assignment]
         topics: list[dict] = (),  # type: ignore[assignment]
     ) -> str:

@@ -200,6 +200,7 @@ class _Reader:
             key = normalize_email(email)
             if key in contacts:
                 if item.get("id") != contacts[key].id:
+                    self.state.email_collisions.setdefault(key, [contacts[key].email]).append(email)
                     self.warn(
                         f"two live contacts have the email {key!r}: kept {contacts[key].id}, "
                         f"left out {item.get('id')}"

@@ -6,19 +6,30 @@ client's rate limiter paces them):
    Replacements run here, not at the end, because the contact writes of phase 2/3 need the
    new property type / topic to exist (the diff re-writes the values a replace drops).
 2. contacts: create and update. Several new contacts with the same segments and topics go
-   through one bulk CSV import (``POST /contacts/imports``), polled to completion and verified
-   by reading the contact list back once; the rows missing after it are created one by one.
+   through one bulk CSV import (``POST /contacts/imports``), polled to completion and read
+   back; the rows missing after it are created one by one.
 3. memberships added, subscriptions set.
 4. memberships removed.
 5. contacts deleted.
 6. segments, topics and properties deleted.
 
 Every step is idempotent against a re-plan: if apply stops half-way (Ctrl-C, kill -9, lost
-network), the next plan diffs against what was done and shows only the rest. Imports use
-``on_conflict="upsert"``: a contact that exists by the time the import runs (created by an
-earlier interrupted run, or a retried import request) gets the declared values instead of being
-silently skipped, so the verification pass and the next plan agree, and nothing is duplicated
-(the API keys contacts by email).
+network), the next plan diffs against what was done and shows only the rest.
+
+Safe where the real API is hostile or unknown (docs/emulator.md):
+- ``POST /contacts`` on an existing email is an upsert that resets every omitted field,
+  ``unsubscribed`` included (reported from the live API). So a contact is never POSTed
+  unless a ``GET /contacts/{email}`` answered 404 right before (the declared spelling, and
+  its lower-case form when emails turn out to be case-sensitive). A contact the plan
+  believed new but that exists (a sign-up meanwhile, a list that lags, an earlier
+  interrupted run) is handled as an update of the declared fields only: ``unsubscribed`` is
+  sent only when declared, and never flips to false (nor a topic opt-out to opt-in) without
+  ``allow_resubscribe``.
+- Imports always send ``on_conflict="skip"`` (its default is documented both ways, and what
+  an upsert does to columns a CSV lacks is unknown): an import never overwrites an
+  existing contact. Unless the import reports every row created, each row is then read by
+  email (lists may lag) and the existing ones get their declared fields, segments and
+  topics as above.
 
 Dispatch, as in octoDNS: ``_apply_<kind>_<action>``.
 """
@@ -64,6 +75,8 @@ class ApplyResult:
     deleted: int = 0
     imported: int = 0  # contacts created through bulk imports
     retried: int = 0  # import rows created one by one after the import
+    existing: int = 0  # planned as new, found live (GET), updated in their declared fields
+    warnings: list[str] = field(default_factory=list)  # consent left alone on that path
     requests: int = 0
     seconds: float = 0.0
     done: list[Change] = field(default_factory=list, repr=False)
@@ -110,8 +123,10 @@ def _csv_cell(value: Any) -> str:
 
 class _Applier:
     def __init__(self, plan: Plan, client: Any, live: State | None, progress: Progress | None,
-                 concurrency: int):
+                 concurrency: int, allow_resubscribe: bool = False):
         self.plan = plan
+        self.allow_resubscribe = allow_resubscribe
+        self.import_status: dict[int, dict[str, Any]] = {}  # id(group) -> final import status
         self.client = client
         self.live = live
         self.progress = progress
@@ -163,7 +178,11 @@ class _Applier:
 
         async def one(change: Change) -> None:
             method = getattr(self, f"_apply_{change.kind}_{change.action}")
-            async with self.sem:
+            if change.kind == "contact" and change.action == "create":
+                lock: Any = _NoLock()  # takes the semaphore per request (several requests)
+            else:
+                lock = self.sem
+            async with lock:
                 try:
                     await method(change)
                 except Exception as e:  # collected; the phase finishes, the next one does not start
@@ -259,7 +278,85 @@ class _Applier:
         return payload
 
     async def _apply_contact_create(self, c: Change) -> None:
-        await self.client.create_contact(self._contact_payload(c.after))
+        """Never POST an email that may exist (POST is an upsert resetting omitted fields)."""
+        async with self.sem:
+            found = await self._find_contact(c.after["email"])
+        if found is None:
+            async with self.sem:
+                await self.client.create_contact(self._contact_payload(c.after))
+        else:
+            await self._converge_existing(c, found)
+
+    async def _find_contact(self, email: str) -> dict[str, Any] | None:
+        """The live contact for ``email`` (GET by the declared spelling, then by its lower-case
+        form if different: emails may be case-sensitive keys), or None when both say 404."""
+        spellings = [email.strip()]
+        if spellings[0].lower() != spellings[0]:
+            spellings.append(spellings[0].lower())
+        for ref in spellings:
+            try:
+                return await self.client.get_contact(ref)
+            except Exception as e:
+                if getattr(e, "status", None) != 404:
+                    raise
+        return None
+
+    def _warn(self, message: str) -> None:
+        self.result.warnings.append(message)
+
+    async def _converge_existing(self, c: Change, live: dict[str, Any]) -> None:
+        """A contact planned as new exists: write only its declared fields that differ, add
+        its declared segments, set its declared topics; consent is never flipped back
+        without ``allow_resubscribe``."""
+        after = c.after
+        ref = live.get("id") or after["email"]
+        label = after["email"]
+        patch: dict[str, Any] = {}
+        for f in ("first_name", "last_name"):
+            if f in after and (after[f] or None) != (live.get(f) or None):
+                patch[f] = after[f]
+        if "unsubscribed" in after and bool(after["unsubscribed"]) != bool(live.get("unsubscribed")):
+            if after["unsubscribed"] is True or self.allow_resubscribe:
+                patch["unsubscribed"] = bool(after["unsubscribed"])
+            else:
+                self._warn(f"{label}: existed live as unsubscribed; not resubscribed (consent is "
+                           "not ours to flip). Pass --allow-resubscribe if the contact asked for it.")
+        have = {k: (v.get("value") if isinstance(v, dict) else v)
+                for k, v in (live.get("properties") or {}).items()}
+        props = {k: v for k, v in (after.get("properties") or {}).items()
+                 if not _same_value(v, have.get(k))}
+        if props:
+            patch["properties"] = props
+        if patch:
+            async with self.sem:
+                await self.client.update_contact(ref, patch)
+        segments = [self._segment_id(s) for s in after.get("segments") or ()]
+        if segments:
+            async with self.sem:
+                member_of = {s.get("id") for s in await self.client.list_contact_segments(ref)}
+            for sid in segments:
+                if sid not in member_of:
+                    async with self.sem:
+                        await self.client.add_contact_segment(ref, sid)
+        if after.get("topics"):
+            async with self.sem:
+                explicit = {t.get("id"): t.get("subscription")
+                            for t in await self.client.list_contact_topics(ref)}
+            topics = []
+            for name, sub in sorted(after["topics"].items()):
+                tid = self._topic_id(name)
+                was = explicit.get(tid)
+                if was == sub:
+                    continue
+                if was == "opt_out" and sub == "opt_in" and not self.allow_resubscribe:
+                    self._warn(f"{label}: opted out of topic {name!r} live; not opted in again "
+                               "(consent is not ours to flip).")
+                    continue
+                topics.append({"id": tid, "subscription": sub})
+            if topics:
+                async with self.sem:
+                    await self.client.update_contact_topics(ref, topics)
+        self.result.existing += 1
 
     async def _apply_contact_update(self, c: Change) -> None:
         payload = {k: v for k, v in c.after.items() if k != "properties"}
@@ -335,61 +432,67 @@ class _Applier:
         try:
             async with self.sem:
                 import_id = await self.client.create_import(
-                    data, column_map, on_conflict="upsert", segment_ids=segment_ids, topics=topics)
+                    data, column_map, on_conflict="skip", segment_ids=segment_ids, topics=topics)
             delay = 0.05
             while True:
                 async with self.sem:
                     status = await self.client.get_import(import_id)
                 if status.get("status") in ("completed", "failed"):
+                    self.import_status[id(group)] = status
                     return
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
         except Exception as e:  # the verification finds the rows missing and creates them one by one
             self.import_errors.append(e)
 
-    async def _present(self, rows: list[Change]) -> set[str]:
-        """Which of ``rows`` exist live: the contact list read once (pages of 100), or, when
-        that would cost more (a few rows in a big team), one GET per row."""
+    def _all_created(self, group: list[Change]) -> bool:
+        """The import says it created every row of ``group`` (so none existed before)."""
+        status = self.import_status.get(id(group)) or {}
+        counts = status.get("counts") or {}
+        return (status.get("status") == "completed" and counts.get("created") == len(group)
+                and not counts.get("skipped") and not counts.get("updated")
+                and not counts.get("failed"))
+
+    async def _listed(self, rows: list[Change]) -> set[str]:
+        """Which of ``rows`` the contact list shows (read once, pages of 100), when that is
+        cheaper than one GET per row; else nothing (every row is then read by email)."""
         pages = (self.plan.live_counts.get("contact", 0) + len(rows)) // 100 + 1
         if len(rows) >= pages:
             return {normalize_email(c["email"]) for c in await self.client.list_contacts()}
-
-        async def exists(c: Change) -> str | None:
-            async with self.sem:
-                try:
-                    await self.client.get_contact(c.after["email"])
-                except Exception as e:
-                    if getattr(e, "status", None) == 404:
-                        return None
-                    raise
-            return c.key
-
-        return {k for k in await asyncio.gather(*(exists(c) for c in rows)) if k}
+        return set()
 
     async def _verify_imports(self, groups: list[list[Change]]) -> None:
-        """Read the imported rows back; create the rows the imports missed one by one."""
-        present = await self._present([c for g in groups for c in g])
-        missing: list[Change] = []
-        for group in groups:
-            for c in group:
-                if c.key in present:
-                    self.result.imported += 1
-                    self._done(c)
-                else:
-                    missing.append(c)
+        """Read the imported rows back. Rows of an import that created all its rows: the
+        contact list (if cheap) and a GET by email for what it does not show (lists may
+        lag). Every other row (the import skipped, failed or was lost): a GET by email. A row
+        found is complete, or (it existed before) gets its declared fields; a row not
+        found (404) is created one by one."""
+        trusted = [c for g in groups if self._all_created(g) for c in g]
+        listed = await self._listed(trusted) if trusted else set()
+        trusted_keys = {c.key for c in trusted}
         errors: list[tuple[Change, BaseException]] = []
 
-        async def retry(c: Change) -> None:
-            async with self.sem:
-                try:
-                    await self._apply_contact_create(c)
-                except Exception as e:
-                    errors.append((c, e))
-                    return
-            self.result.retried += 1
+        async def settle(c: Change) -> None:
+            try:
+                if c.key in listed:
+                    found: dict[str, Any] | None = {}
+                else:
+                    async with self.sem:
+                        found = await self._find_contact(c.after["email"])
+                if found is None:
+                    async with self.sem:
+                        await self.client.create_contact(self._contact_payload(c.after))
+                    self.result.retried += 1
+                else:
+                    if c.key not in trusted_keys:
+                        await self._converge_existing(c, found)
+                    self.result.imported += 1
+            except Exception as e:
+                errors.append((c, e))
+                return
             self._done(c)
 
-        await asyncio.gather(*(retry(c) for c in missing))
+        await asyncio.gather(*(settle(c) for g in groups for c in g))
         if errors:
             raise _BulkErrors(errors)
 
@@ -408,6 +511,21 @@ class _Applier:
     _apply_subscription_create = _apply_subscription_update
 
 
+class _NoLock:
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """Property values as on the wire: numbers by value (5 == 5.0), bool is not a number."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    return a == b
+
+
 class _BulkErrors(Exception):
     def __init__(self, errors: list[tuple[Change, BaseException]]):
         self.errors = errors
@@ -415,8 +533,10 @@ class _BulkErrors(Exception):
 
 
 async def apply(plan: Plan, client: Any, *, progress: Progress | None = None, live: State | None = None,
-                concurrency: int = CONCURRENCY) -> ApplyResult:
+                concurrency: int = CONCURRENCY, allow_resubscribe: bool = False) -> ApplyResult:
     """Carry out ``plan`` with ``client`` (a ResendClient). ``live``, when given, is the
     live state the plan was checked against (its segment/topic ids save two list requests).
+    ``allow_resubscribe``: a contact planned as new that turns out to exist unsubscribed
+    (or opted out of a topic) may be resubscribed when the files say so; without it, never.
     Raises ApplyError when requests fail (the phase finishes, later phases do not start)."""
-    return await _Applier(plan, client, live, progress, concurrency).run()
+    return await _Applier(plan, client, live, progress, concurrency, allow_resubscribe).run()

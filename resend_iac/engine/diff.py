@@ -286,6 +286,22 @@ class _Differ:
 _ORDER = {k: i for i, k in enumerate(KINDS)}
 
 
+def _leave_case_collisions_alone(d: _Differ, live: State) -> None:
+    """Live contacts whose emails differ only by case (the API may key emails
+    case-sensitively): no change touches them (never merged, deleted or written blindly);
+    the plan names them."""
+    collisions = getattr(live, "email_collisions", None) or {}
+    if not collisions:
+        return
+    d.changes = [c for c in d.changes
+                 if c.kind not in ("contact", "membership", "subscription") or c.key not in collisions]
+    for key in sorted(collisions):
+        d.warnings.append(
+            f"live contacts {', '.join(sorted(collisions[key]))} have emails that differ only by "
+            "case: left alone (not merged, deleted or written). Delete or rename one of them in "
+            "Resend, then plan again.")
+
+
 def diff(desired: State, live: State, *, allow_resubscribe: bool = False) -> Plan:
     """The plan that makes ``live`` match ``desired`` (see the module docstring)."""
     d = _Differ(desired, live, allow_resubscribe)
@@ -294,6 +310,7 @@ def diff(desired: State, live: State, *, allow_resubscribe: bool = False) -> Pla
     d.topics()
     d.contacts()
     d.memberships()
+    _leave_case_collisions_alone(d, live)
     d.changes.sort(key=lambda c: (_ORDER[c.kind], c.key, c.parent or ""))
     property_emails, topic_emails = read_scope(desired)
     touched = {c.key for c in d.changes if c.kind in ("contact", "subscription") and c.action != "create"}
