@@ -16,6 +16,8 @@ from resend_iac.engine import ApplyError, diff, read_scope
 from resend_iac.engine import apply as engine_apply
 from resend_iac.model import Contact, Policy, Property, Segment, State, Topic
 
+pytestmark = pytest.mark.anyio  # (explicit: the conftest hook's marker misses parametrised fixtures)
+
 
 def state(properties=(), segments=(), topics=(), contacts=(), policy=None) -> State:
     s = State(policy=policy or Policy())
@@ -47,9 +49,10 @@ async def assert_converged(client, desired: State, **kw) -> None:
     assert plan.empty, [(c.action, c.kind, c.key, c.before, c.after) for c in plan.changes]
 
 
-@pytest.fixture
-def app():
-    return create_app(":memory:", rate_limit=0)
+@pytest.fixture(params=["benign", "hostile"])
+def app(request):
+    """Every test runs against both emulator profiles (docs/emulator.md)."""
+    return create_app(":memory:", rate_limit=0, unknowns=request.param)
 
 
 @pytest.fixture

@@ -234,6 +234,15 @@ def _route_regex(template: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
 
 
+async def _read_body(receive: Any) -> bytes:
+    body, more = b"", True
+    while more:
+        message = await receive()
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+    return body
+
+
 # -- the app -----------------------------------------------------------------------------
 
 
@@ -280,6 +289,18 @@ class EmulatorApp:
             self.reset_stats()
             self.window_count = 0
             response = json_response({"object": "emulator", "reset": True})
+        elif path == "/_emulator/advance" and method == "POST":
+            # Let time pass for list_lag without waiting: {"seconds": N}.
+            raw = await _read_body(receive)
+            try:
+                seconds = float(json.loads(raw or b"{}").get("seconds", 0))
+            except (ValueError, TypeError, AttributeError):
+                seconds = -1.0
+            if not 0 <= seconds < 1e9:
+                response = error_response(invalid("`seconds` must be a number >= 0."))
+            else:
+                self.store.advance(seconds)
+                response = json_response({"object": "emulator", "advanced": seconds})
         else:
             response = error_response(APIError(404, "not_found",
                                                "The requested endpoint does not exist."))

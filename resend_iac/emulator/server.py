@@ -144,10 +144,10 @@ class EmulatorProcess:
     def kill(self) -> None:
         self._end(signal.SIGKILL)
 
-    def _admin(self, method: str, path: str) -> dict[str, Any]:
+    def _admin(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
         import httpx
 
-        response = httpx.request(method, self.url + path, timeout=30)
+        response = httpx.request(method, self.url + path, json=body, timeout=30)
         response.raise_for_status()
         return response.json()
 
@@ -158,6 +158,10 @@ class EmulatorProcess:
     def reset(self) -> None:
         """``POST /_emulator/reset``: empty the store and the counters."""
         self._admin("POST", "/_emulator/reset")
+
+    def advance(self, seconds: float) -> None:
+        """``POST /_emulator/advance``: let ``seconds`` pass for ``list_lag`` at once."""
+        self._admin("POST", "/_emulator/advance", {"seconds": seconds})
 
     def restart(self) -> "EmulatorProcess":
         self.stop()

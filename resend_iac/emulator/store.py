@@ -193,7 +193,7 @@ class Store:
         self.unknowns = unknowns
         self.hostile = unknowns == "hostile"
         self.list_lag = float(list_lag)
-        self.clock = time.monotonic
+        self.clock_offset = 0.0  # seconds added by advance() (tests skip a lag, not wait it)
         self.written: dict[int, float] = {}  # contact seq -> clock() of its last write
         self.path = path
         if path != ":memory:":
@@ -237,6 +237,14 @@ class Store:
         """The key contacts are unique by: the trimmed email, lower-cased unless hostile."""
         email = email.strip()
         return email if self.hostile else email.lower()
+
+    def clock(self) -> float:
+        """The time ``list_lag`` is measured in: monotonic seconds, plus ``advance()``s."""
+        return time.monotonic() + self.clock_offset
+
+    def advance(self, seconds: float) -> None:
+        """Let ``seconds`` pass for ``list_lag`` at once (``POST /_emulator/advance``)."""
+        self.clock_offset += max(0.0, float(seconds))
 
     def touch(self, seqs: Any) -> None:
         """Note contacts as written now (for ``list_lag``)."""
