@@ -75,7 +75,9 @@ class ApplyResult:
     deleted: int = 0
     imported: int = 0  # contacts created through bulk imports
     retried: int = 0  # import rows created one by one after the import
-    existing: int = 0  # planned as new, found live (GET), updated in their declared fields
+    # planned as new, then found live by email (existing before, or rows of an import that
+    # skipped some) and given their declared fields only
+    existing: int = 0
     warnings: list[str] = field(default_factory=list)  # consent left alone on that path
     requests: int = 0
     seconds: float = 0.0
