@@ -1,5 +1,5 @@
 """The emulator's ASGI app: a faithful local Resend API for contacts, contact properties,
-segments, topics and contact imports (contract: ``shared/api/resend-api-notes.md``).
+segments, topics and contact imports (behaviour and sources: docs/emulator.md).
 
 ``create_app(...)`` builds it; it needs no lifespan, so it also runs in-process under
 ``httpx.ASGITransport``. Wire behaviour, in the order a request meets it:
