@@ -397,8 +397,8 @@ class _Applier:
     def _csv(self, group: list[Change]) -> tuple[bytes, dict[str, Any]]:
         """The group's rows as CSV, and the column_map. Empty cells mean "not given" (a new
         contact gets the API's default). ``unsubscribed: false`` is written as an empty cell,
-        not "false": false is the default for a new contact, and if the contact was created
-        meanwhile (upsert) and has unsubscribed, the import must not resubscribe it."""
+        not "false": false is the default for a new contact, and an import must never be able
+        to resubscribe anyone (imports send ``skip``; this holds even for an upsert)."""
         fields = [f for f in ("first_name", "last_name") if any(c.after.get(f) for c in group)]
         if any(c.after.get("unsubscribed") is True for c in group):
             fields.append("unsubscribed")
