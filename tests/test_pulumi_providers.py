@@ -489,3 +489,14 @@ def test_parallel_operations_share_the_rate_limit() -> None:
         assert stats["rate_limited"] == 0, stats
     finally:
         emu.stop()
+
+
+def test_contact_create_never_posts_an_existing_email(engine: Engine, api: httpx.Client) -> None:
+    """POST /contacts on an existing email is an upsert resetting omitted fields (the
+    emulator does it as the real API does): create refuses and says how to adopt it."""
+    cid = post(api, "/contacts", {"email": "kept@example.com", "unsubscribed": True, "last_name": "K"})
+    with pytest.raises(ProviderError) as err:
+        engine.up(CONTACT, "kept", {"email": "kept@example.com", "first_name": "New"})
+    assert "already exists" in str(err.value) and "pulumi import" in str(err.value)
+    live = get(api, f"/contacts/{cid}")
+    assert (live["unsubscribed"], live["last_name"], live["first_name"]) == (True, "K", None)

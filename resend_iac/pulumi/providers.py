@@ -433,6 +433,19 @@ class ContactProvider(_ObjectProvider):
         if props.get("topics"):
             payload["topics"] = [{"id": t, "subscription": s} for t, s in sorted(props["topics"].items())]
         with _client() as client:
+            # Never POST an email that may exist: the API upserts, resetting every omitted
+            # field (unsubscribed included). An existing contact is adopted by import instead.
+            try:
+                found = client.get_contact(payload["email"])
+            except Exception as e:
+                if getattr(e, "status", None) != 404:
+                    raise
+                found = None
+            if found is not None:
+                raise RuntimeError(
+                    f"the contact {payload['email']} already exists (id {found.get('id')}); creating "
+                    "it would reset its fields, consent included. Adopt it instead: "
+                    f"pulumi import <type> <name> {found.get('id')}")
             id_ = client.create_contact(payload)
             return CreateResult(id_, self._outs(client, id_, props))
 
