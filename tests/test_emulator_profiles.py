@@ -9,6 +9,9 @@ response shapes, with our own emails and ids."""
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -210,3 +213,49 @@ async def test_list_lag_hides_fresh_writes_from_lists_not_from_reads(unknowns):
 def test_bad_profile_is_refused():
     with pytest.raises(ValueError):
         create_app(unknowns="evil")
+
+
+# -- recorded exchanges as data (tests/fixtures/recorded_exchanges.json) --------------------
+
+RECORDED = json.loads((Path(__file__).parent / "fixtures" / "recorded_exchanges.json").read_text())
+
+
+def _fill(value, saved: dict):
+    if isinstance(value, str):
+        for k, v in saved.items():
+            value = value.replace("{" + k + "}", v)
+        return value
+    if isinstance(value, dict):
+        return {k: _fill(v, saved) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, saved) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("unknowns", ["benign", "hostile"])
+@pytest.mark.parametrize("scenario", RECORDED["scenarios"], ids=lambda s: s["name"])
+async def test_recorded_exchange(scenario, unknowns):
+    async with client_for(create_app(rate_limit=0, unknowns=unknowns)) as c:
+        saved = {"unknown": str(uuid.uuid4())}
+        for i in range(scenario.get("setup_contacts", 0)):
+            assert (await c.post("/contacts", json={"email": f"test.{i}@example.com"})).status_code == 201
+        for step in scenario["steps"]:
+            r = await c.request(step["method"], _fill(step["path"], saved),
+                                json=_fill(step["json"], saved) if "json" in step else None)
+            where = f"{step['method']} {step['path']}"
+            assert r.status_code == step["status"], (where, r.text)
+            assert r.headers["content-type"] == "application/json; charset=utf-8"
+            body = r.json()
+            if "body" in step:
+                assert body == _fill(step["body"], saved), where
+            if "keys" in step:
+                assert set(body) == set(step["keys"]), where
+            for k, v in _fill(step.get("has", {}), saved).items():
+                assert body[k] == v, (where, k)
+            if "list" in step:
+                assert body["object"] == "list" and len(body["data"]) == step["list"], where
+                assert body["has_more"] is step["has_more"], where
+            if "item_keys" in step:
+                assert all(set(item) == set(step["item_keys"]) for item in body["data"]), where
+            if "save" in step:
+                saved[step["save"]] = body["id"]
