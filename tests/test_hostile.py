@@ -98,8 +98,7 @@ async def test_done_when_hostile_lagging_api_over_http(start_emulator):
 
         plan, result = await plan_apply(client, desired)
         assert plan.counts()[("contact", "create")] == 8  # the plan could not see them
-        # apply found them by email (and, the import having skipped rows, read its whole group)
-        assert result.existing == 6 + 1  # the import group (it skipped rows) + Mixed
+        assert result.existing == 3  # apply found them by email (the import skipped two)
         assert any("not resubscribed" in w for w in result.warnings)
 
         # Still lagging: the next applies plan creates again and must stay harmless.
@@ -272,3 +271,25 @@ async def test_contacts_differing_only_by_case_are_named_and_left_alone():
                    for w in plan.warnings)
         got = {c["id"]: (c["first_name"], c["unsubscribed"]) for c in await client.list_contacts()}
         assert got == {a: ("A", False), b: ("B", True)}
+
+
+@pytest.mark.parametrize("unknowns", ["benign", "hostile"])
+async def test_one_skipped_row_does_not_cost_a_read_per_row(unknowns):
+    """A sign-up between plan and apply makes the import skip one row of 60: only that row
+    is read and corrected (created_at older than the import), not all 60."""
+    app = create_app(":memory:", rate_limit=0, unknowns=unknowns)
+    async with client_for_app(app) as client:
+        desired = state(segments=[Segment("all")],
+                        contacts=[Contact(f"r{i}@example.com", first_name="R", segments={"all"})
+                                  for i in range(60)])
+        p, t = read_scope(desired)
+        live = await read_live(client, property_emails=p, topic_emails=t)
+        plan = diff(desired, live)
+        await client.create_contact({"email": "r7@example.com", "unsubscribed": True})  # sign-up
+        result = await engine_apply(plan, client, live=live)
+        assert (result.imported, result.existing, result.retried) == (60, 1, 0)
+        assert result.requests < 20, result.requests  # 60 GETs would be the naive read-back
+        got = await client.get_contact("r7@example.com")
+        assert (got["first_name"], got["unsubscribed"]) == ("R", True)
+        assert [s["name"] for s in await client.list_contact_segments("r7@example.com")] == ["all"]
+        assert (await fresh_plan(client, desired)).empty

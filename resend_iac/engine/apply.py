@@ -27,8 +27,9 @@ Safe where the real API is hostile or unknown (docs/emulator.md):
   ``allow_resubscribe``.
 - Imports always send ``on_conflict="skip"`` (its default is documented both ways, and what
   an upsert does to columns a CSV lacks is unknown): an import never overwrites an
-  existing contact. Unless the import reports every row created, each row is then read by
-  email (lists may lag) and the existing ones get their declared fields, segments and
+  existing contact. The rows are then read back (the contact list when cheap, else and for
+  what a lagging list leaves out a GET by email); a row created before its import
+  (``created_at``) existed and was skipped, and gets its declared fields, segments and
   topics as above.
 
 Dispatch, as in octoDNS: ``_apply_<kind>_<action>``.
@@ -75,9 +76,7 @@ class ApplyResult:
     deleted: int = 0
     imported: int = 0  # contacts created through bulk imports
     retried: int = 0  # import rows created one by one after the import
-    # planned as new, then found live by email (existing before, or rows of an import that
-    # skipped some) and given their declared fields only
-    existing: int = 0
+    existing: int = 0  # planned as new, found existing live, given their declared fields only
     warnings: list[str] = field(default_factory=list)  # consent left alone on that path
     requests: int = 0
     seconds: float = 0.0
@@ -455,30 +454,35 @@ class _Applier:
                 and not counts.get("skipped") and not counts.get("updated")
                 and not counts.get("failed"))
 
-    async def _listed(self, rows: list[Change]) -> set[str]:
-        """Which of ``rows`` the contact list shows (read once, pages of 100), when that is
-        cheaper than one GET per row; else nothing (every row is then read by email)."""
+    async def _listed(self, rows: list[Change]) -> dict[str, dict[str, Any]]:
+        """The contact list's items for ``rows`` (normalised email -> item), read once in pages
+        of 100 when that is cheaper than one GET per row; else nothing (every row is then
+        read by email). A lagging list may leave rows out: they are read by email."""
         pages = (self.plan.live_counts.get("contact", 0) + len(rows)) // 100 + 1
-        if len(rows) >= pages:
-            return {normalize_email(c["email"]) for c in await self.client.list_contacts()}
-        return set()
+        if len(rows) < pages:
+            return {}
+        wanted = {c.key for c in rows}
+        out: dict[str, dict[str, Any]] = {}
+        for item in await self.client.list_contacts():
+            k = normalize_email(item.get("email") or "")
+            if k in wanted:
+                out.setdefault(k, item)
+        return out
 
     async def _verify_imports(self, groups: list[list[Change]]) -> None:
-        """Read the imported rows back. Rows of an import that created all its rows: the
-        contact list (if cheap) and a GET by email for what it does not show (lists may
-        lag). Every other row (the import skipped, failed or was lost): a GET by email. A row
-        found is complete, or (it existed before) gets its declared fields; a row not
-        found (404) is created one by one."""
-        trusted = [c for g in groups if self._all_created(g) for c in g]
-        listed = await self._listed(trusted) if trusted else set()
-        trusted_keys = {c.key for c in trusted}
+        """Read the imported rows back: from the contact list when cheap, else (and for the
+        rows a lagging list leaves out) by email. A row not found (404) is created one by
+        one. A row found is done when its import created every row, or when the contact was
+        created after its import was (``created_at``); otherwise it existed before and was
+        skipped, and gets its declared fields, segments and topics (``_converge_existing``)."""
+        rows = [(c, g) for g in groups for c in g]
+        listed = await self._listed([c for c, _ in rows])
         errors: list[tuple[Change, BaseException]] = []
 
-        async def settle(c: Change) -> None:
+        async def settle(c: Change, group: list[Change]) -> None:
             try:
-                if c.key in listed:
-                    found: dict[str, Any] | None = {}
-                else:
+                found = listed.get(c.key)
+                if found is None:
                     async with self.sem:
                         found = await self._find_contact(c.after["email"])
                 if found is None:
@@ -486,7 +490,12 @@ class _Applier:
                         await self.client.create_contact(self._contact_payload(c.after))
                     self.result.retried += 1
                 else:
-                    if c.key not in trusted_keys:
+                    status = self.import_status.get(id(group)) or {}
+                    if not (self._all_created(group) or _not_before(found.get("created_at"),
+                                                                   status.get("created_at"))):
+                        if "properties" not in found:  # a list item: read it whole
+                            async with self.sem:
+                                found = await self.client.get_contact(found.get("id") or c.after["email"])
                         await self._converge_existing(c, found)
                     self.result.imported += 1
             except Exception as e:
@@ -494,7 +503,7 @@ class _Applier:
                 return
             self._done(c)
 
-        await asyncio.gather(*(settle(c) for g in groups for c in g))
+        await asyncio.gather(*(settle(c, g) for c, g in rows))
         if errors:
             raise _BulkErrors(errors)
 
@@ -519,6 +528,22 @@ class _NoLock:
 
     async def __aexit__(self, *exc: object) -> None:
         return None
+
+
+def _timestamp(text: Any) -> tuple[str, str] | None:
+    """``2025-11-30 20:41:44.782119+00`` -> a sortable (seconds, microseconds) pair."""
+    if not isinstance(text, str) or len(text) < 19:
+        return None
+    main, rest = text[:19], text[19:]
+    frac = rest.split("+")[0].split("-")[0].split("Z")[0].lstrip(".")
+    return main.replace("T", " "), (frac + "000000")[:6]
+
+
+def _not_before(created: Any, since: Any) -> bool:
+    """The contact was created no earlier than the import (both the server's timestamps);
+    False when either is missing (then the row is treated as existing before)."""
+    a, b = _timestamp(created), _timestamp(since)
+    return a is not None and b is not None and a >= b
 
 
 def _same_value(a: Any, b: Any) -> bool:
