@@ -141,11 +141,17 @@ def test_every_endpoint_the_engine_uses():
         pid = await c.create_property({"key": key("plan"), "type": "string", "fallback_value": "free"})
         await c.update_property(pid, {"fallback_value": "none"})
         assert any(p["id"] == pid and p["fallback_value"] == "none" for p in await c.list_properties())
+        got = await c.request("GET", f"/contact-properties/{pid}")  # (the Pulumi providers' reads)
+        assert (got["key"], got["type"], got["fallback_value"]) == (key("plan"), "string", "none")
         sid = await c.create_segment(f"{PREFIX} seg")
         assert any(s["id"] == sid for s in await c.list_segments())
+        await c.rename_segment(sid, f"{PREFIX} seg2")
+        assert (await c.request("GET", f"/segments/{sid}"))["name"] == f"{PREFIX} seg2"
         tid = await c.create_topic({"name": f"{PREFIX} topic", "default_subscription": "opt_in"})
         await c.update_topic(tid, {"description": "acceptance"})
         assert any(t["id"] == tid and t["description"] == "acceptance" for t in await c.list_topics())
+        got = await c.request("GET", f"/topics/{tid}")
+        assert (got["name"], got["default_subscription"]) == (f"{PREFIX} topic", "opt_in")
 
         e = email("ep")
         with pytest.raises(ResendAPIError) as nf:
