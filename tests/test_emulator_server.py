@@ -190,7 +190,7 @@ def test_cli_help_lists_the_options():
 
     out = CliRunner().invoke(main, ["emulator", "--help"]).output
     for option in ("--host", "--port", "--db", "--rate-limit", "--api-key", "--fail-rate",
-                   "--latency-ms", "--seed"):
+                   "--latency-ms", "--unknowns", "--list-lag", "--seed"):
         assert option in out
 
 

@@ -293,3 +293,38 @@ async def test_one_skipped_row_does_not_cost_a_read_per_row(unknowns):
         assert (got["first_name"], got["unsubscribed"]) == ("R", True)
         assert [s["name"] for s in await client.list_contact_segments("r7@example.com")] == ["all"]
         assert (await fresh_plan(client, desired)).empty
+
+
+def test_cli_emulator_unknowns_hostile_list_lag(tmp_path):
+    """``resend-iac emulator --unknowns hostile --list-lag 15`` serves that profile."""
+    import subprocess
+    import sys
+    import time
+
+    from resend_iac.emulator.server import free_port
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resend_iac", "emulator", "--port", str(port), "--db", ":memory:",
+         "--rate-limit", "0", "--unknowns", "hostile", "--list-lag", "15"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    headers = {"Authorization": "Bearer re_cli", "User-Agent": "resend-iac-tests/1"}
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url + "/_emulator/stats", timeout=1)
+                break
+            except httpx.HTTPError:
+                assert proc.poll() is None and time.monotonic() < deadline, "emulator did not start"
+                time.sleep(0.1)
+        for email in ("Case@example.com", "case@example.com"):
+            assert httpx.post(url + "/contacts", json={"email": email}, headers=headers).status_code == 201
+        assert httpx.get(url + "/contacts", headers=headers).json()["data"] == []  # lagging
+        httpx.post(url + "/_emulator/advance", json={"seconds": 16})
+        assert len(httpx.get(url + "/contacts", headers=headers).json()["data"]) == 2  # case-sensitive
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        proc.stderr.close()
