@@ -24,6 +24,7 @@ HOSTILE_ROWS = {
     "test_unknown_newer_lists_without_limit_return_everything",
     "test_unknown_import_on_conflict_default_is_skip",
     "test_unknown_import_upsert_keeps_what_the_csv_lacks",
+    "test_unknown_import_segments_are_not_applied_to_skipped_rows",
 }
 
 
@@ -37,7 +38,7 @@ def test_acceptance_suite_against_the_emulator(start_emulator, unknowns):
                        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     failed = set(re.findall(r"^FAILED \S+::(\w+)", r.stdout, re.M))
     assert failed == (HOSTILE_ROWS if unknowns == "hostile" else set()), r.stdout[-3000:]
-    assert re.search(r"\b12 passed|\b8 passed, 4 failed|\b4 failed, 8 passed", r.stdout), r.stdout[-2000:]
+    assert re.search(rf"\b{12 - len(failed)} passed", r.stdout), r.stdout[-2000:]
     left = httpx.get(server.url + "/contacts", headers={"Authorization": "Bearer x",
                                                          "User-Agent": "selfcheck"}).json()["data"]
     assert left == []  # the run deleted what it created

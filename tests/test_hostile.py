@@ -328,3 +328,28 @@ def test_cli_emulator_unknowns_hostile_list_lag(tmp_path):
         proc.kill()
         proc.wait(timeout=10)
         proc.stderr.close()
+
+
+@pytest.mark.parametrize("default", ["opt_in", "opt_out"])
+async def test_an_import_never_opts_a_skipped_contact_back_in(lagging_app, default):
+    """Hostile: an import's topics reach the rows it skips. Opt-ins are therefore never sent
+    with an import; the created rows get them afterwards, the existing opt-out stays."""
+    app = lagging_app
+    async with client_for_app(app) as client:
+        tid = await client.create_topic({"name": "news", "default_subscription": default})
+        await client.create_contact({"email": "n0@example.com",
+                                     "topics": [{"id": tid, "subscription": "opt_out"}]})
+        app.store.advance(1001)
+        app.store.touch([1])  # n0 just written: hidden from the lists, so planned as new
+        desired = state(topics=[Topic("news", default)],
+                        contacts=[Contact(f"n{i}@example.com", topics={"news": "opt_in"}) for i in range(5)])
+        _, result = await plan_apply(client, desired)
+        assert result.existing == 1
+        subs = {t["id"]: t["subscription"] for t in await client.list_contact_topics("n0@example.com")}
+        assert subs[tid] == "opt_out"  # consent kept
+        app.store.advance(1001)
+        plan = await fresh_plan(client, desired)
+        assert plan.empty and any("opted out of topic 'news'" in w for w in plan.warnings)
+        for i in range(1, 5):  # the created rows are opted in (explicitly where the default is out)
+            subs = {t["id"]: t["subscription"] for t in await client.list_contact_topics(f"n{i}@example.com")}
+            assert subs.get(tid, default) == "opt_in"

@@ -25,7 +25,8 @@ profile skips (OAS, Python SDK) and the hostile one upserts (official CLI, MCP s
 An upsert: benign updates the non-empty mapped cells; hostile resets every field and
 property the row does not give (no column, or an empty cell) to its default, so an
 ``unsubscribed`` contact whose CSV lacks the column is resubscribed. Segments and topics
-apply to created and upserted contacts.
+apply to created and upserted contacts; whether they reach skipped ones is unknown: benign
+no, hostile yes (so an import's ``opt_in`` would undo an existing contact's opt-out).
 """
 
 from __future__ import annotations
@@ -303,6 +304,8 @@ def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
             elif key in known:
                 if not upsert:
                     counts["skipped"] += 1
+                    if store.hostile:  # unknown: the import's segments/topics reach it anyway
+                        touched.append(known[key])
                     continue
                 seq = known[key]
                 if reset:

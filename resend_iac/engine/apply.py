@@ -27,7 +27,9 @@ Safe where the real API is hostile or unknown (docs/emulator.md):
   ``allow_resubscribe``.
 - Imports always send ``on_conflict="skip"`` (its default is documented both ways, and what
   an upsert does to columns a CSV lacks is unknown): an import never overwrites an
-  existing contact. The rows are then read back (the contact list when cheap, else and for
+  existing contact, and carry only topic opt-outs (whether an import's topics reach the
+  rows it skips is unknown; an opt-in there could undo an opt-out): opt-ins that differ from
+  the topic's default are set per created row afterwards. The rows are then read back (the contact list when cheap, else and for
   what a lagging list leaves out a GET by email); a row created before its import
   (``created_at``) existed and was skipped, and gets its declared fields, segments and
   topics as above.
@@ -137,6 +139,8 @@ class _Applier:
         self.import_errors: list[BaseException] = []  # imports that failed as a whole
         self.segment_ids: dict[str, str] = {}
         self.topic_ids: dict[str, str] = {}
+        self.topic_defaults: dict[str, str] = {}  # topic name -> default_subscription
+        self.after_import: dict[int, dict[str, str]] = {}  # id(group) -> opt-ins to set after
 
     def _done(self, change: Change) -> None:
         self.result.count(change)
@@ -144,9 +148,14 @@ class _Applier:
             self.progress(len(self.result.done), self.total, f"{change.action} {change.kind}")
 
     async def _ids(self) -> None:
+        for c in self.plan.changes:
+            if c.kind == "topic" and c.action in ("create", "replace") and c.after:
+                self.topic_defaults[c.key] = c.after.get("default_subscription", "opt_in")
         if self.live is not None:
             self.segment_ids = {n: s.id for n, s in self.live.segments.items() if s.id}
             self.topic_ids = {n: t.id for n, t in self.live.topics.items() if t.id}
+            for n, t in self.live.topics.items():
+                self.topic_defaults.setdefault(n, t.default_subscription)
             return
         needs = any(c.kind in ("membership", "subscription") or
                     (c.kind == "contact" and c.action == "create") for c in self.plan.changes)
@@ -154,6 +163,8 @@ class _Applier:
             segs, tops = await asyncio.gather(self.client.list_segments(), self.client.list_topics())
             self.segment_ids = {s["name"]: s["id"] for s in segs}
             self.topic_ids = {t["name"]: t["id"] for t in tops}
+            for t in tops:
+                self.topic_defaults.setdefault(t["name"], t.get("default_subscription", "opt_in"))
 
     async def run(self) -> ApplyResult:
         start = time.monotonic()
@@ -340,24 +351,29 @@ class _Applier:
                     async with self.sem:
                         await self.client.add_contact_segment(ref, sid)
         if after.get("topics"):
-            async with self.sem:
-                explicit = {t.get("id"): t.get("subscription")
-                            for t in await self.client.list_contact_topics(ref)}
-            topics = []
-            for name, sub in sorted(after["topics"].items()):
-                tid = self._topic_id(name)
-                was = explicit.get(tid)
-                if was == sub:
-                    continue
-                if was == "opt_out" and sub == "opt_in" and not self.allow_resubscribe:
-                    self._warn(f"{label}: opted out of topic {name!r} live; not opted in again "
-                               "(consent is not ours to flip).")
-                    continue
-                topics.append({"id": tid, "subscription": sub})
-            if topics:
-                async with self.sem:
-                    await self.client.update_contact_topics(ref, topics)
+            await self._set_topics(ref, label, after["topics"])
         self.result.existing += 1
+
+    async def _set_topics(self, ref: str, label: str, wanted: dict[str, str]) -> None:
+        """Set ``wanted`` subscriptions of a live contact, after reading its own: an opt-out
+        is never turned into an opt-in without ``allow_resubscribe``."""
+        async with self.sem:
+            explicit = {t.get("id"): t.get("subscription")
+                        for t in await self.client.list_contact_topics(ref)}
+        topics = []
+        for name, sub in sorted(wanted.items()):
+            tid = self._topic_id(name)
+            was = explicit.get(tid)
+            if was == sub:
+                continue
+            if was == "opt_out" and sub == "opt_in" and not self.allow_resubscribe:
+                self._warn(f"{label}: opted out of topic {name!r} live; not opted in again "
+                           "(consent is not ours to flip).")
+                continue
+            topics.append({"id": tid, "subscription": sub})
+        if topics:
+            async with self.sem:
+                await self.client.update_contact_topics(ref, topics)
 
     async def _apply_contact_update(self, c: Change) -> None:
         payload = {k: v for k, v in c.after.items() if k != "properties"}
@@ -427,8 +443,15 @@ class _Applier:
     async def _import(self, group: list[Change]) -> None:
         first = group[0].after
         segment_ids = [self._segment_id(s) for s in first.get("segments") or ()]
-        topics = [{"id": self._topic_id(t), "subscription": s}
-                  for t, s in sorted((first.get("topics") or {}).items())]
+        # Only opt-outs go with the import: whether its topics reach the rows it skips (existing
+        # contacts) is unknown, and an opt-in there could undo an opt-out. Opt-ins that differ
+        # from the topic's default are set per created row afterwards (_verify_imports).
+        declared = sorted((first.get("topics") or {}).items())
+        topics = [{"id": self._topic_id(t), "subscription": s} for t, s in declared if s == "opt_out"]
+        later = {t: s for t, s in declared
+                 if s == "opt_in" and self.topic_defaults.get(t) != "opt_in"}
+        if later:
+            self.after_import[id(group)] = later
         data, column_map = self._csv(group)
         try:
             async with self.sem:
@@ -497,6 +520,9 @@ class _Applier:
                             async with self.sem:
                                 found = await self.client.get_contact(found.get("id") or c.after["email"])
                         await self._converge_existing(c, found)
+                    elif id(group) in self.after_import:
+                        await self._set_topics(found.get("id") or c.after["email"], c.after["email"],
+                                               self.after_import[id(group)])
                     self.result.imported += 1
             except Exception as e:
                 errors.append((c, e))
