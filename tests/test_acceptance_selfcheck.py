@@ -25,6 +25,7 @@ HOSTILE_ROWS = {
     "test_unknown_import_on_conflict_default_is_skip",
     "test_unknown_import_upsert_keeps_what_the_csv_lacks",
     "test_unknown_import_segments_are_not_applied_to_skipped_rows",
+    "test_unknown_delete_of_an_unknown_contact_is_200_and_of_property_topic_404",
 }
 
 

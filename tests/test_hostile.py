@@ -353,3 +353,19 @@ async def test_an_import_never_opts_a_skipped_contact_back_in(lagging_app, defau
         for i in range(1, 5):  # the created rows are opted in (explicitly where the default is out)
             subs = {t["id"]: t["subscription"] for t in await client.list_contact_topics(f"n{i}@example.com")}
             assert subs.get(tid, default) == "opt_in"
+
+
+async def test_a_contact_deleted_meanwhile_is_not_an_apply_error(lagging_app):
+    async with client_for_app(lagging_app) as client:
+        lagging_app.store.list_lag = 0
+        seg = await client.create_segment("s")
+        await client.create_contact({"email": "gone@example.com", "segments": [{"id": seg}]})
+        await client.create_contact({"email": "member@example.com", "segments": [{"id": seg}]})
+        desired = state(segments=[Segment("s")], policy=Policy(prune_contacts=True))
+        p, t = read_scope(desired)
+        live = await read_live(client, property_emails=p, topic_emails=t)
+        plan = diff(desired, live)
+        assert plan.counts()[("contact", "delete")] == 2
+        await client.delete_contact("gone@example.com")  # out of band, between plan and apply
+        result = await engine_apply(plan, client, live=live)
+        assert result.deleted == 2 and await client.list_contacts() == []

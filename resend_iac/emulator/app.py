@@ -516,6 +516,8 @@ class EmulatorApp:
         even when deleted by email, nothing else. Unknown contact: the reference as passed."""
         ref = request.path_params["id"]
         cid = self.store.delete_contact(ref)
+        if cid is None and self.store.hostile:  # unknown on the global path: the harmful reading
+            raise APIError(404, "not_found", "Contact not found")
         return json_response({"object": "contact", "contact": cid or ref, "deleted": True})
 
     def newer_page(self, request: Request) -> dict[str, Any]:
