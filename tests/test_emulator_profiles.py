@@ -210,6 +210,18 @@ async def test_list_lag_hides_fresh_writes_from_lists_not_from_reads(unknowns):
         assert len((await c.get("/contacts")).json()["data"]) == 2
 
 
+@pytest.mark.parametrize("unknowns", ["benign", "hostile"])
+async def test_import_headers_without_column_map_match_case_sensitively(unknowns):
+    """Reported by the official CLI's docs: without column_map, `Email` is not `email`."""
+    async with client_for(create_app(rate_limit=0, unknowns=unknowns)) as c:
+        r = await c.post("/contacts/imports", files={"file": ("c.csv", b"Email\na@example.com\n")},
+                         data={"on_conflict": "skip"})
+        error_body(r, 422, "validation_error")
+        r = await c.post("/contacts/imports", files={"file": ("c.csv", b"email\na@example.com\n")},
+                         data={"on_conflict": "skip"})
+        assert (await wait_import(c, r.json()["id"]))["counts"]["created"] == 1
+
+
 def test_bad_profile_is_refused():
     with pytest.raises(ValueError):
         create_app(unknowns="evil")

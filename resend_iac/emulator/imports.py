@@ -12,7 +12,8 @@ and in-progress jobs are run again when the store is opened next).
   "unsubscribed": …, "properties": {"plan": {"column": "Plan", "type": "string"}}}``
   (a property may also be given as ``"plan": "Plan"``, inside or outside ``properties``);
 - a plain ``{csv_column: field_or_property_key}``;
-- none: columns named like a field (case-insensitive) or a property key are used.
+- none: columns named exactly like a field (``email``, ``first_name``, …: case-sensitive,
+  an ``Email`` header is a 422, as the official CLI's docs report) or a property key.
 
 A ``column_map`` naming a property that does not exist creates it (changelog "CSV contacts
 import", 2026-06-24), with the type it gives (``string``, ``number`` or ``boolean``;
@@ -99,8 +100,8 @@ def _resolve_columns(header: list[str], column_map: Any, props: dict[str, str]) 
             new_properties[key] = ptype
         properties[key] = col
 
-    if column_map in (None, {}):
-        for name, i in lower.items():
+    if column_map in (None, {}):  # header names match case-sensitively (resend-cli docs)
+        for name, i in index.items():
             if name in CONTACT_FIELDS:
                 fields[name] = i
         for key in props:
