@@ -65,7 +65,7 @@ def normalize_email(email: str) -> str:
     return email.strip().lower()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Location:
     """Where a declared object came from, for error messages: ``file:line:column``
     (a CSV row is ``file:row``, column 0)."""
@@ -80,7 +80,7 @@ class Location:
         return f"{self.file}:{self.line}"
 
 
-@dataclass
+@dataclass(slots=True)
 class Property:
     """A custom contact property. ``key`` and ``type`` are immutable in Resend."""
 
@@ -92,7 +92,7 @@ class Property:
     location: Location | None = field(default=None, compare=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class Segment:
     name: str
     # How the engine treats members nobody declares: "authoritative" removes them,
@@ -103,7 +103,7 @@ class Segment:
     location: Location | None = field(default=None, compare=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class Topic:
     name: str
     default_subscription: Subscription = "opt_in"  # immutable in Resend
@@ -114,7 +114,7 @@ class Topic:
     location: Location | None = field(default=None, compare=False)
 
 
-@dataclass
+@dataclass(slots=True)
 class Contact:
     email: str  # as first spelled; the key is normalize_email(email)
     first_name: Any = UNSET  # str | None | UNSET
@@ -139,7 +139,7 @@ class Contact:
         return normalize_email(self.email)
 
 
-@dataclass
+@dataclass(slots=True)
 class Policy:
     prune_contacts: bool = False
     prune_segments: bool = False
@@ -151,7 +151,7 @@ class Policy:
     threshold_min_objects: int = 10
 
 
-@dataclass
+@dataclass(slots=True)
 class State:
     """A team's state. Maps are keyed: properties by key, segments and topics by name,
     contacts by normalised email."""
