@@ -29,7 +29,7 @@ from typing import Any
 
 from deepdiff import DeepDiff
 
-from resend_iac.engine.fingerprint import fingerprint
+from resend_iac.engine.fingerprint import fingerprints
 from resend_iac.engine.plan import KINDS, Change, Plan
 from resend_iac.model import Contact, Policy, Property, State, Topic, is_set
 
@@ -315,9 +315,10 @@ def diff(desired: State, live: State, *, allow_resubscribe: bool = False) -> Pla
     property_emails, topic_emails = read_scope(desired)
     touched = {c.key for c in d.changes if c.kind in ("contact", "subscription") and c.action != "create"}
     verify_props, verify_topics = sorted(property_emails & touched), sorted(topic_emails & touched)
+    full_fingerprint, verify_fingerprint = fingerprints(live, verify_props, verify_topics)
     return Plan(
         changes=d.changes,
-        fingerprint=fingerprint(live),
+        fingerprint=full_fingerprint,
         live_counts={
             "property": len(live.properties),
             "segment": len(live.segments),
@@ -328,7 +329,7 @@ def diff(desired: State, live: State, *, allow_resubscribe: bool = False) -> Pla
         policy=_policy_dict(desired.policy),
         scope={"property_emails": sorted(property_emails), "topic_emails": sorted(topic_emails)},
         verify={
-            "fingerprint": fingerprint(live, verify_props, verify_topics),
+            "fingerprint": verify_fingerprint,
             "property_emails": verify_props,
             "topic_emails": verify_topics,
         },

@@ -66,8 +66,79 @@ def _canonical(live: State, props_of: Any, topics_of: Any) -> list[Any]:
     return [VERSION, props, segs, topics, contacts]
 
 
+_CHUNK = 2048  # contacts encoded per json.dumps call
+
+
+def _dumps(data: Any) -> str:
+    return json.dumps(data, separators=(",", ":"), default=str)
+
+
 def fingerprint(
     live: State, property_emails: Collection[str] | None = None, topic_emails: Collection[str] | None = None,
 ) -> str:
-    data = json.dumps(canonical(live, property_emails, topic_emails), separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(data.encode()).hexdigest()
+    """``"sha256:" + hex`` over ``json.dumps(canonical(...))``; see :func:`fingerprints`."""
+    if property_emails is None and topic_emails is None:
+        return fingerprints(live)[0]
+    return fingerprints(live, property_emails or (), topic_emails or (),
+                        narrow_properties=property_emails is not None,
+                        narrow_topics=topic_emails is not None)[1]
+
+
+def fingerprints(
+    live: State, property_emails: Collection[str] = (), topic_emails: Collection[str] = (), *,
+    narrow_properties: bool = True, narrow_topics: bool = True,
+) -> tuple[str, str]:
+    """``(full, narrowed)``: the fingerprint of everything read and the one narrowed to
+    ``property_emails``/``topic_emails`` (the *verify* fingerprint), in one pass.
+
+    The same bytes as ``json.dumps(canonical(live, ...))`` are hashed (plan files keep
+    their fingerprints), but streamed: the contacts are encoded a chunk at a time into the
+    hashes, so neither the canonical list nor the whole JSON text is ever held, and each
+    contact's sorted maps are built once for both fingerprints."""
+    full, narrow = hashlib.sha256(), hashlib.sha256()
+    head = _dumps(canonical(_Lists(live)))
+    assert head.endswith(",[]]")
+    head = head[:-2].encode()  # ...,[  (the contacts list is streamed)
+    full.update(head)
+    narrow.update(head)
+    pe = set(property_emails) if narrow_properties else None
+    te = set(topic_emails) if narrow_topics else None
+    contacts = live.contacts
+    keys = sorted(contacts)
+    first = True
+    for start in range(0, len(keys), _CHUNK):
+        rows_full: list[Any] = []
+        rows_narrow: list[Any] = []
+        for k in keys[start:start + _CHUNK]:
+            c = contacts[k]
+            props, tops = c.properties, c.topics
+            props = NOT_READ if props is UNSET else sorted(props.items())
+            tops = NOT_READ if tops is UNSET else sorted(tops.items())
+            fn, ln, un = c.first_name, c.last_name, c.unsubscribed
+            row = [k, c.email, NOT_READ if fn is UNSET else fn, NOT_READ if ln is UNSET else ln,
+                   NOT_READ if un is UNSET else un, props, sorted(c.segments), tops, c.id, c.created_at]
+            rows_full.append(row)
+            if (pe is None or k in pe or props is NOT_READ) and (te is None or k in te or tops is NOT_READ):
+                rows_narrow.append(row)
+            else:
+                row = row.copy()
+                if pe is not None and k not in pe:
+                    row[5] = NOT_READ
+                if te is not None and k not in te:
+                    row[7] = NOT_READ
+                rows_narrow.append(row)
+        sep = b"" if first else b","
+        first = False
+        full.update(sep + _dumps(rows_full)[1:-1].encode())
+        narrow.update(sep + _dumps(rows_narrow)[1:-1].encode())
+    full.update(b"]]")
+    narrow.update(b"]]")
+    return "sha256:" + full.hexdigest(), "sha256:" + narrow.hexdigest()
+
+
+class _Lists:
+    """A live State's view without contacts (the head of the canonical form)."""
+
+    def __init__(self, live: State) -> None:
+        self.properties, self.segments, self.topics = live.properties, live.segments, live.topics
+        self.contacts: dict = {}
