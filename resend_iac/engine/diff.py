@@ -25,13 +25,14 @@ Rules (see the package README for the user-facing version):
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from deepdiff import DeepDiff
 
 from resend_iac.engine.fingerprint import fingerprints
 from resend_iac.engine.plan import KINDS, Change, Plan
-from resend_iac.model import Contact, Policy, Property, State, Topic, is_set
+from resend_iac.model import UNSET, Contact, Policy, Property, State, Topic, is_set
 
 _NAME_FIELDS = ("first_name", "last_name")
 _CONTACT_FIELDS = ("first_name", "last_name", "unsubscribed")
@@ -104,6 +105,7 @@ class _Differ:
         self.replaced_properties: set[str] = set()
         self.replaced_topics: set[str] = set()
         self.deleted_contacts: set[str] = set()
+        self._defaults: dict[str, str] = {}
 
     # -- properties, segments, topics ------------------------------------------------
 
@@ -178,6 +180,8 @@ class _Differ:
 
     def contacts(self) -> None:
         policy = self.desired.policy
+        # Every topic's default, once (topics() has settled which are replaced).
+        self._defaults = {n: self._topic_default(n) for n in (*self.live.topics, *self.desired.topics)}
         if policy.prune_contacts:
             for key, have in self.live.contacts.items():
                 if key in self.desired.contacts:
@@ -205,10 +209,11 @@ class _Differ:
         after: dict[str, Any] = {}
         for f in _CONTACT_FIELDS:
             w = getattr(want, f)
-            if not is_set(w):
+            if w is UNSET:
                 continue
             h = getattr(have, f)
-            h = h if is_set(h) else None
+            if h is UNSET:
+                h = None
             if f in _NAME_FIELDS:
                 w, h = _name(w), _name(h)
             if w == h:
@@ -220,15 +225,25 @@ class _Differ:
                 )
                 continue
             before[f], after[f] = h, w
-        if is_set(want.properties) and want.properties:
-            if not is_set(have.properties):
-                raise DiffError(f"{want.email}: live property values were not read (read_live scope)")
+        wp = want.properties
+        if wp is not UNSET and wp:
             hp = have.properties
-            want_view = dict(want.properties)
-            have_view = {pk: None if pk in self.replaced_properties else hp.get(pk) for pk in want_view}
-            # The cheap equality check settles the common case (nothing changed); DeepDiff
-            # finds which keys of the nested map changed for the few contacts that differ.
-            if want_view != have_view:
+            if hp is UNSET:
+                raise DiffError(f"{want.email}: live property values were not read (read_live scope)")
+            # The cheap equality check settles the common case (nothing changed): the same
+            # test as ``want_view != have_view`` (dict equality: identity, then ==) without
+            # building either map; DeepDiff finds which keys of the nested map changed for
+            # the few contacts that differ.
+            replaced = self.replaced_properties
+            for pk, w in wp.items():
+                h = None if pk in replaced else hp.get(pk)
+                if not (w is h or w == h):
+                    break
+            else:
+                wp = None
+            if wp is not None:
+                want_view = dict(wp)
+                have_view = {pk: None if pk in replaced else hp.get(pk) for pk in want_view}
                 changed = DeepDiff(have_view, want_view, ignore_numeric_type_changes=True).affected_root_keys
                 for pk in sorted(changed):
                     before.setdefault("properties", {})[pk] = have_view[pk]
@@ -237,13 +252,23 @@ class _Differ:
             self.changes.append(Change("update", "contact", key, before, after, id=have.id, email=have.email))
 
     def _subscriptions(self, key: str, want: Contact, have: Contact) -> None:
-        if not is_set(want.topics) or not want.topics:
+        wt = want.topics
+        if wt is UNSET or not wt:
             return
-        if not is_set(have.topics):
+        ht = have.topics
+        if ht is UNSET:
             raise DiffError(f"{want.email}: live topic subscriptions were not read (read_live scope)")
+        # Fast check first (no sorting, no per-topic calls): most contacts match.
+        replaced, defaults = self.replaced_topics, self._defaults
+        for name, w in wt.items():
+            explicit = None if name in replaced else ht.get(name)
+            if w != (explicit or defaults.get(name, "opt_in")):
+                break
+        else:
+            return
         before, after = {}, {}
-        for name, w in sorted(want.topics.items()):
-            explicit = None if name in self.replaced_topics else have.topics.get(name)
+        for name, w in sorted(wt.items()):
+            explicit = None if name in self.replaced_topics else ht.get(name)
             effective = explicit or self._topic_default(name)
             if w == effective:
                 continue
@@ -268,7 +293,7 @@ class _Differ:
         for name in sorted(names):
             seg = self.desired.segments.get(name)
             mode = seg.membership if seg is not None else "additive"
-            want = self.desired.segment_members(name)
+            want = self.desired.segment_members(name)  # one at a time: a million keys each
             have = live_members.get(name, set()) if name in self.live.segments else set()
             for key in sorted(want - have):
                 live_c = self.live.contacts.get(key)
@@ -304,6 +329,19 @@ def _leave_case_collisions_alone(d: _Differ, live: State) -> None:
 
 def diff(desired: State, live: State, *, allow_resubscribe: bool = False) -> Plan:
     """The plan that makes ``live`` match ``desired`` (see the module docstring)."""
+    # The diff allocates only short-lived objects (freed by reference counting) and keeps
+    # few: with millions of contacts in the two States, each full cyclic-GC pass would
+    # re-scan all of them for nothing (as in config.loader).
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _diff(desired, live, allow_resubscribe)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _diff(desired: State, live: State, allow_resubscribe: bool) -> Plan:
     d = _Differ(desired, live, allow_resubscribe)
     d.properties()
     d.segments()
