@@ -60,12 +60,14 @@ def normalize_email(email: str) -> str:
     """The key rule for contacts: surrounding white space trimmed, compared case-insensitively.
 
     The first spelling a file gives is kept on the Contact for creation; this key is only
-    used to match desired and live contacts.
+    used to match desired and live contacts. An email already in key form is returned as
+    is (the same object: a million keys then cost no extra strings).
     """
-    return email.strip().lower()
+    key = email.strip().lower()
+    return email if key == email else key
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Location:
     """Where a declared object came from, for error messages: ``file:line:column``
     (a CSV row is ``file:row``, column 0)."""
@@ -74,10 +76,20 @@ class Location:
     line: int
     column: int = 0
 
+    def __init__(self, file: str, line: int, column: int = 0) -> None:
+        # One per CSV row: the slots' own setters, not the frozen dataclass's three
+        # object.__setattr__ calls (half the cost).
+        _set_file(self, file)
+        _set_line(self, line)
+        _set_column(self, column)
+
     def __str__(self) -> str:
         if self.column:
             return f"{self.file}:{self.line}:{self.column}"
         return f"{self.file}:{self.line}"
+
+
+_set_file, _set_line, _set_column = Location.file.__set__, Location.line.__set__, Location.column.__set__  # type: ignore[attr-defined]
 
 
 @dataclass(slots=True)

@@ -50,3 +50,26 @@ def test_streamed_fingerprints_equal_the_reference(monkeypatch, chunk, n):
     assert fp.fingerprints(live, pe, te) == (_reference(live), _reference(live, pe, te))
     if n > 1:  # contact 0 has neither map read
         assert fp.fingerprint(live) != fp.fingerprint(live, [], [])
+
+
+def test_csv_rows_share_repeated_values_and_keep_types(tmp_path):
+    """The CSV loop's per-column value cache: equal cells share one object, a number column
+    still converts (and still rejects a bad cell after good ones), empty cells stay unmanaged."""
+    from resend_iac import config
+
+    (tmp_path / "list.csv").write_text(
+        "email,plan,seats\nA@x.com,pro,5\nb@x.com,pro,5\nc@x.com,5,2.5\nd@x.com,,\n", encoding="utf-8")
+    (tmp_path / "team.yaml").write_text(
+        "version: 1\nproperties:\n  plan: {type: string}\n  seats: {type: number}\nsegments:\n  news: {}\n"
+        "contacts:\n  - csv: list.csv\n    segments: [news]\n", encoding="utf-8")
+    state = config.load([tmp_path / "team.yaml"])
+    a, b, c, d = (state.contacts[k] for k in ("a@x.com", "b@x.com", "c@x.com", "d@x.com"))
+    assert a.properties == {"plan": "pro", "seats": 5} and a.properties["plan"] is b.properties["plan"]
+    assert c.properties == {"plan": "5", "seats": 2.5} and type(a.properties["seats"]) is int
+    assert d.properties == {} and a.segments == {"news"} == d.segments
+    assert a.email == "A@x.com" and b.email is next(k for k in state.contacts if k == "b@x.com")
+
+    (tmp_path / "list.csv").write_text("email,plan,seats\na@x.com,pro,5\nb@x.com,pro,five\n", encoding="utf-8")
+    state, diagnostics = config.validate([tmp_path / "team.yaml"])
+    assert state is None and [d.location.line for d in diagnostics] == [3]
+    assert "'five'" in diagnostics[0].message and "not a number" in diagnostics[0].message

@@ -23,6 +23,7 @@ from resend_iac.model import UNSET, Contact, Location, Property
 # ("entry", None, message): the YAML CSV entry as a whole.
 Problem = tuple[str, Any, str]
 
+_VALUE_CACHE = 4096  # distinct values kept per property column
 _TRUE = {"true", "1", "yes", "y"}
 _FALSE = {"false", "0", "no", "n"}
 
@@ -164,12 +165,17 @@ def read_csv(
     first_i = next((i for i, t in mapping.items() if t == "first_name"), None)
     last_i = next((i for i, t in mapping.items() if t == "last_name"), None)
     unsub_i = next((i for i, t in mapping.items() if t == "unsubscribed"), None)
-    prop_cols = [(i, t, properties[t].type == "number", header[i]) for i, t in mapping.items() if t in properties]
+    # Per property column, a bounded cache: cell text -> the value object every row with
+    # that text shares (lists repeat their plan/company/country values: one string or
+    # number each instead of one per row, and a number is parsed once).
+    prop_cols = [(i, t, properties[t].type == "number", header[i], {}) for i, t in mapping.items() if t in properties]
     width = len(header)
     pad = [""] * width
     contacts: list[Contact] = []
     append = contacts.append
-    shared_segments, shared_topics, shared_props = shared.segments, shared.topics, shared.properties
+    shared_topics, shared_props = shared.topics, shared.properties
+    # One immutable set for every row of the entry (a set per row costs 216 bytes).
+    shared_segments = frozenset(shared.segments)
     shared_unsub, protect = shared.unsubscribed, shared.protect
     quick = quick_email_ok
     end = 1
@@ -210,9 +216,13 @@ def read_csv(
                         continue
             props = dict(shared_props)
             bad = False
-            for i, key, numeric, col in prop_cols:
+            for i, key, numeric, col, known in prop_cols:
                 value = row[i].strip()
                 if not value:
+                    continue
+                cached = known.get(value)
+                if cached is not None:
+                    props[key] = cached
                     continue
                 if numeric:
                     number = parse_number(value)
@@ -224,7 +234,9 @@ def read_csv(
                         continue
                     props[key] = number
                 else:
-                    props[key] = value
+                    props[key] = number = value
+                if len(known) < _VALUE_CACHE:
+                    known[value] = number
             if bad:
                 continue
             append(
@@ -234,7 +246,7 @@ def read_csv(
                     last or UNSET,
                     unsubscribed,
                     props,
-                    set(shared_segments),
+                    shared_segments,
                     dict(shared_topics),
                     protect,
                     None,
