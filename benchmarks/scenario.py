@@ -128,21 +128,28 @@ def _state(n: int, s: int, p: int, t: int, *, live: bool) -> State:
             top.id, top.created_at, top.description, top.visibility = f"topic-{j:04d}", created, None, "private"
         state.topics[name] = top
     cohorts = cohort_count(s)
-    seg_by_cohort = [set(cohort_segments(c, s)) for c in range(cohorts)]
+    # As config.load builds them: the rows of one CSV entry (a cohort) share one frozenset
+    # of segments and one object per distinct property value (csv_source's value cache).
+    # As read_live builds them: a set of segments and fresh values per contact.
+    seg_by_cohort = [frozenset(cohort_segments(c, s)) for c in range(cohorts)]
     top_by_cohort = [cohort_topics(c, t) for c in range(cohorts)]
     keys = property_keys(p)
     contacts = state.contacts
+    values: dict = {}
     for i in range(n):
         f = contact_fields(i, keys)
         c = i % cohorts
+        props = f["properties"]
+        if not live:
+            props = {k: values.setdefault((k, v), v) for k, v in props.items()}
         # The generated emails are already normalised: the key is the email.
         contacts[f["email"]] = Contact(
             email=f["email"],
             first_name=f["first_name"],
             last_name=f["last_name"],
             unsubscribed=f["unsubscribed"],
-            properties=f["properties"],
-            segments=set(seg_by_cohort[c]),
+            properties=props,
+            segments=set(seg_by_cohort[c]) if live else seg_by_cohort[c],
             topics=dict(top_by_cohort[c]),
             id=f"00000000-0000-4000-8000-{i:012d}" if live else None,
             created_at=created,
