@@ -73,3 +73,62 @@ def test_csv_rows_share_repeated_values_and_keep_types(tmp_path):
     state, diagnostics = config.validate([tmp_path / "team.yaml"])
     assert state is None and [d.location.line for d in diagnostics] == [3]
     assert "'five'" in diagnostics[0].message and "not a number" in diagnostics[0].message
+
+
+CSV_ROWS = (b"email,first_name\na@x.com,A\nb@x.com,B\nbad-email,X\nA@X.com,A2\nc@x.com,\n"
+            b"d@x.com,D\nb@x.com,\ne@x.com,E\n")
+
+
+def _import(chunk_rows, monkeypatch, on_conflict, interrupt_after=None, unknowns="benign"):
+    """Counts and contacts (email, first_name) after importing CSV_ROWS into a store that
+    already holds d@x.com, ``chunk_rows`` rows per transaction; ``interrupt_after`` chunks
+    commit before a simulated kill, then the import is run again (resumed)."""
+    import json as _json
+
+    from resend_iac.emulator import imports
+    from resend_iac.emulator.store import Store
+
+    monkeypatch.setattr(imports, "CHUNK_ROWS", chunk_rows)
+    store = Store(unknowns=unknowns)
+    store.create_contact("d@x.com", {"first_name": "old"}, {}, [], [])
+    job = imports.prepare(store, CSV_ROWS, {"on_conflict": on_conflict})
+    with store.write() as c:
+        c.execute("INSERT INTO imports (id, status, created_at, job) VALUES ('i', 'in_progress', 'x', ?)",
+                  (_json.dumps(job),))
+    if interrupt_after is not None:
+        real, calls = imports._apply_rows, []
+
+        def killed(*args):
+            if len(calls) == interrupt_after:
+                raise KeyboardInterrupt  # the chunk's transaction rolls back
+            calls.append(1)
+            return real(*args)
+
+        monkeypatch.setattr(imports, "_apply_rows", killed)
+        with pytest.raises(KeyboardInterrupt):
+            imports.run(store, "i", job)
+        monkeypatch.setattr(imports, "_apply_rows", real)
+        assert store.read("SELECT status FROM imports") == [("in_progress",)]
+        assert len(store.read("SELECT * FROM import_progress")) == min(interrupt_after, 1)
+    imports.run(store, "i", job)
+    counts = store.read("SELECT status, total, created, updated, skipped, failed FROM imports")
+    contacts = store.read("SELECT email, first_name FROM contacts ORDER BY seq")
+    assert store.read("SELECT * FROM import_progress") == []
+    return counts, contacts
+
+
+@pytest.mark.parametrize("on_conflict", ["upsert", "skip"])
+def test_chunked_and_resumed_imports_end_as_one_transaction_would(monkeypatch, on_conflict):
+    whole = _import(1000, monkeypatch, on_conflict)
+    assert whole[0][0][:2] == ("completed", 8) and whole[0][0][5] == 1
+    for chunk in (1, 2, 3):
+        assert _import(chunk, monkeypatch, on_conflict) == whole
+        assert _import(chunk, monkeypatch, on_conflict, interrupt_after=1) == whole
+    assert _import(2, monkeypatch, on_conflict, interrupt_after=0) == whole
+
+
+@pytest.mark.parametrize("on_conflict", ["upsert", "skip"])
+def test_chunked_hostile_imports_end_as_one_transaction_would(monkeypatch, on_conflict):
+    whole = _import(1000, monkeypatch, on_conflict, unknowns="hostile")
+    for chunk in (1, 2, 3):
+        assert _import(chunk, monkeypatch, on_conflict, unknowns="hostile") == whole

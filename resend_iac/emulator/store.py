@@ -92,10 +92,16 @@ CREATE TABLE IF NOT EXISTS imports (
     job TEXT
 );
 CREATE INDEX IF NOT EXISTS imports_status ON imports (status, seq);
+CREATE TABLE IF NOT EXISTS import_progress (
+    import_id TEXT PRIMARY KEY,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL,
+    skipped INTEGER NOT NULL
+) WITHOUT ROWID;
 """
 
 TABLES = ("contacts", "properties", "contact_values", "segments", "memberships", "topics",
-          "subscriptions", "imports")
+          "subscriptions", "imports", "import_progress")
 
 PROPERTY_KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
