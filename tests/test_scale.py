@@ -5,15 +5,14 @@ verifying), at any chunk size."""
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 
 import pytest
 
-import resend_iac.engine.fingerprint  # noqa: F401  (the module, not the function engine exports)
-import sys
-
-fp = sys.modules["resend_iac.engine.fingerprint"]
 from resend_iac.model import UNSET, Contact, Property, Segment, State, Topic
+
+fp = importlib.import_module("resend_iac.engine.fingerprint")  # the module (engine exports the function)
 
 
 def _reference(live, pe=None, te=None) -> str:
