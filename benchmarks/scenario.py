@@ -27,7 +27,7 @@ from pathlib import Path
 
 import yaml
 
-from resend_iac.model import Contact, Property, Segment, State, Topic
+from resend_iac.model import Contact, FrozenDict, Property, Segment, State, Topic
 
 PROPERTY_NAMES = ("company", "score", "plan", "seats", "city", "age", "country", "visits")
 
@@ -129,10 +129,12 @@ def _state(n: int, s: int, p: int, t: int, *, live: bool) -> State:
         state.topics[name] = top
     cohorts = cohort_count(s)
     # As config.load builds them: the rows of one CSV entry (a cohort) share one frozenset
-    # of segments and one object per distinct property value (csv_source's value cache).
+    # of segments, one FrozenDict of topics and one object per distinct property value
+    # (csv_source's value cache).
     # As read_live builds them: a set of segments and fresh values per contact.
     seg_by_cohort = [frozenset(cohort_segments(c, s)) for c in range(cohorts)]
     top_by_cohort = [cohort_topics(c, t) for c in range(cohorts)]
+    shared_topics = [FrozenDict(top) for top in top_by_cohort]
     keys = property_keys(p)
     contacts = state.contacts
     values: dict = {}
@@ -141,7 +143,8 @@ def _state(n: int, s: int, p: int, t: int, *, live: bool) -> State:
         c = i % cohorts
         props = f["properties"]
         if not live:
-            props = {k: values.setdefault((k, v), v) for k, v in props.items()}
+            for k, v in props.items():
+                props[k] = values.setdefault((k, v), v)
         # The generated emails are already normalised: the key is the email.
         contacts[f["email"]] = Contact(
             email=f["email"],
@@ -150,7 +153,7 @@ def _state(n: int, s: int, p: int, t: int, *, live: bool) -> State:
             unsubscribed=f["unsubscribed"],
             properties=props,
             segments=set(seg_by_cohort[c]) if live else seg_by_cohort[c],
-            topics=dict(top_by_cohort[c]),
+            topics=dict(top_by_cohort[c]) if live else shared_topics[c],
             id=f"00000000-0000-4000-8000-{i:012d}" if live else None,
             created_at=created,
         )

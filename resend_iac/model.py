@@ -67,6 +67,23 @@ def normalize_email(email: str) -> str:
     return email if key == email else key
 
 
+class FrozenDict(dict):
+    """A dict that refuses changes: one mapping shared by many contacts (the rows of one
+    CSV entry share their topic subscriptions, as they share one frozenset of segments),
+    so a change through one contact cannot reach the others. Reads, ``==``, ``dict(...)``,
+    JSON, copy and pickle work as for a dict; to change a contact's map, assign a new one."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> Any:
+        raise TypeError("this mapping is shared by several contacts; assign a new dict instead")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+
 @dataclass(frozen=True, slots=True, init=False)
 class Location:
     """Where a declared object came from, for error messages: ``file:line:column``

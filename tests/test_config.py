@@ -184,12 +184,14 @@ def test_csv_rows_convert_types_and_empty_cells_are_unmanaged(tmp_path: Path) ->
     assert grace.properties == {"company": "Default Co", "plan_tier": 2.5}  # entry value where the cell is empty
     assert linus.first_name == 'Linus "T"' and linus.unsubscribed is UNSET and linus.properties["plan_tier"] == -4
     assert all(c.segments == {"newsletter"} and c.topics == {"product-updates": "opt_out"} for c in (ada, grace, linus))
-    # No shared mutable state between rows: the rows of one entry share one frozenset (a
-    # set per row cost 216 bytes a contact); their maps are their own.
+    # No shared mutable state between rows: the rows of one entry share one frozenset of
+    # segments and one FrozenDict of topics (immutable); their property maps are their own.
     assert isinstance(ada.segments, frozenset) or ada.segments is not grace.segments
     with pytest.raises(AttributeError):
         ada.segments.add("other")  # type: ignore[attr-defined]
-    assert ada.topics is not grace.topics and ada.properties is not grace.properties
+    with pytest.raises(TypeError):
+        ada.topics["product-updates"] = "opt_in"
+    assert grace.topics == {"product-updates": "opt_out"} and ada.properties is not grace.properties
     csv_file = str(tmp_path / "seeds" / "customers.csv")
     assert [c.location for c in (ada, grace, linus)] == [Location(csv_file, 2), Location(csv_file, 3), Location(csv_file, 5)]
 

@@ -131,3 +131,22 @@ def test_chunked_hostile_imports_end_as_one_transaction_would(monkeypatch, on_co
     whole = _import(1000, monkeypatch, on_conflict, unknowns="hostile")
     for chunk in (1, 2, 3):
         assert _import(chunk, monkeypatch, on_conflict, unknowns="hostile") == whole
+
+def test_frozen_dict_reads_like_a_dict_and_refuses_changes():
+    import copy
+    import pickle
+
+    from resend_iac.model import FrozenDict
+
+    d = FrozenDict({"news": "opt_in"})
+    assert d == {"news": "opt_in"} and dict(d) == d and json.dumps(d) == '{"news": "opt_in"}'
+    assert sorted(d.items()) == [("news", "opt_in")] and d.get("x") is None and len(d) == 1
+    for clone in (copy.copy(d), copy.deepcopy(d), pickle.loads(pickle.dumps(d))):
+        assert clone == d and type(clone) is FrozenDict
+    for change in (lambda: d.__setitem__("a", 1), lambda: d.__delitem__("news"), d.clear, d.popitem,
+                   lambda: d.pop("news"), lambda: d.setdefault("a", 1), lambda: d.update(a=1)):
+        with pytest.raises(TypeError):
+            change()
+    with pytest.raises(TypeError):
+        d |= {"a": 1}
+    assert d == {"news": "opt_in"} and (d | {"a": "opt_out"}) == {"news": "opt_in", "a": "opt_out"}
