@@ -33,7 +33,9 @@ def _child(n: int, s: int, p: int, t: int, trace: bool = True) -> dict:
     sys.path.insert(0, str(HERE))
     import gc
 
+    import deepdiff  # noqa: F401  (diff imports it at the first changed property map; not timed, as before)
     import scenario
+
     from resend_iac.engine import diff
 
     t0 = time.perf_counter()
