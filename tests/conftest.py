@@ -39,6 +39,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.anyio)
 
 
+@pytest.fixture(autouse=True)
+def _refresh_cache_per_test(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test its own refresh cache (engine/cache.py), never one in the working directory."""
+    monkeypatch.setenv("RESEND_IAC_CACHE", str(tmp_path_factory.mktemp("cache") / "cache.sqlite"))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

@@ -20,12 +20,12 @@ from resend_iac.engine import (
     SafetyError,
     apply,
     check_safety,
-    diff,
     fingerprint,
     load_plan,
-    read_scope,
     save_plan,
 )
+from resend_iac.engine.cache import CacheError, RefreshCache, cache_path
+from resend_iac.engine.live import DEFAULT_BUDGET, Refresh, forget_written, plan_live, remember
 from resend_iac.engine.planfile import write_atomic
 from resend_iac.model import State
 
@@ -90,6 +90,51 @@ def target_options(fn: Callable) -> Callable:
     return wrapper
 
 
+def cache_options(fn: Callable) -> Callable:
+    @click.option("--cache", "cache_file", metavar="PATH", default=None,
+                  help="The refresh cache (default: $RESEND_IAC_CACHE or .resend-iac/cache.sqlite). "
+                       "Holds keyed digests, no emails, names or values.")
+    @click.option("--no-cache", is_flag=True, help="Neither read nor write the refresh cache.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        return fn(*args, **kw)
+
+    return wrapper
+
+
+def refresh_options(fn: Callable) -> Callable:
+    @click.option("--refresh", "refresh_mode", type=click.Choice(["auto", "full"]), default="auto",
+                  show_default=True,
+                  help="auto: read contact details only where the refresh cache cannot prove them "
+                       "unchanged (plus --refresh-budget in rotation); full: read every managed contact.")
+    @click.option("--refresh-budget", type=click.IntRange(min=0), default=DEFAULT_BUDGET, show_default=True,
+                  metavar="N", help="Also re-verify the N least recently verified contacts (1-2 requests each).")
+    @cache_options
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        return fn(*args, **kw)
+
+    return wrapper
+
+
+def _cache(local: bool, api_key: str | None, cache_file: str | None, no_cache: bool) -> RefreshCache | None:
+    """The refresh cache, keyed from the API key (``--local``: the emulator's fixed key)."""
+    import os
+
+    path = cache_path(cache_file, no_cache)
+    if path is None:
+        return None
+    secret = "re_local" if local else (api_key or os.environ.get("RESEND_API_KEY", ""))
+    try:
+        return RefreshCache.open(path, secret)
+    except CacheError as e:
+        raise Exit(1, f"error: {e}") from None
+
+
+def _refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache) -> Refresh:
+    return Refresh(refresh_mode, refresh_budget, _cache(local, api_key, cache_file, no_cache))
+
+
 def _api_error(e: ResendAPIError) -> str:
     where = f" ({e.method} {e.path})" if e.method else ""
     if e.status == 0:
@@ -119,10 +164,10 @@ def _client(local: bool, api_key: str | None, api_url: str | None):
     return client_for(local, api_key, api_url)
 
 
-async def _read(client: Any, property_emails, topic_emails) -> State:
-    """read_live, with a status line on stderr while it reads (on a terminal only)."""
+async def _with_status(read: Callable[[Any], Any]) -> Any:
+    """Run ``read(progress)`` with a status line on stderr while it reads (on a terminal only)."""
     if not sys.stderr.isatty():
-        return await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
+        return await read(None)
     from rich.console import Console
 
     with Console(stderr=True).status("reading the live team") as status:
@@ -130,14 +175,19 @@ async def _read(client: Any, property_emails, topic_emails) -> State:
             if not what.startswith("warning"):
                 status.update(f"reading the live team: {what} {done}{'/' + str(total) if total else ''}")
 
-        return await read_live(client, property_emails=property_emails, topic_emails=topic_emails,
-                               progress=progress)
+        return await read(progress)
 
 
-async def _plan(client: Any, desired: State, allow_resubscribe: bool) -> tuple[Plan, State]:
-    property_emails, topic_emails = read_scope(desired)
-    live = await _read(client, property_emails, topic_emails)
-    return diff(desired, live, allow_resubscribe=allow_resubscribe), live
+async def _read(client: Any, property_emails, topic_emails) -> State:
+    """read_live, with a status line on stderr while it reads (on a terminal only)."""
+    return await _with_status(lambda progress: read_live(
+        client, property_emails=property_emails, topic_emails=topic_emails, progress=progress))
+
+
+async def _plan(client: Any, desired: State, allow_resubscribe: bool,
+                refresh: Refresh | None = None) -> tuple[Plan, State]:
+    return await _with_status(lambda progress: plan_live(
+        client, desired, allow_resubscribe=allow_resubscribe, refresh=refresh, progress=progress))
 
 
 def _render(plan: Plan, fmt: str, redact: bool) -> str:
@@ -168,15 +218,18 @@ def _safety_note(plan: Plan) -> None:
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes present.")
 @click.option("--redact", is_flag=True, help="Mask emails and names (for public PRs).")
 @click.option("--allow-resubscribe", is_flag=True, help="Plan resubscriptions of unsubscribed contacts.")
+@refresh_options
 @target_options
-def plan_command(paths, fmt, out, detailed_exitcode, redact, allow_resubscribe, local, api_key, api_url):
+def plan_command(paths, fmt, out, detailed_exitcode, redact, allow_resubscribe, refresh_mode, refresh_budget,
+                 cache_file, no_cache, local, api_key, api_url):
     """Show what apply would change for the files in PATH... (YAML files or directories)."""
     desired = _load(paths)
     client = _client(local, api_key, api_url)
+    refresh = _refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache)
 
     async def run() -> Plan:
         async with client:
-            plan, _ = await _plan(client, desired, allow_resubscribe)
+            plan, _ = await _plan(client, desired, allow_resubscribe, refresh)
             return plan
 
     plan = asyncio.run(run())
@@ -243,8 +296,10 @@ class _Bar:
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--force", is_flag=True, help="Apply even if the plan exceeds the policy's safety thresholds.")
 @click.option("--allow-resubscribe", is_flag=True, help="Resubscribe contacts that are unsubscribed live.")
+@refresh_options
 @target_options
-def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, local, api_key, api_url):
+def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, refresh_mode, refresh_budget,
+                  cache_file, no_cache, local, api_key, api_url):
     """Make the team match the files in PATH... (or carry out a saved --plan)."""
     if bool(paths) == bool(plan_file):
         raise Exit(1, "error: give the files to apply (apply PATH...) or a saved plan (apply --plan PLAN), not both")
@@ -260,6 +315,7 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, loca
         desired = _load(paths)
         saved = None
     client = _client(local, api_key, api_url)
+    refresh = _refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache)
 
     async def run() -> None:
         async with client:
@@ -287,7 +343,7 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, loca
                         "Run plan again and review the new plan."))
                 plan = saved
             else:
-                plan, live = await _plan(client, desired, allow_resubscribe)
+                plan, live = await _plan(client, desired, allow_resubscribe, refresh)
             if plan.empty:
                 for w in plan.warnings:
                     _err(f"warning: {w}")
@@ -305,6 +361,7 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, loca
                                   "review the plan and pass --auto-approve to apply it. Nothing was applied.")
                 if not click.confirm("Apply these changes?", default=False):
                     raise Exit(1, "Apply cancelled. Nothing was applied.")
+            forget_written(plan, refresh.cache)  # before the writes: an unknown outcome leaves no entry
             with _Bar(len(plan.changes)) as bar:
                 try:
                     result = await apply(plan, client, progress=bar, live=live,
@@ -323,8 +380,9 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, loca
 # ----------------------------------------------------------------------------- export
 
 
-async def read_everything(client: Any) -> State:
-    """The whole live team, property values and subscriptions included (for export)."""
+async def read_everything(client: Any, cache: RefreshCache | None = None) -> State:
+    """The whole live team, property values and subscriptions included (for export).
+    Writes the refresh cache's entries of what it read, if given one."""
     # Two small lists first, so the contacts are listed once and read in detail only for
     # what the team has (no property values to read without properties, nor subscriptions
     # without topics).
@@ -332,6 +390,8 @@ async def read_everything(client: Any) -> State:
     has_topics = bool(await client.list_topics())
     live = await read_live(client, property_emails=EVERY_CONTACT if has_properties else (),
                            topic_emails=EVERY_CONTACT if has_topics else ())
+    if cache is not None:
+        remember(cache, live)
     for c in live.contacts.values():
         if isinstance(c.properties, dict):
             c.properties = {k: v for k, v in c.properties.items() if v is not None}
@@ -349,17 +409,19 @@ async def read_everything(client: Any) -> State:
 @main.command("export", cls=_Command)
 @click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
               help="Write to this file (default: standard output).")
+@cache_options
 @target_options
-def export_command(out, local, api_key, api_url):
+def export_command(out, cache_file, no_cache, local, api_key, api_url):
     """Write the live team (properties, segments, topics, contacts with their memberships and
     subscriptions) in the YAML format. Planning the export against the same team shows no changes."""
     from resend_iac.config import dump_yaml
 
     client = _client(local, api_key, api_url)
+    cache = _cache(local, api_key, cache_file, no_cache)
 
     async def run() -> State:
         async with client:
-            return await read_everything(client)
+            return await read_everything(client, cache)
 
     state = asyncio.run(run())
     text = dump_yaml(state)

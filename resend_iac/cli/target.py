@@ -18,7 +18,7 @@ from typing import Any, Sequence
 
 import httpx
 
-from resend_iac.client import ResendClient, read_live
+from resend_iac.client import ResendClient
 
 LOCAL_DB = ".resend-iac/local.db"
 LOCAL_URL = "http://emulator"
@@ -69,15 +69,14 @@ def seed_app(app: Any, paths: Sequence[str | Path]) -> Any:
 
     Raises ``config.ConfigError`` for bad files. Returns the ApplyResult."""
     from resend_iac.config import load
-    from resend_iac.engine import apply, diff, read_scope
+    from resend_iac.engine import apply
+    from resend_iac.engine.live import plan_live
 
     desired = load(paths)
 
     async def run() -> Any:
         async with client_for_app(app) as client:
-            property_emails, topic_emails = read_scope(desired)
-            live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
-            plan = diff(desired, live)
+            plan, live = await plan_live(client, desired)
             return await apply(plan, client, live=live)
 
     return asyncio.run(run())

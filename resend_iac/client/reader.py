@@ -9,6 +9,12 @@ Lists are paged sequentially (cursor); different lists and the per-contact reads
 concurrently, paced by the client's rate limiter. Per-contact reads start as soon as
 the contact list page naming the contact has arrived.
 
+A ``details`` policy (``engine/live.py``: the refresh cache) narrows the per-contact reads:
+for each listed contact in scope, once the property and topic lists have arrived,
+``details.decide(key, contact, state)`` says whether to read its details now; after the
+contact list ends, ``details.more(state)`` names further contacts (normalised emails) to read.
+A contact not read keeps ``properties``/``topics`` UNSET for the caller to fill.
+
 Two live segments (or topics) with the same name: the first in the API's order is
 kept, the others are left out (their members are not read), and a warning is logged,
 appended to ``warnings`` if a list is given, and passed to ``progress`` with
@@ -20,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Collection
-from typing import Any
+from typing import Any, Protocol
 
 from resend_iac.client.http import ResendAPIError, ResendClient, _ref
 from resend_iac.model import UNSET, Contact, Property, Segment, State, Topic, normalize_email
@@ -66,6 +72,12 @@ class _EveryContact:
 EVERY_CONTACT: Any = _EveryContact()
 
 
+class DetailPolicy(Protocol):
+    def decide(self, key: str, contact: Contact, state: State) -> bool: ...
+
+    def more(self, state: State) -> Collection[str]: ...
+
+
 def _email_set(emails: Collection[str]) -> Any:
     return emails if emails is EVERY_CONTACT else {normalize_email(e) for e in emails}
 
@@ -78,8 +90,11 @@ class _Reader:
         topic_emails: Collection[str],
         progress: Progress | None,
         warnings: list[str] | None,
+        details: DetailPolicy | None = None,
     ) -> None:
         self.client = client
+        self.details = details
+        self.properties_read: asyncio.Future[None] | None = None
         self.property_emails = _email_set(property_emails)
         self.topic_emails = _email_set(topic_emails)
         self.progress = progress
@@ -101,6 +116,7 @@ class _Reader:
 
     async def run(self) -> State:
         self.topic_names = asyncio.get_running_loop().create_future()
+        self.properties_read = asyncio.get_running_loop().create_future()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.read_properties())
             tg.create_task(self.read_topics())
@@ -112,7 +128,17 @@ class _Reader:
         return self.state
 
     async def read_properties(self) -> None:
-        for item in await self.client.list_properties():
+        assert self.properties_read is not None
+        try:
+            items = await self.client.list_properties()
+        except asyncio.CancelledError:
+            self.properties_read.cancel()
+            raise
+        except Exception as exc:
+            self.properties_read.set_exception(exc)
+            self.properties_read.exception()
+            raise
+        for item in items:
             key = item.get("key")
             if not key or key in self.state.properties:
                 continue
@@ -123,6 +149,7 @@ class _Reader:
                 id=item.get("id"),
                 created_at=item.get("created_at"),
             )
+        self.properties_read.set_result(None)
 
     async def read_topics(self) -> None:
         assert self.topic_names is not None
@@ -208,15 +235,29 @@ class _Reader:
                 continue
             contact = _contact(item)
             contacts[key] = contact
-            if key in self.property_emails:
-                self.detail_total += 1
-                tg.create_task(self.read_properties_of(contact))
-            if key in self.topic_emails:
-                self.detail_total += 1
-                tg.create_task(self.read_topics_of(contact))
+            if self.details is not None and (key in self.property_emails or key in self.topic_emails):
+                if not self.properties_read.done() or not self.topic_names.done():
+                    await asyncio.shield(self.properties_read)
+                    await asyncio.shield(self.topic_names)
+                if self.details.decide(key, contact, self.state):
+                    self.read_details(tg, key, contact)
+            else:
+                self.read_details(tg, key, contact)
             if len(contacts) % 100 == 0:
                 self.report(len(contacts), None, "contacts listed")
         self.report(len(contacts), len(contacts), "contacts listed")
+        if self.details is not None:
+            for key in self.details.more(self.state):
+                if key in contacts:
+                    self.read_details(tg, key, contacts[key])
+
+    def read_details(self, tg: asyncio.TaskGroup, key: str, contact: Contact) -> None:
+        if key in self.property_emails:
+            self.detail_total += 1
+            tg.create_task(self.read_properties_of(contact))
+        if key in self.topic_emails:
+            self.detail_total += 1
+            tg.create_task(self.read_topics_of(contact))
 
     def detail_finished(self) -> None:
         self.detail_done += 1
@@ -259,6 +300,7 @@ async def read_live(
     topic_emails: Collection[str] = (),
     progress: Progress | None = None,
     warnings: list[str] | None = None,
+    details: DetailPolicy | None = None,
 ) -> State:
     """The team's live state (see the module docstring for what is read and how).
 
@@ -270,7 +312,7 @@ async def read_live(
     Raises ``ResendAPIError`` (the first failure; the other reads are cancelled), not an
     exception group.
     """
-    reader = _Reader(client, property_emails, topic_emails, progress, warnings)
+    reader = _Reader(client, property_emails, topic_emails, progress, warnings, details)
     try:
         return await reader.run()
     except BaseExceptionGroup as group:

@@ -86,6 +86,10 @@ class Plan:
     # whole live state but per-contact details only for "property_emails"/"topic_emails"
     # (the contacts the plan changes). Absent in older plan files: then the full re-read.
     verify: dict[str, Any] = field(default_factory=dict)
+    # How fresh the per-contact details are (engine/live.py): {"refresh": "auto"|"full",
+    # "read_now": contacts read in this run, "from_cache": contacts served from the refresh
+    # cache, "oldest_verified": ISO time of the oldest cached read or None, ...}. None: unknown.
+    freshness: dict[str, Any] | None = None
 
     @property
     def empty(self) -> bool:
@@ -118,6 +122,7 @@ class Plan:
             "policy": dict(self.policy),
             "scope": {k: list(v) for k, v in self.scope.items()},
             "verify": dict(self.verify),
+            **({"freshness": dict(self.freshness)} if self.freshness is not None else {}),
         }
 
     @classmethod
@@ -136,4 +141,5 @@ class Plan:
             policy=dict(data.get("policy") or {}),
             scope={k: list(v) for k, v in (data.get("scope") or {}).items()},
             verify=dict(data.get("verify") or {}),
+            freshness=dict(data["freshness"]) if isinstance(data.get("freshness"), dict) else None,
         )

@@ -542,14 +542,26 @@ def digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-async def _plan(client: Any, desired: Any) -> tuple[Any, Any]:
-    """(plan, live) for ``desired``, reading the live team as ``resend-iac plan`` does."""
-    from resend_iac.client import read_live
-    from resend_iac.engine import diff, read_scope
+def _refresh() -> Any:
+    """The refresh policy of ``resend-iac plan``: the cache at ``$RESEND_IAC_CACHE`` (default
+    ``.resend-iac/cache.sqlite`` in the Pulumi project directory; ``none`` turns it off),
+    ``$RESEND_IAC_REFRESH`` (auto|full) and ``$RESEND_IAC_REFRESH_BUDGET``."""
+    from resend_iac.engine.cache import RefreshCache, cache_path
+    from resend_iac.engine.live import DEFAULT_BUDGET, Refresh
 
-    property_emails, topic_emails = read_scope(desired)
-    live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
-    return diff(desired, live), live
+    env = os.environ
+    path = cache_path(None, env.get("RESEND_IAC_CACHE", "").lower() in ("none", "off"))
+    cache = RefreshCache.open(path, env.get("RESEND_API_KEY", "")) if path else None
+    return Refresh(env.get("RESEND_IAC_REFRESH") or "auto",
+                   int(env.get("RESEND_IAC_REFRESH_BUDGET") or DEFAULT_BUDGET), cache)
+
+
+async def _plan(client: Any, desired: Any, refresh: Any = None) -> tuple[Any, Any]:
+    """(plan, live) for ``desired``, through the engine's one entry point (engine/live.py),
+    as ``resend-iac plan`` does."""
+    from resend_iac.engine.live import plan_live
+
+    return await plan_live(client, desired, refresh=refresh or _refresh())
 
 
 def _plan_sync(desired: Any) -> Any:
@@ -578,7 +590,8 @@ async def _plan_and_apply(
 ) -> tuple[Any, Any]:
     from resend_iac.engine import SafetyError, apply, check_safety
 
-    plan, live = await _plan(client, desired)
+    refresh = _refresh()
+    plan, live = await _plan(client, desired, refresh)
     if expected_digest is not None and plan_digest(plan) != expected_digest:
         raise RuntimeError(
             "the live team changed since this update was planned "
@@ -589,6 +602,9 @@ async def _plan_and_apply(
         check_safety(plan, desired.policy)
     except SafetyError as exc:
         raise RuntimeError(_refusal(plan, exc, path)) from None
+    from resend_iac.engine.live import forget_written
+
+    forget_written(plan, refresh.cache)
     result = await apply(plan, client, live=live)
     return plan, result
 

@@ -1,0 +1,258 @@
+"""Plan against the live team, in one place: read scope -> read live -> diff.
+
+``plan_live(client, desired, ...)`` is what ``resend-iac plan``/``apply``, ``emulator --seed``
+(``cli/target.py``) and the Pulumi ``ContactList`` provider all call. The refresh cache
+(``engine/cache.py``) lives behind it, with the refresh policy:
+
+- Lists are always read fresh: contacts (names, ``unsubscribed``), segment members,
+  properties, segments, topics.
+- ``refresh="full"``: every managed contact's details (property values, topic subscriptions)
+  are read, as without a cache.
+- ``refresh="auto"`` (default): a managed contact's details are read now if
+  (a) the cache has no entry for its id (new, or deleted and re-created: a new id),
+  (b) its declared values differ from the cached digests, or its list fields (names,
+  ``unsubscribed``) differ from the declared ones, or a property/topic it manages is being
+  replaced: so every change a plan shows is computed from a read made in this run;
+  (c) it is among the ``budget`` least recently verified contacts served otherwise
+  (rotation: successive plans re-verify the whole team, ``ceil(managed / budget)`` plans).
+  Every other managed contact is *served from the cache*: its cached digests prove that live
+  equals declared for what it manages, so it diffs as "no change" for its properties and
+  topics, and a cached value never leads to a write.
+- Every read writes the cache: the entries of the contacts read now are rewritten, those of
+  contacts no longer listed are dropped. ``forget_written(plan, cache)`` drops the entries of
+  every contact a plan is about to write (called before apply: a write whose outcome is unknown
+  leaves no entry behind).
+
+``scope`` (which contacts' details the diff needs) defaults to ``read_scope(desired)``; a
+narrower scope can be passed later (e.g. a change-scoped pull-request plan).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from resend_iac.client import read_live
+from resend_iac.engine.cache import Entry, RefreshCache
+from resend_iac.engine.diff import diff, read_scope
+from resend_iac.engine.fingerprint import fingerprint
+from resend_iac.engine.plan import Plan
+from resend_iac.model import Contact, State, is_set
+
+# Contacts re-verified per plan in rotation, beyond those that must be read anyway. Each costs
+# one or two requests (property values, subscriptions): at most 200 requests, 40 s at Resend's
+# default 5 requests/s, on top of the list floor (253 requests for 10,000 contacts in 150
+# segment pages). A team of 10,000 is re-verified every 100 plans; the nightly drift job reads
+# the whole team weekly (`--refresh full`), see docs/gitops.md.
+DEFAULT_BUDGET = 100
+MODES = ("auto", "full")
+
+
+@dataclass
+class Refresh:
+    """How a plan reads per-contact details: ``mode`` "auto" or "full", the rotation
+    ``budget`` (contacts), and the cache (None: no cache, everything is read)."""
+
+    mode: str = "auto"
+    budget: int = DEFAULT_BUDGET
+    cache: RefreshCache | None = None
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"refresh mode {self.mode!r}: use auto or full")
+        if self.budget < 0:
+            raise ValueError("the refresh budget is a number of contacts, 0 or more")
+
+
+@dataclass
+class Scope:
+    """Normalised emails whose property values / topic subscriptions the diff needs."""
+
+    property_emails: set[str] = field(default_factory=set)
+    topic_emails: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, desired: State) -> "Scope":
+        p, t = read_scope(desired)
+        return cls(p, t)
+
+
+def _iso(t: float | None) -> str | None:
+    if t is None:
+        return None
+    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _name(v: Any) -> Any:
+    v = v if is_set(v) else None
+    return None if v == "" else v
+
+
+class _Policy:
+    """The reader's ``details`` hook (client/reader.py): decides per contact."""
+
+    def __init__(self, desired: State, scope: Scope, refresh: Refresh) -> None:
+        self.desired = desired
+        self.scope = scope
+        self.refresh = refresh
+        self.cache = refresh.cache
+        self.fresh: set[str] = set()  # keys whose details are read now
+        self.served: dict[str, Entry] = {}  # keys served from the cache
+
+    # -- DetailPolicy -------------------------------------------------------------------
+
+    def decide(self, key: str, contact: Contact, state: State) -> bool:
+        entry = self.cache.entries.get(contact.id or "") if self.cache is not None else None
+        if self.refresh.mode == "full" or entry is None or not self._proves(key, contact, entry, state):
+            self.fresh.add(key)
+            return True
+        self.served[key] = entry
+        return False
+
+    def more(self, state: State) -> list[str]:
+        budget = self.refresh.budget
+        if not budget or not self.served:
+            return []
+        oldest = sorted(self.served, key=lambda k: (self.served[k].verified_at, k))[:budget]
+        for key in oldest:
+            del self.served[key]
+            self.fresh.add(key)
+        return oldest
+
+    # -- does the entry prove live == declared? ------------------------------------------
+
+    def _proves(self, key: str, live: Contact, entry: Entry, state: State) -> bool:
+        want = self.desired.contacts.get(key)
+        if want is None or self.cache is None or not live.id:
+            return False
+        for f in ("first_name", "last_name"):
+            if is_set(getattr(want, f)) and _name(getattr(want, f)) != _name(getattr(live, f)):
+                return False
+        if is_set(want.unsubscribed) and want.unsubscribed != live.unsubscribed:
+            return False
+        cache, cid = self.cache, live.id
+        if key in self.scope.property_emails:
+            if entry.props is None:
+                return False
+            for pk, value in (want.properties or {}).items():
+                prop, declared = state.properties.get(pk), self.desired.properties.get(pk)
+                if prop is None or not prop.id or (declared is not None and declared.type != prop.type):
+                    return False
+                if cache.prop_digest(cid, prop.id, value) not in entry.props:
+                    return False
+        if key in self.scope.topic_emails:
+            if entry.topics is None:
+                return False
+            for name, w in (want.topics or {}).items():
+                topic, declared = state.topics.get(name), self.desired.topics.get(name)
+                if topic is None or not topic.id:
+                    return False
+                if declared is not None and declared.default_subscription != topic.default_subscription:
+                    return False
+                if cache.topic_digest(cid, topic.id, w) in entry.topics:
+                    continue
+                if topic.default_subscription == w and cache.topic_digest(cid, topic.id, None) in entry.topics:
+                    continue
+                return False
+        return True
+
+    # -- after the read -------------------------------------------------------------------
+
+    def serve(self, live: State) -> None:
+        """Fill the served contacts' details with the declared values (proven equal)."""
+        for key in self.served:
+            contact, want = live.contacts[key], self.desired.contacts[key]
+            if key in self.scope.property_emails:
+                contact.properties = dict(want.properties)
+            if key in self.scope.topic_emails:
+                contact.topics = dict(want.topics)
+
+    def freshness(self, live: State) -> dict[str, Any]:
+        read_now = sum(1 for k in self.fresh if k in live.contacts)
+        oldest = min((e.verified_at for e in self.served.values()), default=None)
+        return {
+            "refresh": self.refresh.mode,
+            "budget": self.refresh.budget,
+            "cache": self.cache is not None,
+            "read_now": read_now,
+            "from_cache": len(self.served),
+            "oldest_verified": _iso(oldest),
+        }
+
+
+def remember(cache: RefreshCache, live: State, keys: Collection[str] | None = None) -> int:
+    """Write the entries of the contacts of ``live`` whose details were read (``keys``, or
+    every contact with details), and drop those of contacts no longer listed. Returns the
+    number of entries written."""
+    props = [(p.id, k) for k, p in live.properties.items() if p.id]
+    topics = [(t.id, n) for n, t in live.topics.items() if t.id]
+    rows = []
+    for key, c in live.contacts.items():
+        if not c.id or (keys is not None and key not in keys):
+            continue
+        has_p, has_t = isinstance(c.properties, dict), isinstance(c.topics, dict)
+        if not (has_p or has_t):
+            continue
+        p = [cache.prop_digest(c.id, pid, c.properties.get(pk)) for pid, pk in props] if has_p else None
+        t = [cache.topic_digest(c.id, tid, c.topics.get(n)) for tid, n in topics] if has_t else None
+        rows.append((c.id, p, t))
+    cache.put(rows, at=time.time())
+    cache.keep_only(c.id for c in live.contacts.values() if c.id)
+    return len(rows)
+
+
+async def read_for(
+    client: Any, desired: State, *, refresh: Refresh | None = None, scope: Scope | None = None,
+    progress: Any = None, warnings: list[str] | None = None,
+) -> tuple[State, dict[str, Any], set[str]]:
+    """The live team as the diff of ``desired`` needs it: (live, freshness, fresh keys).
+    Contacts served from the cache have their declared details filled in."""
+    refresh = refresh or Refresh()
+    scope = scope or Scope.of(desired)
+    policy = _Policy(desired, scope, refresh)
+    live = await read_live(client, property_emails=scope.property_emails, topic_emails=scope.topic_emails,
+                           progress=progress, warnings=warnings, details=policy)
+    if refresh.cache is not None:
+        remember(refresh.cache, live, policy.fresh)
+    policy.serve(live)
+    return live, policy.freshness(live), policy.fresh
+
+
+async def plan_live(
+    client: Any, desired: State, *, allow_resubscribe: bool = False, refresh: Refresh | None = None,
+    scope: Scope | None = None, progress: Any = None,
+) -> tuple[Plan, State]:
+    """(plan, live): read what the diff of ``desired`` needs (with the refresh policy), diff."""
+    scope = scope or Scope.of(desired)
+    live, freshness, fresh = await read_for(client, desired, refresh=refresh, scope=scope, progress=progress)
+    plan = diff(desired, live, allow_resubscribe=allow_resubscribe)
+    served = {k for k in live.contacts if k not in fresh}
+    if freshness["from_cache"]:
+        # What the plan's fingerprint covers: the details read now (served ones count as not read).
+        plan.fingerprint = fingerprint(live, scope.property_emails - served, scope.topic_emails - served)
+        touched = set(plan.verify.get("property_emails", ())) | set(plan.verify.get("topic_emails", ()))
+        if touched & served:  # cannot happen (see _Policy._proves); never plan from the cache
+            raise RuntimeError(f"internal error: {len(touched & served)} changed contacts were served "
+                               "from the refresh cache; plan again with --refresh full")
+    plan.freshness = freshness
+    return plan, live
+
+
+def forget_written(plan: Plan, cache: RefreshCache | None) -> None:
+    """Drop the cache entries of every contact the plan writes (before apply writes them).
+    A plan that changes a property or topic itself drops every entry."""
+    if cache is None:
+        return
+    if any(c.kind in ("property", "topic") and c.action != "create" for c in plan.changes):
+        cache.drop(list(cache.entries))
+        return
+    cache.drop({c.id for c in plan.changes if c.kind in ("contact", "subscription") and c.id})
+
+
+def rotation_plans(managed: int, budget: int) -> int:
+    """Plans it takes the rotation to re-verify every managed contact."""
+    return math.ceil(managed / budget) if budget else 0
