@@ -257,6 +257,25 @@ def _count_phrase(changes: list[Change]) -> str:
     return f"{n} change{'s' if n != 1 else ''}: " + ", ".join(parts)
 
 
+def freshness_line(plan: Plan) -> str | None:
+    """How fresh the contacts' details are (engine/live.py), or None if the plan does not say.
+    E.g. "Contact details: 12 read now, 9,988 from the refresh cache (oldest verified
+    2026-11-29T02:00:00Z); --refresh full reads them all." """
+    f = getattr(plan, "freshness", None)
+    if not isinstance(f, dict):
+        return None
+    read_now, cached = int(f.get("read_now") or 0), int(f.get("from_cache") or 0)
+    text = f"Contact details: {read_now:,} read now"
+    if cached:
+        text += (f", {cached:,} from the refresh cache (oldest verified {f.get('oldest_verified')}); "
+                 "--refresh full reads them all.")
+    elif f.get("refresh") == "full":
+        text += " (--refresh full)."
+    else:
+        text += ", none from the refresh cache."
+    return text
+
+
 # --------------------------------------------------------------------------- text
 
 
@@ -290,6 +309,9 @@ def render_text(plan: Plan, *, color: bool = False, redact: bool = False) -> str
             line(f"  ! {warning}", "yellow")
         line()
     line(plan.summary(), "bold")
+    fresh = freshness_line(plan)
+    if fresh:
+        line(fresh, "dim")
     if redact:
         line("(emails and names redacted)", "dim")
     return "".join(out)
@@ -350,6 +372,9 @@ def render_markdown(plan: Plan, *, redact: bool = False, max_chars: int = 60000)
             " · emails and names redacted" if redact else "") + "\n")
     elif redact:
         head.append("Emails and names redacted.\n")
+    fresh = freshness_line(plan)
+    if fresh:
+        head.append(_md_escape(fresh) + "\n")
     if plan.changes:
         head.append(_md_table(plan))
     if plan.warnings:
