@@ -10,6 +10,10 @@ and measures, from the emulator's own request counter (``GET /_emulator/stats``)
 - the one-request-per-object strategy (``naive.py``: what today's Terraform and Pulumi
   providers do) for the same phases: measured for real at small N (``--naive-n``), its
   request count computed exactly at every N (and checked against the measured count);
+- resend-iac with the refresh cache warm (``--refresh-budget 0``): a no-op, and a 1% drift
+  made in the files (1% of the contacts' first property value changed in the CSV seeds);
+  the cold phases above run with ``--refresh full`` (every contact's details read, the
+  cost without a cache), which fills the cache;
 - CPU seconds and peak memory of ``engine.diff`` alone at 100,000 and 1,000,000 contacts
   (``diffbench.py``, one child process each).
 
@@ -49,6 +53,9 @@ import scenario  # noqa: E402
 API_KEY = "re_benchmark"
 PROJECTED_RATE = 5.0  # the real API's default limit, req/s
 PHASES = ("initial", "drift", "noop")
+# With the refresh cache warm (filled by the cold phases' `--refresh full` reads), each plan
+# with `--refresh-budget 0`: a no-op, and 1% of the contacts changed in the files.
+WARM_PHASES = ("warm_noop", "warm_drift")
 TRACE_MAX = 100_000  # tracemalloc (3x slower) only up to here; the RSS figure above it
 
 
@@ -198,22 +205,47 @@ def run_cli(args: list[str], env: dict, logfile: Path) -> float:
 
 def plan_changes(plan_file: Path) -> dict:
     data = json.loads(plan_file.read_text())
-    return {"changes": len(data.get("changes", [])), "summary": data.get("summary", {})}
+    return {"changes": len(data.get("changes", [])), "summary": data.get("summary", {}),
+            "freshness": data.get("freshness")}
 
 
-def bench_resend_iac(emu: Emulator, n: int, s: int, p: int, t: int, work: Path) -> dict:
+def drift_files(cfg: Path, n: int, p: int) -> int:
+    """Change the first property value of 1% of the contacts in the CSV seeds (a change made
+    in the files, for the warm-cache drift phase). Returns how many."""
+    import csv
+    import io
+
+    targets = {scenario.email(i) for i in scenario.drift_targets(n)} if p else set()
+    changed = 0
+    for f in sorted(cfg.parent.glob("cohort-*.csv")):
+        rows = list(csv.reader(io.StringIO(f.read_text(encoding="utf-8"))))
+        for row in rows[1:]:
+            if row[0] in targets:
+                row[4] = "changed-in-files" if not row[4].lstrip("-").isdigit() else str(int(row[4]) + 1)
+                changed += 1
+        buf = io.StringIO()
+        csv.writer(buf, lineterminator="\n").writerows(rows)
+        f.write_text(buf.getvalue(), encoding="utf-8")
+    return changed
+
+
+def bench_resend_iac(emu: Emulator, n: int, s: int, p: int, t: int, work: Path, warm: bool = False) -> dict:
     emu.reset()
     desired = scenario.desired_state(n, s, p, t)
     cfg = scenario.write_config(desired, n, s, p, t, work / "config")
-    env = dict(os.environ, RESEND_API_KEY=API_KEY, RESEND_API_URL=emu.url, NO_COLOR="1")
+    env = dict(os.environ, RESEND_API_KEY=API_KEY, RESEND_API_URL=emu.url, NO_COLOR="1",
+               RESEND_IAC_CACHE=str(work / "cache.sqlite"))
     result: dict = {}
     drift = []
-    for phase in PHASES:
+    for phase in PHASES + (WARM_PHASES if warm else ()):
         if phase == "drift":
             drift = make_drift(emu, n, s, p, t)
+        if phase == "warm_drift":
+            result["drifted_in_files"] = drift_files(cfg, n, p)
+        refresh = ["--refresh", "full"] if phase in PHASES else ["--refresh-budget", "0"]
         plan_file = work / f"plan-{phase}.json"
         row: dict = {}
-        for step, args in (("plan", ["plan", str(cfg), "--out", str(plan_file)]),
+        for step, args in (("plan", ["plan", str(cfg), "--out", str(plan_file), *refresh]),
                            ("apply", ["apply", "--plan", str(plan_file), "--auto-approve"])):
             before = emu.stats()
             seconds = run_cli(args, env, work / f"{phase}-{step}.log")
@@ -327,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
             log(f"resend-iac, N={n:,}")
             work = Path(tmp) / f"n{n}"
             work.mkdir()
-            data["runs"][str(n)] = bench_resend_iac(emu, n, s, p, t, work)
+            data["runs"][str(n)] = bench_resend_iac(emu, n, s, p, t, work, warm=n == a.n)
             for f in work.glob("*.log"):
                 (logs / f"resend-iac-n{n}-{f.name}").write_text(f.read_text(errors="replace")[-20000:])
 

@@ -74,3 +74,12 @@ def test_e2e_runs_and_resend_iac_uses_fewer_requests(tmp_path):
     md = (out / "e2e.md").read_text()
     assert "| phase | strategy | plan requests |" in md
     assert "projected at 5 req/s" in md
+    # The warm-cache rows: a no-op reads no contact in detail; a change in the files reads only
+    # the changed contacts (2 requests each: values and subscriptions).
+    warm, drifted = ours["warm_noop"]["plan"], ours["warm_drift"]["plan"]
+    floor = ours["noop"]["plan"]["requests"] - 2 * N  # the cold no-op read every contact twice
+    assert warm["changes"] == 0 and warm["requests"] <= floor + 5
+    assert warm["freshness"]["from_cache"] == N and warm["freshness"]["read_now"] == 0
+    assert drifted["changes"] == ours["drifted_in_files"] == 1
+    assert drifted["requests"] <= floor + 2 * ours["drifted_in_files"] + 5
+    assert "cache warm" in md

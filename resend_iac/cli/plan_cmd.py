@@ -104,11 +104,14 @@ def cache_options(fn: Callable) -> Callable:
 
 def refresh_options(fn: Callable) -> Callable:
     @click.option("--refresh", "refresh_mode", type=click.Choice(["auto", "full"]), default="auto",
-                  show_default=True,
+                  show_default=True, envvar="RESEND_IAC_REFRESH",
                   help="auto: read contact details only where the refresh cache cannot prove them "
-                       "unchanged (plus --refresh-budget in rotation); full: read every managed contact.")
+                       "unchanged (plus --refresh-budget in rotation); full: read every managed contact "
+                       "($RESEND_IAC_REFRESH).")
     @click.option("--refresh-budget", type=click.IntRange(min=0), default=DEFAULT_BUDGET, show_default=True,
-                  metavar="N", help="Also re-verify the N least recently verified contacts (1-2 requests each).")
+                  envvar="RESEND_IAC_REFRESH_BUDGET",
+                  metavar="N", help="Also re-verify the N least recently verified contacts (1-2 requests each; "
+                       "$RESEND_IAC_REFRESH_BUDGET).")
     @cache_options
     @functools.wraps(fn)
     def wrapper(*args: Any, **kw: Any) -> Any:
