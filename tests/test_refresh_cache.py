@@ -228,3 +228,29 @@ def test_request_count_warm_no_op_and_drift(remote, tmp_path):
     drift = _requests(remote) - drift_before
     assert len(changes(p, "contact")) == changed
     assert drift <= floor + 2 * changed + 5, (drift, floor)
+
+
+def test_a_cache_file_that_is_not_one_is_a_clear_error(remote, tmp_path):
+    path = write_team(tmp_path / "team.yaml", 2)
+    bad = tmp_path / "bad.sqlite"
+    bad.write_text("not a database\n")
+    result = CliRunner().invoke(main, ["plan", str(path), "--cache", str(bad)])
+    assert result.exit_code == 1 and "--no-cache" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cache_rows_of_another_shape_are_ignored(tmp_path):
+    import sqlite3
+
+    from resend_iac.engine.cache import RefreshCache
+
+    cache = RefreshCache.open(tmp_path / "c.sqlite", "re_k")
+    cache.put([("id-1", [b"x" * 16], None)])
+    cache.close()
+    conn = sqlite3.connect(tmp_path / "c.sqlite")
+    conn.execute("INSERT INTO contacts VALUES ('id-2', 'text', NULL, 'yesterday')")
+    conn.commit()
+    conn.close()
+    again = RefreshCache.open(tmp_path / "c.sqlite", "re_k")
+    assert set(again.entries) == {"id-1"}
+    assert set(RefreshCache.open(tmp_path / "c.sqlite", "re_other").entries) == set()  # another key: emptied

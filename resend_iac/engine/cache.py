@@ -86,7 +86,10 @@ class RefreshCache:
         self.path = path
         self.entries: dict[str, Entry] = {}
         for cid, props, topics, at in conn.execute("SELECT id, props, topics, verified_at FROM contacts"):
-            self.entries[cid] = Entry(_split(props), _split(topics), at)
+            # A row of another shape (a file edited by hand) is left out: that contact is read.
+            if (isinstance(cid, str) and isinstance(at, (int, float))
+                    and all(b is None or isinstance(b, bytes) for b in (props, topics))):
+                self.entries[cid] = Entry(_split(props), _split(topics), float(at))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], secret: str) -> "RefreshCache":
@@ -96,7 +99,7 @@ class RefreshCache:
                 p.parent.mkdir(parents=True, exist_ok=True)
                 if not p.exists():  # owner-only: digests, but of the team's data
                     os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o600))
-            conn = sqlite3.connect(str(p), isolation_level=None)
+            conn = sqlite3.connect(str(p), isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=DELETE")
             with conn:
                 conn.execute("BEGIN")
