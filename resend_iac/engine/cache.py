@@ -12,7 +12,7 @@ What the file holds (SQLite, stdlib; default ``.resend-iac/cache.sqlite``):
   the file is the key that wrote it; if not, every entry is dropped: they could never match).
 - ``contacts``: one row per contact **id** (a team-unique UUID: a contact deleted and
   re-created gets a new id, so it is never served from an old entry): ``props`` and ``topics``
-  (concatenated 16-byte digests, or NULL when not read) and ``verified_at`` (UNIX time of the
+  (sorted, concatenated 16-byte digests, or NULL when not read) and ``verified_at`` (UNIX time of the
   read). No email, name or value is stored.
 
 Digests are HMAC-SHA256, keyed with ``HMAC(salt, API key)``: someone holding the file but not
@@ -49,31 +49,44 @@ class CacheError(Exception):
 
 
 def canonical_value(value: Any) -> bytes:
-    """A property value as compared by the diff: numbers by value (5 == 5.0)."""
+    """A property value as compared by the diff, type-tagged: numbers by value (5 == 5.0)."""
+    if value is None:
+        return b"z"
+    if isinstance(value, str):
+        return b"s" + value.encode()
+    if isinstance(value, bool):
+        return b"b1" if value else b"b0"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      default=str).encode()
+    if isinstance(value, (int, float)):
+        return b"n" + repr(value).encode()
+    return b"j" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                             default=str).encode()
 
 
 class Entry:
+    """A cached contact: ``props``/``topics`` are concatenated 16-byte digests (None: not read)."""
+
     __slots__ = ("props", "topics", "verified_at")
 
-    def __init__(self, props: frozenset[bytes] | None, topics: frozenset[bytes] | None,
-                 verified_at: float) -> None:
+    def __init__(self, props: bytes | None, topics: bytes | None, verified_at: float) -> None:
         self.props = props
         self.topics = topics
         self.verified_at = verified_at
 
 
-def _split(blob: bytes | None) -> frozenset[bytes] | None:
-    if blob is None:
-        return None
-    return frozenset(blob[i:i + DIGEST] for i in range(0, len(blob), DIGEST))
+def holds(blob: bytes, digest: bytes) -> bool:
+    """``digest`` is one of the 16-byte digests concatenated in ``blob``."""
+    i = blob.find(digest)
+    while i != -1:
+        if i % DIGEST == 0:
+            return True
+        i = blob.find(digest, i + 1)
+    return False
 
 
 def _join(digests: Iterable[bytes] | None) -> bytes | None:
-    return None if digests is None else b"".join(sorted(digests))
+    return None if digests is None else b"".join(sorted(set(digests)))
 
 
 class RefreshCache:
@@ -89,7 +102,7 @@ class RefreshCache:
             # A row of another shape (a file edited by hand) is left out: that contact is read.
             if (isinstance(cid, str) and isinstance(at, (int, float))
                     and all(b is None or isinstance(b, bytes) for b in (props, topics))):
-                self.entries[cid] = Entry(_split(props), _split(topics), float(at))
+                self.entries[cid] = Entry(props, topics, float(at))
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], secret: str) -> "RefreshCache":
@@ -144,10 +157,9 @@ class RefreshCache:
         at = time.time() if at is None else at
         data = []
         for cid, props, topics in rows:
-            p = None if props is None else frozenset(props)
-            t = None if topics is None else frozenset(topics)
+            p, t = _join(props), _join(topics)
             self.entries[cid] = Entry(p, t, at)
-            data.append((cid, _join(p), _join(t), at))
+            data.append((cid, p, t, at))
         if data:
             with self.conn:
                 self.conn.execute("BEGIN")

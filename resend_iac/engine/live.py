@@ -37,9 +37,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from resend_iac.client import read_live
-from resend_iac.engine.cache import Entry, RefreshCache
+from resend_iac.engine.cache import Entry, RefreshCache, holds
 from resend_iac.engine.diff import diff, read_scope
-from resend_iac.engine.fingerprint import fingerprint
 from resend_iac.engine.plan import Plan
 from resend_iac.model import Contact, State, is_set
 
@@ -142,7 +141,7 @@ class _Policy:
                 prop, declared = state.properties.get(pk), self.desired.properties.get(pk)
                 if prop is None or not prop.id or (declared is not None and declared.type != prop.type):
                     return False
-                if cache.prop_digest(cid, prop.id, value) not in entry.props:
+                if not holds(entry.props, cache.prop_digest(cid, prop.id, value)):
                     return False
         if key in self.scope.topic_emails:
             if entry.topics is None:
@@ -153,9 +152,9 @@ class _Policy:
                     return False
                 if declared is not None and declared.default_subscription != topic.default_subscription:
                     return False
-                if cache.topic_digest(cid, topic.id, w) in entry.topics:
+                if holds(entry.topics, cache.topic_digest(cid, topic.id, w)):
                     continue
-                if topic.default_subscription == w and cache.topic_digest(cid, topic.id, None) in entry.topics:
+                if topic.default_subscription == w and holds(entry.topics, cache.topic_digest(cid, topic.id, None)):
                     continue
                 return False
         return True
@@ -163,13 +162,16 @@ class _Policy:
     # -- after the read -------------------------------------------------------------------
 
     def serve(self, live: State) -> None:
-        """Fill the served contacts' details with the declared values (proven equal)."""
+        """Fill the served contacts' details with the declared values (proven equal; the
+        declared maps themselves, shared, not copied: nothing writes to either)."""
+        contacts, desired = live.contacts, self.desired.contacts
+        props, topics = self.scope.property_emails, self.scope.topic_emails
         for key in self.served:
-            contact, want = live.contacts[key], self.desired.contacts[key]
-            if key in self.scope.property_emails:
-                contact.properties = dict(want.properties)
-            if key in self.scope.topic_emails:
-                contact.topics = dict(want.topics)
+            contact, want = contacts[key], desired[key]
+            if key in props:
+                contact.properties = want.properties
+            if key in topics:
+                contact.topics = want.topics
 
     def freshness(self, live: State) -> dict[str, Any]:
         read_now = sum(1 for k in self.fresh if k in live.contacts)
@@ -230,14 +232,14 @@ async def plan_live(
     scope = scope or Scope.of(desired)
     live, freshness, fresh = await read_for(client, desired, refresh=refresh, scope=scope, progress=progress)
     plan = diff(desired, live, allow_resubscribe=allow_resubscribe)
-    served = {k for k in live.contacts if k not in fresh}
+    # plan.fingerprint covers the state the plan was computed from, served contacts' declared
+    # values included; apply --plan checks the verify fingerprint, which covers only the details
+    # of the contacts the plan changes: all read in this run (see _Policy._proves).
     if freshness["from_cache"]:
-        # What the plan's fingerprint covers: the details read now (served ones count as not read).
-        plan.fingerprint = fingerprint(live, scope.property_emails - served, scope.topic_emails - served)
         touched = set(plan.verify.get("property_emails", ())) | set(plan.verify.get("topic_emails", ()))
-        if touched & served:  # cannot happen (see _Policy._proves); never plan from the cache
-            raise RuntimeError(f"internal error: {len(touched & served)} changed contacts were served "
-                               "from the refresh cache; plan again with --refresh full")
+        if not touched <= fresh:  # cannot happen; never plan a write from the cache
+            raise RuntimeError("internal error: a changed contact was served from the refresh cache; "
+                               "plan again with --refresh full")
     plan.freshness = freshness
     return plan, live
 
