@@ -254,3 +254,14 @@ def test_cache_rows_of_another_shape_are_ignored(tmp_path):
     again = RefreshCache.open(tmp_path / "c.sqlite", "re_k")
     assert set(again.entries) == {"id-1"}
     assert set(RefreshCache.open(tmp_path / "c.sqlite", "re_other").entries) == set()  # another key: emptied
+
+
+def test_a_property_re_created_out_of_band_is_read_not_served(warm, remote):
+    with api(remote) as c:
+        pid = next(p["id"] for p in c.list_properties() if p["key"] == "tier")
+        c.delete_property(pid)  # Resend drops its values on every contact
+        c.create_property({"key": "tier", "type": "string"})
+    p = plan(warm, "--refresh-budget", 0)
+    assert p["freshness"]["from_cache"] == 0
+    assert len(changes(p, "contact")) == 6
+    assert all(c["before"] == {"properties": {"tier": None}} for c in changes(p, "contact"))

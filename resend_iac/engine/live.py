@@ -91,6 +91,13 @@ def _name(v: Any) -> Any:
     return None if v == "" else v
 
 
+def _prop_ref(prop: Any) -> str:
+    """What a property value's digest is bound to: the property's id (re-created: a new id) and
+    its fallback value (changed: what a contact without a value reads changes)."""
+    fallback = prop.fallback_value if is_set(prop.fallback_value) else None
+    return f"{prop.id}\0{fallback!r}"
+
+
 class _Policy:
     """The reader's ``details`` hook (client/reader.py): decides per contact."""
 
@@ -141,7 +148,7 @@ class _Policy:
                 prop, declared = state.properties.get(pk), self.desired.properties.get(pk)
                 if prop is None or not prop.id or (declared is not None and declared.type != prop.type):
                     return False
-                if not holds(entry.props, cache.prop_digest(cid, prop.id, value)):
+                if not holds(entry.props, cache.prop_digest(cid, _prop_ref(prop), value)):
                     return False
         if key in self.scope.topic_emails:
             if entry.topics is None:
@@ -190,7 +197,7 @@ def remember(cache: RefreshCache, live: State, keys: Collection[str] | None = No
     """Write the entries of the contacts of ``live`` whose details were read (``keys``, or
     every contact with details), and drop those of contacts no longer listed. Returns the
     number of entries written."""
-    props = [(p.id, k) for k, p in live.properties.items() if p.id]
+    props = [(_prop_ref(p), k) for k, p in live.properties.items() if p.id]
     topics = [(t.id, n) for n, t in live.topics.items() if t.id]
     rows = []
     for key, c in live.contacts.items():
