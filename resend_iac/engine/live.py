@@ -49,6 +49,7 @@ from resend_iac.model import Contact, State, is_set
 # the whole team weekly (`--refresh full`), see docs/gitops.md.
 DEFAULT_BUDGET = 100
 MODES = ("auto", "full")
+_MISSING = object()
 
 
 @dataclass
@@ -108,6 +109,8 @@ class _Policy:
         self.cache = refresh.cache
         self.fresh: set[str] = set()  # keys whose details are read now
         self.served: dict[str, Entry] = {}  # keys served from the cache
+        self._prop_refs: dict[str, str | None] = {}  # per run: the lists do not change in it
+        self._topics: dict[str, Any] = {}
 
     # -- DetailPolicy -------------------------------------------------------------------
 
@@ -144,20 +147,20 @@ class _Policy:
         if key in self.scope.property_emails:
             if entry.props is None:
                 return False
-            for pk, value in (want.properties or {}).items():
-                prop, declared = state.properties.get(pk), self.desired.properties.get(pk)
-                if prop is None or not prop.id or (declared is not None and declared.type != prop.type):
-                    return False
-                if not holds(entry.props, cache.prop_digest(cid, _prop_ref(prop), value)):
+            for pk, value in want.properties.items():
+                ref = self._prop_refs.get(pk, _MISSING)
+                if ref is _MISSING:
+                    ref = self._prop_refs[pk] = self._prop_ref_of(pk, state)
+                if ref is None or not holds(entry.props, cache.prop_digest(cid, ref, value)):
                     return False
         if key in self.scope.topic_emails:
             if entry.topics is None:
                 return False
-            for name, w in (want.topics or {}).items():
-                topic, declared = state.topics.get(name), self.desired.topics.get(name)
-                if topic is None or not topic.id:
-                    return False
-                if declared is not None and declared.default_subscription != topic.default_subscription:
+            for name, w in want.topics.items():
+                topic = self._topics.get(name, _MISSING)
+                if topic is _MISSING:
+                    topic = self._topics[name] = self._topic_of(name, state)
+                if topic is None:
                     return False
                 if holds(entry.topics, cache.topic_digest(cid, topic.id, w)):
                     continue
@@ -165,6 +168,24 @@ class _Policy:
                     continue
                 return False
         return True
+
+    def _prop_ref_of(self, pk: str, state: State) -> str | None:
+        """The digest binding of live property ``pk``; None: no entry can prove its values
+        (not live yet, or being replaced)."""
+        prop, declared = state.properties.get(pk), self.desired.properties.get(pk)
+        if prop is None or not prop.id or (declared is not None and declared.type != prop.type):
+            return None
+        return _prop_ref(prop)
+
+    def _topic_of(self, name: str, state: State) -> Any:
+        """Live topic ``name``; None: no entry can prove its subscriptions (not live yet, or
+        being replaced)."""
+        topic, declared = state.topics.get(name), self.desired.topics.get(name)
+        if topic is None or not topic.id:
+            return None
+        if declared is not None and declared.default_subscription != topic.default_subscription:
+            return None
+        return topic
 
     # -- after the read -------------------------------------------------------------------
 
