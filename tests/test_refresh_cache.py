@@ -265,3 +265,28 @@ def test_a_property_re_created_out_of_band_is_read_not_served(warm, remote):
     assert p["freshness"]["from_cache"] == 0
     assert len(changes(p, "contact")) == 6
     assert all(c["before"] == {"properties": {"tier": None}} for c in changes(p, "contact"))
+
+
+def test_the_pulumi_contact_list_plans_through_the_same_entry_point_and_cache(remote, tmp_path, monkeypatch):
+    pytest.importorskip("pulumi")
+    import asyncio
+
+    from resend_iac.client import ResendClient
+    from resend_iac.config import load
+    from resend_iac.pulumi import providers
+
+    monkeypatch.setenv("RESEND_IAC_REFRESH_BUDGET", "0")
+    path = write_team(tmp_path / "team.yaml", 4)
+    run("apply", path, "--auto-approve")
+    desired = load([path])
+
+    async def plan_once():
+        async with ResendClient(KEY, remote.url, rate_limit=None) as client:
+            plan, _ = await providers._plan(client, desired)
+            return plan
+
+    first, second = asyncio.run(plan_once()), asyncio.run(plan_once())
+    assert first.freshness["read_now"] == 4 and second.freshness["from_cache"] == 4
+    assert first.empty and second.empty
+    monkeypatch.setenv("RESEND_IAC_CACHE", "none")
+    assert asyncio.run(plan_once()).freshness["cache"] is False
