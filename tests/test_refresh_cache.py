@@ -290,3 +290,21 @@ def test_the_pulumi_contact_list_plans_through_the_same_entry_point_and_cache(re
     assert first.empty and second.empty
     monkeypatch.setenv("RESEND_IAC_CACHE", "none")
     assert asyncio.run(plan_once()).freshness["cache"] is False
+
+
+def test_the_freshness_line_in_text_markdown_and_json():
+    from resend_iac.engine import Plan
+    from resend_iac.render import render_json, render_markdown, render_text
+
+    fresh = {"refresh": "auto", "budget": 100, "cache": True, "read_now": 12, "from_cache": 9988,
+             "oldest_verified": "2026-11-29T03:17:40Z"}
+    plan = Plan(fingerprint="sha256:" + "0" * 64, freshness=fresh)
+    for text in (render_text(plan), render_markdown(plan)):
+        assert "12 read now" in text and "9,988 from the refresh cache" in text
+        assert "2026-11-29T03:17:40Z" in text and "refresh full" in text
+    assert json.loads(render_json(plan))["freshness"] == fresh
+    assert json.loads(render_json(plan, redact=True))["freshness"] == fresh
+    assert Plan.from_dict(plan.to_dict()).freshness == fresh
+    full = Plan(freshness=dict(fresh, refresh="full", read_now=10000, from_cache=0, oldest_verified=None))
+    assert "10,000 read now (--refresh full)" in render_text(full)
+    assert "freshness" not in Plan().to_dict() and "Contact details" not in render_text(Plan())
