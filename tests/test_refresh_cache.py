@@ -249,6 +249,8 @@ def test_cache_rows_of_another_shape_are_ignored(tmp_path):
     cache.close()
     conn = sqlite3.connect(tmp_path / "c.sqlite")
     conn.execute("INSERT INTO contacts VALUES ('id-2', 'text', NULL, 'yesterday')")
+    conn.execute("INSERT INTO contacts VALUES ('id-3', NULL, NULL, 1e300)")
+    conn.execute("INSERT INTO contacts VALUES ('id-4', NULL, NULL, -5)")
     conn.commit()
     conn.close()
     again = RefreshCache.open(tmp_path / "c.sqlite", "re_k")
@@ -308,3 +310,55 @@ def test_the_freshness_line_in_text_markdown_and_json():
     full = Plan(freshness=dict(fresh, refresh="full", read_now=10000, from_cache=0, oldest_verified=None))
     assert "10,000 read now (--refresh full)" in render_text(full)
     assert "freshness" not in Plan().to_dict() and "Contact details" not in render_text(Plan())
+
+
+def test_a_cache_of_another_schema_is_a_clear_error(tmp_path):
+    import sqlite3
+
+    from resend_iac.engine.cache import CacheError, RefreshCache
+
+    conn = sqlite3.connect(tmp_path / "c.sqlite")
+    conn.execute("CREATE TABLE contacts (x)")
+    conn.commit()
+    conn.close()
+    with pytest.raises(CacheError, match="--no-cache"):
+        RefreshCache.open(tmp_path / "c.sqlite", "re_k")
+
+
+def test_a_cache_that_cannot_be_written_stops_before_any_write(warm, remote, monkeypatch):
+    """A cache write that fails (e.g. dropping the entries of what apply writes: a stale entry
+    could later vouch for a value apply overwrote) stops with a clear error, nothing written."""
+    import sqlite3
+
+    from resend_iac.engine.cache import RefreshCache
+
+    class ReadOnly:
+        def __init__(self, conn):
+            self.conn = conn
+
+        def __getattr__(self, name):
+            return getattr(self.conn, name)
+
+        def __enter__(self):
+            return self.conn.__enter__()
+
+        def __exit__(self, *exc):
+            return self.conn.__exit__(*exc)
+
+        def executemany(self, *args):
+            raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    real_open = RefreshCache.open.__func__
+
+    def open_read_only(cls, path, secret):
+        cache = real_open(cls, path, secret)
+        cache.conn = ReadOnly(cache.conn)
+        return cache
+
+    monkeypatch.setattr(RefreshCache, "open", classmethod(open_read_only))
+    write_team(warm, 6, tier={0: "new-value"})
+    result = CliRunner().invoke(main, ["apply", str(warm), "--auto-approve", "--refresh-budget", "0"])
+    assert result.exit_code == 1 and "cannot write the refresh cache" in result.output
+    assert "Traceback" not in result.output
+    with api(remote) as c:
+        assert c.get_contact("person0000@zq-example.org")["properties"]["tier"]["value"] != "new-value"

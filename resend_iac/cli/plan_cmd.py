@@ -67,7 +67,7 @@ def target_options(fn: Callable) -> Callable:
             if e.message:
                 _err(e.message)
             sys.exit(e.code)
-        except TargetError as e:
+        except (TargetError, CacheError) as e:
             _err(f"error: {e}")
             sys.exit(1)
         except ResendAPIError as e:

@@ -100,7 +100,7 @@ class RefreshCache:
         self.entries: dict[str, Entry] = {}
         for cid, props, topics, at in conn.execute("SELECT id, props, topics, verified_at FROM contacts"):
             # A row of another shape (a file edited by hand) is left out: that contact is read.
-            if (isinstance(cid, str) and isinstance(at, (int, float))
+            if (isinstance(cid, str) and isinstance(at, (int, float)) and 0 <= at < 1e11
                     and all(b is None or isinstance(b, bytes) for b in (props, topics))):
                 self.entries[cid] = Entry(props, topics, float(at))
 
@@ -120,7 +120,7 @@ class RefreshCache:
                 conn.execute("CREATE TABLE IF NOT EXISTS contacts (id TEXT PRIMARY KEY, props BLOB, "
                              "topics BLOB, verified_at REAL NOT NULL)")
                 meta = dict(conn.execute("SELECT k, v FROM meta"))
-                if meta.get("schema") != str(SCHEMA).encode() or "salt" not in meta:
+                if meta.get("schema") != str(SCHEMA).encode() or not isinstance(meta.get("salt"), bytes):
                     conn.execute("DELETE FROM contacts")
                     meta = {"schema": str(SCHEMA).encode(), "salt": secrets.token_bytes(32)}
                     conn.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(meta.items()))
@@ -129,13 +129,13 @@ class RefreshCache:
                 if meta.get("check") != check:  # another key wrote it (or none): useless entries
                     conn.execute("DELETE FROM contacts")
                     conn.execute("INSERT OR REPLACE INTO meta VALUES ('check', ?)", (check,))
+            return cls(conn, key, str(path))
         except sqlite3.DatabaseError as e:
             raise CacheError(f"{path}: cannot use the refresh cache ({e}); delete it, or pass "
                              "--no-cache") from None
         except OSError as e:
             raise CacheError(f"{path}: cannot open the refresh cache: {e.strerror or e}; pass "
                              "--cache PATH or --no-cache") from None
-        return cls(conn, key, str(path))
 
     def close(self) -> None:
         self.conn.close()
@@ -161,16 +161,21 @@ class RefreshCache:
             self.entries[cid] = Entry(p, t, at)
             data.append((cid, p, t, at))
         if data:
+            self._write("INSERT OR REPLACE INTO contacts VALUES (?, ?, ?, ?)", data)
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        try:
             with self.conn:
                 self.conn.execute("BEGIN")
-                self.conn.executemany("INSERT OR REPLACE INTO contacts VALUES (?, ?, ?, ?)", data)
+                self.conn.executemany(sql, rows)
+        except sqlite3.Error as e:
+            raise CacheError(f"{self.path}: cannot write the refresh cache ({e}); nothing was "
+                             "applied. Delete it, or pass --no-cache") from None
 
     def drop(self, ids: Iterable[str]) -> int:
         gone = [(i,) for i in ids if i and self.entries.pop(i, None) is not None]
         if gone:
-            with self.conn:
-                self.conn.execute("BEGIN")
-                self.conn.executemany("DELETE FROM contacts WHERE id = ?", gone)
+            self._write("DELETE FROM contacts WHERE id = ?", gone)
         return len(gone)
 
     def keep_only(self, ids: Iterable[str]) -> int:
