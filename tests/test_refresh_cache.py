@@ -18,14 +18,19 @@ KEY = "re_test_key"
 
 
 @pytest.fixture
-def remote(emulator_server, monkeypatch, tmp_path):
+def remote(request, emulator_server, start_emulator, monkeypatch, tmp_path):
+    """The shared (benign) emulator server; parametrize with "hostile" (indirect) for a server
+    of the hostile profile (docs/emulator.md), for the tests that guard consent."""
+    server = emulator_server
+    if getattr(request, "param", "benign") == "hostile":
+        server = start_emulator(db_path=":memory:", rate_limit=0, unknowns="hostile")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RESEND_API_KEY", KEY)
-    monkeypatch.setenv("RESEND_API_URL", emulator_server.url)
+    monkeypatch.setenv("RESEND_API_URL", server.url)
     monkeypatch.setenv("RESEND_IAC_RATE_LIMIT", "0")
     monkeypatch.setenv("RESEND_IAC_CACHE", str(tmp_path / "cache.sqlite"))
     monkeypatch.setenv("NO_COLOR", "1")
-    return emulator_server
+    return server
 
 
 def run(*args: object, ok: tuple[int, ...] = (0, 2)):
@@ -108,6 +113,7 @@ def test_deleted_and_recreated_out_of_band_is_read_not_served_from_the_cache(war
     assert p["freshness"]["read_now"] == 1
 
 
+@pytest.mark.parametrize("remote", ["benign", "hostile"], indirect=True)
 @pytest.mark.parametrize("cache_flag", ["--no-cache", "--refresh-budget=0"])
 def test_opted_out_out_of_band_is_never_resubscribed(warm, remote, cache_flag):
     with api(remote) as c:
