@@ -39,6 +39,21 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.anyio)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _refresh_cache_for_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Processes started by session or module fixtures (provider servers) inherit a refresh
+    cache outside the working directory too."""
+    import os
+
+    old = os.environ.get("RESEND_IAC_CACHE")
+    os.environ["RESEND_IAC_CACHE"] = str(tmp_path_factory.mktemp("cache-session") / "cache.sqlite")
+    yield
+    if old is None:
+        os.environ.pop("RESEND_IAC_CACHE", None)
+    else:
+        os.environ["RESEND_IAC_CACHE"] = old
+
+
 @pytest.fixture(autouse=True)
 def _refresh_cache_per_test(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each test its own refresh cache (engine/cache.py), never one in the working directory."""
