@@ -340,3 +340,29 @@ async def test_a_failed_import_falls_back_to_one_by_one(client, monkeypatch):
     plan, result = await plan_and_apply(client, desired)
     assert (result.imported, result.retried, result.created) == (0, 5, 5)
     await assert_converged(client, desired)
+
+
+async def test_import_opt_ins_cost_one_request_per_created_row(client, monkeypatch):
+    """Opt-ins that differ from the topic's default go per row after the import (an import's
+    topics may reach rows it skips), but a row the import itself created has no subscription
+    of its own to guard: one PATCH, no read of its topics first."""
+    n = 6
+    desired = state(**BASE, contacts=[Contact(f"o{i}@example.com", topics={"billing": "opt_in"})
+                                      for i in range(n)])
+    calls = {"list": 0, "update": 0}
+    real_list, real_update = client.list_contact_topics, client.update_contact_topics
+
+    async def list_topics(ref):
+        calls["list"] += 1
+        return await real_list(ref)
+
+    async def update_topics(ref, topics):
+        calls["update"] += 1
+        return await real_update(ref, topics)
+
+    monkeypatch.setattr(client, "list_contact_topics", list_topics)
+    monkeypatch.setattr(client, "update_contact_topics", update_topics)
+    plan, result = await plan_and_apply(client, desired)
+    assert result.imported == n
+    assert calls == {"list": 0, "update": n}
+    await assert_converged(client, desired)

@@ -29,7 +29,8 @@ Safe where the real API is hostile or unknown (docs/emulator.md):
   an upsert does to columns a CSV lacks is unknown): an import never overwrites an
   existing contact, and carry only topic opt-outs (whether an import's topics reach the
   rows it skips is unknown; an opt-in there could undo an opt-out): opt-ins that differ from
-  the topic's default are set per created row afterwards. The rows are then read back (the contact list when cheap, else and for
+  the topic's default are set per created row afterwards (one PATCH each: a row the import
+  created has no subscription of its own to guard). The rows are then read back (the contact list when cheap, else and for
   what a lagging list leaves out a GET by email); a row created before its import
   (``created_at``) existed and was skipped, and gets its declared fields, segments and
   topics as above.
@@ -354,12 +355,17 @@ class _Applier:
             await self._set_topics(ref, label, after["topics"])
         self.result.existing += 1
 
-    async def _set_topics(self, ref: str, label: str, wanted: dict[str, str]) -> None:
+    async def _set_topics(self, ref: str, label: str, wanted: dict[str, str], *,
+                          ours: bool = False) -> None:
         """Set ``wanted`` subscriptions of a live contact, after reading its own: an opt-out
-        is never turned into an opt-in without ``allow_resubscribe``."""
-        async with self.sem:
-            explicit = {t.get("id"): t.get("subscription")
-                        for t in await self.client.list_contact_topics(ref)}
+        is never turned into an opt-in without ``allow_resubscribe``. ``ours``: the contact
+        was created by this apply's own import a moment ago, so it has no subscription of its
+        own to guard and is not read first (one request a contact, not two)."""
+        explicit: dict[Any, Any] = {}
+        if not ours:
+            async with self.sem:
+                explicit = {t.get("id"): t.get("subscription")
+                            for t in await self.client.list_contact_topics(ref)}
         topics = []
         for name, sub in sorted(wanted.items()):
             tid = self._topic_id(name)
@@ -522,7 +528,7 @@ class _Applier:
                         await self._converge_existing(c, found)
                     elif id(group) in self.after_import:
                         await self._set_topics(found.get("id") or c.after["email"], c.after["email"],
-                                               self.after_import[id(group)])
+                                               self.after_import[id(group)], ours=True)
                     self.result.imported += 1
             except Exception as e:
                 errors.append((c, e))
