@@ -150,3 +150,75 @@ def test_frozen_dict_reads_like_a_dict_and_refuses_changes():
     with pytest.raises(TypeError):
         d |= {"a": 1}
     assert d == {"news": "opt_in"} and (d | {"a": "opt_out"}) == {"news": "opt_in", "a": "opt_out"}
+
+
+def _wait_done(importer, iid):
+    import time
+
+    deadline = time.monotonic() + 10
+    while importer.get(iid)["status"] in ("queued", "in_progress"):
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    return importer.get(iid)
+
+
+def test_an_upload_csv_is_stored_in_parts_beside_its_import_row(monkeypatch):
+    """The CSV goes to ``import_csv`` in parts (short transactions), not into the imports
+    row; the worker reassembles it, and the parts go when the import completes."""
+    from resend_iac.emulator import imports
+    from resend_iac.emulator.store import Store
+
+    monkeypatch.setattr(imports, "CSV_PART", 7)
+    store = Store()
+    importer = imports.Importer(store)
+    writes = []
+    real_write = store.write
+    monkeypatch.setattr(store, "write", lambda: writes.append(1) or real_write())
+    job = imports.prepare(store, CSV_ROWS, {"on_conflict": "upsert"})
+    importer._ensure_worker = lambda: None  # started by hand below
+    iid = importer.submit(job)
+    parts = store.read("SELECT part, text FROM import_csv WHERE import_id = ? ORDER BY part", (iid,))
+    assert len(writes) == len(parts) + 1 == -(-len(job["csv"]) // 7) + 1
+    assert "".join(t for _, t in parts) == job["csv"] and all(len(t) <= 7 for _, t in parts)
+    assert "csv" not in json.loads(store.read_one("SELECT job FROM imports WHERE id = ?", (iid,))[0])
+    del importer._ensure_worker
+    importer._ensure_worker()
+    done = _wait_done(importer, iid)
+    assert done["status"] == "completed" and done["counts"]["total"] == 8
+    assert store.read("SELECT * FROM import_csv") == []
+    assert store.read("SELECT job FROM imports") == [(None,)]
+
+
+def test_an_upload_reset_while_stored_is_dropped_and_a_killed_one_is_resumed(monkeypatch):
+    from resend_iac.emulator import imports
+    from resend_iac.emulator.store import Store
+
+    monkeypatch.setattr(imports, "CSV_PART", 5)
+    store = Store()
+    importer = imports.Importer(store)
+    job = imports.prepare(store, CSV_ROWS, {"on_conflict": "upsert"})
+    real_write, calls = store.write, []
+
+    def write():
+        calls.append(1)
+        if len(calls) == 3:  # a reset between two parts
+            store.reset()
+        return real_write()
+
+    monkeypatch.setattr(store, "write", write)
+    iid = importer.submit(job)
+    monkeypatch.setattr(store, "write", real_write)
+    assert store.read("SELECT * FROM imports") == [] and store.read("SELECT * FROM import_csv") == []
+    with pytest.raises(Exception, match="not found"):
+        importer.get(iid)
+
+    # A server killed after storing an upload (queued), and one killed while storing one.
+    importer._ensure_worker = lambda: None
+    iid = importer.submit(job)
+    with store.write() as c:
+        c.execute("INSERT INTO import_csv (import_id, part, text) VALUES ('orphan', 0, 'x')")
+    again = imports.Importer(store)
+    again.resume()
+    assert _wait_done(again, iid)["counts"] == {"total": 8, "created": 5, "updated": 2,
+                                               "skipped": 0, "failed": 1}
+    assert store.read("SELECT * FROM import_csv") == []

@@ -2,7 +2,9 @@
 
 ``prepare`` checks a request synchronously (CSV readable, a header with an email column,
 ``column_map`` matching columns and declared properties, segments and topics existing) and
-answers 422 for what is wrong. The ``Importer`` stores the job as ``queued`` and a worker
+answers 422 for what is wrong (the app runs the parsing, ``prepare`` and ``submit`` on a
+worker thread, off the event loop). The ``Importer`` stores the job as ``queued`` (its CSV
+in table ``import_csv``, in parts of ``CSV_PART`` characters) and a worker
 thread runs it: ``in_progress``, then the rows in chunks of ``CHUNK_ROWS``, each in one transaction with
 the counts so far, the last with the final ``completed`` status (other requests wait for
 one chunk at most; queued and in-progress jobs are run again when the store is opened
@@ -258,6 +260,7 @@ def _parse_rows(job: dict[str, Any], props: dict[str, tuple[int, str]],
 
 CHUNK_ROWS = 500  # rows applied per transaction (the store lock is free between chunks)
 PAUSE = 0.001  # seconds between chunks
+CSV_PART = 256 * 1024  # characters of an upload's CSV stored per transaction (Importer.submit)
 
 
 def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
@@ -324,6 +327,7 @@ def _run_chunks(store: Store, import_id: str, job: dict[str, Any], mode: tuple[b
                           (now_text(), counts["total"], counts["created"], counts["updated"],
                            counts["skipped"], counts["failed"], import_id))
                 c.execute("DELETE FROM import_progress WHERE import_id = ?", (import_id,))
+                c.execute("DELETE FROM import_csv WHERE import_id = ?", (import_id,))
             else:
                 c.execute("INSERT OR REPLACE INTO import_progress VALUES (?, ?, ?, ?)",
                           (import_id, counts["created"], counts["updated"], counts["skipped"]))
@@ -482,16 +486,58 @@ class Importer:
                 self.thread.start()
 
     def submit(self, job: dict[str, Any]) -> str:
+        """Store a job (``prepare``'s) as ``queued`` and have it run; returns its id.
+
+        The CSV goes to table ``import_csv`` in parts of ``CSV_PART`` characters, one short
+        transaction each (a 100,000-row CSV in one would hold the store lock for tens of ms,
+        and kept in the imports row it would be rewritten by every update of that row); the
+        imports row, with the rest of the job, comes last, so a job is never seen half
+        stored. A reset meanwhile (some parts gone) drops the upload, as if the reset came
+        after it."""
         iid = new_id()
+        text = job["csv"]
+        parts = range(0, len(text), CSV_PART)
+        for part, start in enumerate(parts):
+            with self.store.write() as c:
+                c.execute("INSERT INTO import_csv (import_id, part, text) VALUES (?, ?, ?)",
+                          (iid, part, text[start:start + CSV_PART]))
+        rest = {k: v for k, v in job.items() if k != "csv"}
         with self.store.write() as c:
+            stored = c.execute("SELECT count(*) FROM import_csv WHERE import_id = ?",
+                               (iid,)).fetchone()[0]
+            if stored != len(parts):  # reset meanwhile
+                c.execute("DELETE FROM import_csv WHERE import_id = ?", (iid,))
+                return iid
             c.execute("INSERT INTO imports (id, status, created_at, job) VALUES (?, 'queued', ?, ?)",
-                      (iid, now_text(), json.dumps(job)))
+                      (iid, now_text(), json.dumps(rest)))
         self.queue.put(iid)
         self._ensure_worker()
         return iid
 
+    def _load(self, iid: str) -> dict[str, Any] | None:
+        """The job of a queued import, now ``in_progress`` (None: gone). Its CSV is read a
+        part at a time, each a short hold of the store lock."""
+        with self.store.write() as c:
+            row = c.execute("SELECT job FROM imports WHERE id = ?", (iid,)).fetchone()
+            if row is None or row[0] is None:
+                return None
+            c.execute("UPDATE imports SET status = 'in_progress' WHERE id = ?", (iid,))
+        job = json.loads(row[0])
+        if "csv" not in job:  # a job stored by an older emulator holds its CSV
+            parts = []
+            for part in itertools.count():
+                got = self.store.read_one("SELECT text FROM import_csv WHERE import_id = ?"
+                                          " AND part = ?", (iid, part))
+                if got is None:
+                    break
+                parts.append(got[0])
+            job["csv"] = "".join(parts)
+        return job
+
     def resume(self) -> None:
         """Re-run imports a previous server left queued or in progress."""
+        with self.store.write() as c:  # the parts of uploads a killed server left unfinished
+            c.execute("DELETE FROM import_csv WHERE import_id NOT IN (SELECT id FROM imports)")
         rows = self.store.read("SELECT id FROM imports WHERE status IN ('queued', 'in_progress')"
                                " ORDER BY seq")
         for (iid,) in rows:
@@ -517,17 +563,16 @@ class Importer:
                         return
                 continue
             try:
-                with self.store.write() as c:
-                    row = c.execute("SELECT job FROM imports WHERE id = ?", (iid,)).fetchone()
-                    if row is None or row[0] is None:
-                        continue
-                    c.execute("UPDATE imports SET status = 'in_progress' WHERE id = ?", (iid,))
-                run(self.store, iid, json.loads(row[0]))
+                job = self._load(iid)
+                if job is None:
+                    continue
+                run(self.store, iid, job)
             except Exception:
                 try:
                     with self.store.write() as c:
                         c.execute("UPDATE imports SET status = 'failed', completed_at = ?,"
                                   " job = NULL WHERE id = ?", (now_text(), iid))
+                        c.execute("DELETE FROM import_csv WHERE import_id = ?", (iid,))
                 except Exception:
                     pass
 

@@ -98,10 +98,17 @@ CREATE TABLE IF NOT EXISTS import_progress (
     updated INTEGER NOT NULL,
     skipped INTEGER NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS import_csv (
+    seq INTEGER PRIMARY KEY,
+    import_id TEXT NOT NULL,
+    part INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    UNIQUE (import_id, part)
+);
 """
 
 TABLES = ("contacts", "properties", "contact_values", "segments", "memberships", "topics",
-          "subscriptions", "imports", "import_progress")
+          "subscriptions", "imports", "import_progress", "import_csv")
 
 PROPERTY_KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
