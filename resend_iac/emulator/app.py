@@ -767,7 +767,10 @@ class EmulatorApp:
         # On the event loop only the body's chunks are gathered: parsing a 100,000-row upload,
         # checking it and storing it take tens of ms of CPU and I/O, which would hold up every
         # other request; a worker thread does them.
-        body = await request.body()
+        try:
+            body = await request.body()
+        except Exception:  # as request.form() would (a client gone mid-body)
+            raise invalid("The multipart body could not be parsed.") from None
         iid = await run_in_threadpool(self._submit_upload, request.scope, body)
         return json_response({"object": "contact_import", "id": iid}, 201)
 
