@@ -39,6 +39,7 @@ from rich.text import Text
 
 from resend_iac.engine.plan import ACTIONS, KINDS, Change, Plan
 from resend_iac.model import normalize_email
+from resend_iac.secrets import mask_secrets
 
 __all__ = [
     "Redactor",
@@ -314,7 +315,7 @@ def render_text(plan: Plan, *, color: bool = False, redact: bool = False) -> str
         line(fresh, "dim")
     if redact:
         line("(emails and names redacted)", "dim")
-    return "".join(out)
+    return mask_secrets("".join(out))
 
 
 @functools.lru_cache(maxsize=None)
@@ -422,7 +423,7 @@ def render_markdown(plan: Plan, *, redact: bool = False, max_chars: int = 60000)
 
     if truncated:
         parts.append("\n" + _truncation_note(total - shown_count, max_chars))
-    return "".join(parts)
+    return mask_secrets("".join(parts))
 
 
 def _truncation_note(missing: int, max_chars: int) -> str:
@@ -449,4 +450,4 @@ def render_json(plan: Plan, *, redact: bool = False) -> str:
 
 
 def _dumps(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
+    return mask_secrets(json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n")

@@ -76,6 +76,25 @@ CASES = [
     ("csv_missing_email", "csv_missing_email/people.csv:3", "row has no email"),
     ("csv_extra_fields", "csv_extra_fields/people.csv:3", "row has 3 fields but the header has 2"),
     ("csv_undeclared_segment", "csv_undeclared_segment/main.yaml:11", "segment 'newsletter' is not declared"),
+    # untrusted input (issue 12): confinement, bounded parsing, numbers, bounded excerpts
+    ("csv_absolute_path", "csv_absolute_path/main.yaml:10", "csv: '/proc/self/environ' is an absolute path; name a file inside"),
+    ("csv_outside_root", "csv_outside_root/main.yaml:10", "leads outside " + str(BAD / "csv_outside_root") + " (the config root"),
+    ("csv_symlink_outside", "csv_symlink_outside/main.yaml:10", "csv: 'seeds/people.csv' leads outside"),
+    ("yaml_symlink_outside", "yaml_symlink_outside/b.yaml", "this file is a symlink that leads outside"),
+    ("csv_header_excerpt", "csv_header_excerpt/main.yaml:11", "its columns are: 'Email', 'RESEND_API_KEY=re_**** PATH=/usr/local/s'... (88 characters), 'col1', 'col2', 'col3', ... (32 columns)"),
+    ("csv_number_overflow", "csv_number_overflow/people.csv:3", "value '1e400' in column 'Tier' is not a number that Resend can store (finite"),
+    ("alias_bomb.yaml", "alias_bomb.yaml:9", "expand to more than 250,000 values (a \"billion laughs\" file?), so they were not expanded"),
+    ("alias_recursive.yaml", "alias_recursive.yaml:2", "nested more than 32 deep"),
+    ("deep_nesting.yaml", "deep_nesting.yaml:2", "mappings and lists are nested more than 32 deep here"),
+    ("number_inf.yaml", "number_inf.yaml:11", ".inf (infinity) is not allowed: Resend stores finite JSON numbers only"),
+    ("number_nan.yaml", "number_nan.yaml:11", ".nan (not a number) is not allowed"),
+    ("number_overflow.yaml", "number_overflow.yaml:11", "the number 1.0e+400 is out of range: Resend stores JSON numbers (doubles)"),
+    ("number_exponent_no_dot.yaml", "number_exponent_no_dot.yaml:11", "YAML 1.1 reads a number with an exponent but no dot (1e400) as text; write it unquoted and with a dot, e.g. 1.0e+400"),
+    ("number_huge_int.yaml", "number_huge_int.yaml:11", "the whole number 12345678901234567890 is too large"),
+    ("number_too_many_digits.yaml", "number_too_many_digits.yaml:11", "the number 99999999999999999999...99999999 is out of range"),
+    ("policy_nan.yaml", "policy_nan.yaml:4", ".nan (not a number) is not allowed"),
+    ("fallback_inf.yaml", "fallback_inf.yaml:3", "-.inf (infinity) is not allowed"),
+    ("property_value_long_string.yaml", "property_value_long_string.yaml:11", "'... (3,000 characters): write it without quotes"),
 ]
 
 
@@ -105,3 +124,6 @@ def test_bad_input_is_refused_with_location(case: str, where: str, wording: str)
     with pytest.raises(config.ConfigError) as info:
         config.load([BAD / case])
     assert info.value.diagnostics == diagnostics
+    # No error quotes much of a file: every line stays short, and no API key shows.
+    assert all(len(ln) < 600 for ln in lines), max(lines, key=len)
+    assert "re_c1tpEyD8" not in result.stderr

@@ -50,7 +50,9 @@ class _Command(click.Command):
 
 
 def _err(message: str) -> None:
-    click.echo(message, err=True)
+    from resend_iac.secrets import mask_secrets
+
+    click.echo(mask_secrets(message), err=True)
 
 
 def target_options(fn: Callable) -> Callable:

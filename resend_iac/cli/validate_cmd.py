@@ -8,6 +8,7 @@ import click
 
 from resend_iac import config
 from resend_iac.cli import main
+from resend_iac.secrets import mask_secrets
 
 
 @main.command("validate")
@@ -19,7 +20,7 @@ def validate(paths: tuple[str, ...]) -> None:
     result = config.read(paths)
     if result.state is None:
         for diagnostic in result.diagnostics:
-            click.echo(str(diagnostic), err=True)
+            click.echo(mask_secrets(str(diagnostic)), err=True)
         n = len(result.diagnostics)
         click.echo(f"{n} error{'s' if n != 1 else ''} found; nothing was checked against Resend.", err=True)
         sys.exit(1)

@@ -94,7 +94,7 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f"the string {value!r}"
+        return f"the string {value!r}" if len(value) <= 60 else f"the string {value[:60]!r}... ({len(value):,} characters)"
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if isinstance(value, dict):
@@ -316,11 +316,35 @@ def value_problem(key: str, value: Any, prop: Property) -> str | None:
         return None
     if prop.type == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            hint = ": write it without quotes" if isinstance(value, str) else ""
+            hint = _number_text_hint(value) if isinstance(value, str) else ""
             return f"property {key!r} is a number, but the value is {describe(value)}{hint}"
     elif not isinstance(value, str):
         return f"property {key!r} is a string, but the value is {describe(value)}: quote it"
     return None
+
+
+_EXPONENT_NO_DOT = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
+
+
+def _number_text_hint(value: str) -> str:
+    """What to do about a number property's value that is text."""
+    text = value.strip()
+    if _EXPONENT_NO_DOT.match(text):
+        mantissa, _, exponent = text.lower().partition("e")
+        sign = "" if exponent.startswith(("-", "+")) else "+"
+        fixed = f"{mantissa}.0e{sign}{exponent}"
+        try:
+            finite = abs(float(text)) != float("inf")
+        except ValueError:  # pragma: no cover - the pattern is a float
+            finite = False
+        out = (
+            f": YAML 1.1 reads a number with an exponent but no dot ({text}) as text; "
+            f"write it unquoted and with a dot, e.g. {fixed}"
+        )
+        if not finite:
+            out += ", and keep it within what Resend stores (a JSON double: finite, at most about 1.8e308)"
+        return out
+    return ": write it without quotes"
 
 
 def property_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issue]:

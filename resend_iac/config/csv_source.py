@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from resend_iac.config.checks import CONTACT_FIELDS, email_problem, quick_email_ok, suggest
+from resend_iac.config.limits import Limits, ReadProblem, read_bounded
+from resend_iac.config.yaml_loader import MAX_SAFE_INTEGER, excerpt
 from resend_iac.model import UNSET, Contact, FrozenDict, Location, Property
 
 # ("csv", line, message): a place in the CSV file (line 1 = header);
@@ -56,9 +58,11 @@ def parse_number(text: str) -> int | float | None:
     if "_" in text:
         return None  # Python would read 1_000; a CSV cell should not
     try:
-        return int(text)
+        number = int(text)
     except ValueError:
         pass
+    else:  # beyond what a JSON double holds exactly: refused, not rounded
+        return number if -MAX_SAFE_INTEGER <= number <= MAX_SAFE_INTEGER else None
     try:
         value = float(text)
     except ValueError:
@@ -74,11 +78,16 @@ def read_csv(
     columns: Mapping[str, str] | None,
     properties: Mapping[str, Property],
     shared: Shared,
+    limits: Limits | None = None,
 ) -> tuple[list[Contact], list[Problem]]:
-    """Read ``path`` into contacts (each with ``location`` = display:line)."""
+    """Read ``path`` into contacts (each with ``location`` = display:line), within ``limits``
+    (file size, lines). Messages quote at most short excerpts of the file (``excerpt``)."""
     problems: list[Problem] = []
+    limits = limits or Limits()
     try:
-        data = path.read_bytes()
+        data = read_bounded(path, limits.max_csv_bytes, f"CSV file {display!r}", Limits.env_name("max_csv_bytes"))
+    except ReadProblem as exc:
+        return [], [("entry", None, exc.message)]
     except FileNotFoundError:
         return [], [("entry", None, f"CSV file {display!r} not found; `csv:` paths are relative to the YAML file")]
     except IsADirectoryError:
@@ -88,21 +97,28 @@ def read_csv(
     text, line, message = decode(data)
     if text is None:
         return [], [("csv", line, message)]
+    lines = text.count("\n")
+    if lines > limits.max_csv_rows:
+        return [], [(
+            "csv", limits.max_csv_rows + 1,
+            f"CSV file has {lines:,} lines, more than the limit of {limits.max_csv_rows:,}; split it into "
+            f"several files, or raise the limit with {Limits.env_name('max_csv_rows')}",
+        )]
 
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        return [], [("csv", 1, f"CSV syntax error: {exc}")]
+        return [], [("csv", 1, f"CSV syntax error: {excerpt(exc, 120)[1:-1]}")]
     if not header or not any(h.strip() for h in header):
         return [], [("csv", 1, "CSV file is empty: it needs a header row (e.g. `email,first_name`) and one row per contact")]
     header = [h.strip() for h in header]
     if len(header) == 1 and ";" in header[0] and header[0] not in (columns or properties):
-        return [], [("csv", 1, f"the header {header[0]!r} is one column: the file looks semicolon-separated; save it comma-separated")]
+        return [], [("csv", 1, f"the header {excerpt(header[0])} is one column: the file looks semicolon-separated; save it comma-separated")]
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name and name in seen:
-            problems.append(("csv", 1, f"column {name!r} appears twice in the header (columns {seen[name] + 1} and {i + 1}); rename one"))
+            problems.append(("csv", 1, f"column {excerpt(name)} appears twice in the header (columns {seen[name] + 1} and {i + 1}); rename one"))
         seen.setdefault(name, i)
 
     targets = set(CONTACT_FIELDS) | set(properties)
@@ -117,7 +133,7 @@ def read_csv(
                     (
                         "csv",
                         1,
-                        f"column {name!r} is not a contact field or declared property{suggest(name, targets)}; "
+                        f"column {excerpt(name)} is not a contact field or declared property{suggest(name, targets)}; "
                         "map it with `columns:` in the YAML (unmapped columns are then ignored) or declare the property",
                     )
                 )
@@ -148,8 +164,8 @@ def read_csv(
                     (
                         "columns",
                         name,
-                        f"column {name!r} is not in the header of {display}{suggest(name, [h for h in header if h])}; "
-                        f"its columns are: {', '.join(repr(h) for h in header)}",
+                        f"column {excerpt(name)} is not in the header of {display}{suggest(name, [h for h in header if h])}; "
+                        f"its columns are: {_columns(header)}",
                     )
                 )
                 continue
@@ -211,7 +227,7 @@ def read_csv(
                         unsubscribed = False
                     else:
                         problems.append(
-                            ("csv", line, f"unsubscribed value {value!r} in column {header[unsub_i]!r} must be true/false, 1/0 or yes/no")
+                            ("csv", line, f"unsubscribed value {excerpt(value)} in column {excerpt(header[unsub_i])} must be true/false, 1/0 or yes/no")
                         )
                         continue
             props = dict(shared_props)
@@ -228,7 +244,7 @@ def read_csv(
                     number = parse_number(value)
                     if number is None:
                         problems.append(
-                            ("csv", line, f"value {value!r} in column {col!r} is not a number (property {key!r} is a number)")
+                            ("csv", line, f"value {excerpt(value)} in column {excerpt(col)} is not a number{_number_hint(value)} (property {key!r} is a number)")
                         )
                         bad = True
                         continue
@@ -255,5 +271,21 @@ def read_csv(
                 )
             )
     except csv.Error as exc:
-        problems.append(("csv", reader.line_num, f"CSV syntax error: {exc}"))
+        problems.append(("csv", reader.line_num, f"CSV syntax error: {excerpt(exc, 120)[1:-1]}"))
     return contacts, problems
+
+
+def _columns(header: list[str], most: int = 5) -> str:
+    """A bounded list of a header's column names (a file's content is never echoed in full)."""
+    shown = ", ".join(excerpt(h) for h in header[:most])
+    return shown + (f", ... ({len(header)} columns)" if len(header) > most else "")
+
+
+def _number_hint(value: str) -> str:
+    try:
+        number = float(value)
+    except ValueError:
+        return ""
+    if number != number or number in (float("inf"), float("-inf")):
+        return " that Resend can store (finite, at most about 1.8e308: a JSON double)"
+    return " that Resend can store exactly (whole numbers up to 9007199254740991: a JSON double)"

@@ -18,7 +18,8 @@ from typing import Any, Iterable, Sequence
 
 from resend_iac.config import checks
 from resend_iac.config.csv_source import Shared, decode, read_csv
-from resend_iac.config.yaml_loader import Map, Mark, Seq, YAMLProblem, parse
+from resend_iac.config.limits import Limits, ReadProblem, inside, read_bounded
+from resend_iac.config.yaml_loader import Map, Mark, Seq, YAMLProblem, excerpt, parse
 from resend_iac.model import (
     MEMBERSHIPS,
     PROPERTY_TYPES,
@@ -89,17 +90,21 @@ class _File:
     data: Map
     text: str
     bad: set[tuple[Any, ...]]  # top-level sections / contact entries with structural errors
+    root: Path = Path(".")  # resolved config root: every file this one names must be inside
+    root_display: str = "."
 
 
 _SPLIT_RE = re.compile(r"[,;\s]+")
 
 
 class Loader:
-    def __init__(self) -> None:
+    def __init__(self, limits: Limits | None = None) -> None:
         self.diagnostics: list[Diagnostic] = []
         self.files: list[str] = []
         self.state = State()
         self._policy: dict[str, tuple[Any, Location]] = {}
+        self.limits = limits
+        self.roots: dict[str, tuple[Path, str]] = {}  # display -> (resolved root, root as shown)
 
     # ------------------------------------------------------------ reporting
     def error(self, file: str, line: int, column: int, message: str) -> None:
@@ -117,37 +122,58 @@ class Loader:
 
     # ------------------------------------------------------------ files
     def expand(self, paths: Sequence[str | os.PathLike[str]]) -> list[str]:
+        """The YAML files to read, each with its config root: a directory given is the root
+        of the files found in it (read recursively without following symlinked directories;
+        a file that resolves outside it is refused), for a file given, the root is its own
+        directory."""
         out: list[str] = []
         seen: set[Path] = set()
         for raw in paths:
             p = Path(raw)
             shown = os.fspath(raw)
             if p.is_dir():
-                found = sorted(
-                    q
-                    for q in p.rglob("*")
-                    if q.suffix in (".yaml", ".yml")
-                    and q.is_file()
-                    and not any(part.startswith(".") for part in q.relative_to(p).parts)
-                )
+                root = p.resolve()
+                found = []
+                for dirpath, dirnames, filenames in os.walk(p):
+                    dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+                    for name in filenames:
+                        q = Path(dirpath) / name
+                        if q.suffix in (".yaml", ".yml") and not name.startswith("."):
+                            found.append(q)
+                found.sort()
+                found = [q for q in found if q.is_file() or q.is_symlink()]
                 if not found:
                     self.error(shown, 0, 0, "no .yaml or .yml files in this directory")
                 for q in found:
+                    display = os.path.join(shown, os.fspath(q.relative_to(p)))
+                    if not inside(q, root):
+                        self.error(
+                            display, 0, 0,
+                            f"this file is a symlink that leads outside {shown} (the config root); "
+                            "keep every file inside it. Nothing was read",
+                        )
+                        continue
                     if q.resolve() not in seen:
                         seen.add(q.resolve())
-                        out.append(os.path.join(shown, os.fspath(q.relative_to(p))))
+                        out.append(display)
+                        self.roots[display] = (root, shown)
             elif p.exists():
                 if p.resolve() not in seen:
                     seen.add(p.resolve())
                     out.append(shown)
+                    self.roots[shown] = (p.absolute().parent.resolve(), os.path.dirname(shown) or ".")
             else:
                 self.error(shown, 0, 0, "no such file or directory")
         return out
 
     def read(self, display: str) -> _File | None:
         self.files.append(display)
+        limits = self.limits or Limits()
         try:
-            data = Path(display).read_bytes()
+            data = read_bounded(Path(display), limits.max_file_bytes, "the file", Limits.env_name("max_file_bytes"))
+        except ReadProblem as exc:
+            self.error(display, 0, 0, exc.message)
+            return None
         except OSError as exc:
             self.error(display, 0, 0, f"cannot read file: {exc.strerror or exc}")
             return None
@@ -156,14 +182,15 @@ class Loader:
             self.error(display, line, 0, message)
             return None
         try:
-            parsed = parse(text)
+            parsed = parse(text, limits.max_depth, limits.max_alias_nodes)
         except YAMLProblem as p:
             self.error(display, p.line, p.column, p.message)
             return None
         if parsed is None:
             self.error(display, 1, 0, "file is empty; a resend-iac file starts with `version: 1`")
             return None
-        f = _File(display, parsed, text, set())
+        root, root_display = self.roots.get(display, (Path(display).absolute().parent.resolve(), "."))
+        f = _File(display, parsed, text, set(), root, root_display)
         for path, message, on_key in checks.file_issues(parsed):
             self.at(f, path, message, on_key)
             f.bad.add(tuple(path[:2]))
@@ -366,10 +393,26 @@ class Loader:
         if not rel:
             self.at(f, base + ("csv",), "csv: needs the path of a CSV file, relative to this YAML file")
             return
+        if os.path.isabs(rel) or rel.startswith("~"):
+            self.at(
+                f, base + ("csv",),
+                f"csv: {excerpt(rel)} is an absolute path; name a file inside {f.root_display} (the config "
+                "root), relative to this YAML file. Nothing was read",
+            )
+            return
         path = Path(f.display).parent / rel
         display = os.path.normpath(os.path.join(os.path.dirname(f.display), rel))
+        if not inside(path, f.root):
+            self.at(
+                f, base + ("csv",),
+                f"csv: {excerpt(rel)} leads outside {f.root_display} (the config root: the directory given, "
+                "or the given file's directory), through '..' or a symlink; keep seed lists inside it. "
+                "Nothing was read",
+            )
+            return
         columns = entry.get("columns")
-        contacts, problems = read_csv(path, display, columns, self.state.properties, self._shared(entry))
+        limits = self.limits or Limits()
+        contacts, problems = read_csv(path, display, columns, self.state.properties, self._shared(entry), limits)
         self.files.append(display)
         for kind, where, message in problems:
             if kind == "csv":
@@ -394,6 +437,12 @@ class Loader:
                 gc.enable()
 
     def _run(self, paths: Sequence[str | os.PathLike[str]]) -> LoadResult:
+        if self.limits is None:
+            try:
+                self.limits = Limits.from_env()
+            except ValueError as exc:
+                self.error("environment", 0, 0, str(exc))
+                return LoadResult(None, self.diagnostics, self.files)
         files = [f for f in (self.read(d) for d in self.expand(paths)) if f is not None]
         for f in files:
             self.declarations(f)
