@@ -219,8 +219,10 @@ def test_saved_plan_refused_when_a_contact_it_changes_changed_since(remote, tmp_
 def test_plan_file_without_verify_is_checked_in_full(remote, tmp_path):
     _plan_one_company_change(tmp_path, 3)
     saved = json.loads((tmp_path / "p.json").read_text())
-    del saved["verify"]  # as written by an older resend-iac
-    (tmp_path / "p.json").write_text(json.dumps(saved))
+    del saved["verify"]  # as written by an older resend-iac (sealed again: the digest covers it)
+    from resend_iac.engine.planfile import seal
+
+    (tmp_path / "p.json").write_text(json.dumps(seal(saved)))
     _set_company(remote, "c2@example.com", "Initech")  # untouched, but the full check sees it
     r = run("apply", "--plan", tmp_path / "p.json", "--auto-approve")
     assert r.exit_code == 1 and "changed since the plan" in r.output
