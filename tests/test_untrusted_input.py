@@ -172,3 +172,39 @@ def test_render_outputs_mask_keys():
     plan = Plan(changes=[Change("create", "contact", "a@x.com", None, {"email": "a@x.com", "first_name": KEY})])
     for out in (render_text(plan), render_markdown(plan), render_json(plan)):
         assert KEY not in out and "re_****" in out
+
+
+def test_emulator_seed_works_with_an_api_key(tmp_path):
+    """`resend-iac emulator --seed examples/quickstart --api-key re_dev` crashed: the seeding
+    client sent a key the emulator does not accept. Now it serves the seeded team to that key."""
+    import socket
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    quickstart = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resend_iac", "emulator", "--seed", str(quickstart), "--api-key", "re_dev",
+         "--port", str(port), "--db", ":memory:", "--rate-limit", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, proc.communicate()[1]
+            try:
+                r = httpx.get(f"{url}/contacts", headers={"Authorization": "Bearer re_dev"}, timeout=2)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "the emulator did not start"
+                time.sleep(0.2)
+        assert r.status_code == 200, r.text
+        assert len(r.json()["data"]) == 10
+        other = httpx.get(f"{url}/contacts", headers={"Authorization": "Bearer re_other"}, timeout=2)
+        assert other.status_code in (400, 401, 403)  # an unknown key is refused
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)

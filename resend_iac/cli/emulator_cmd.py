@@ -54,12 +54,15 @@ def emulator(host: str, port: int, db_path: str, rate_limit: float, api_keys: tu
         saved = app.rate_limit, app.fail_rate, app.latency
         app.rate_limit, app.fail_rate, app.latency = 0, 0.0, 0.0
         try:
-            seed_app(app, list(seed_paths))
+            # The seeding client uses an accepted key (the first --api-key), not a made-up one.
+            seed_app(app, list(seed_paths), api_key=api_keys[0] if api_keys else "re_local")
         except ConfigError as e:
+            from resend_iac.secrets import mask_secrets
+
             lines = [str(d) for d in getattr(e, "diagnostics", [])] or [str(e)]
-            raise click.ClickException(
+            raise click.ClickException(mask_secrets(
                 "\n".join(lines) + f"\n{len(lines)} error(s) in the seed files; the emulator "
-                "was not started.") from None
+                "was not started.")) from None
         finally:
             app.rate_limit, app.fail_rate, app.latency = saved
             app.reset_stats()

@@ -42,10 +42,10 @@ def local_app(db_path: str | Path = LOCAL_DB) -> Any:
     return create_app(db_path=str(db_path), rate_limit=0)
 
 
-def client_for_app(app: Any, **kw: Any) -> ResendClient:
-    """A client talking to an emulator app in-process."""
+def client_for_app(app: Any, api_key: str = "re_local", **kw: Any) -> ResendClient:
+    """A client talking to an emulator app in-process (with ``api_key``: one the app accepts)."""
     kw.setdefault("rate_limit", None)
-    return ResendClient("re_local", LOCAL_URL, transport=httpx.ASGITransport(app=app), **kw)
+    return ResendClient(api_key, LOCAL_URL, transport=httpx.ASGITransport(app=app), **kw)
 
 
 def client_for(local: bool, api_key: str | None = None, base_url: str | None = None, *,
@@ -64,8 +64,9 @@ def client_for(local: bool, api_key: str | None = None, base_url: str | None = N
     return ResendClient.from_env(api_key=api_key, base_url=base_url, **kw)
 
 
-def seed_app(app: Any, paths: Sequence[str | Path]) -> Any:
-    """Apply the declared state in ``paths`` to an emulator app (``emulator --seed``).
+def seed_app(app: Any, paths: Sequence[str | Path], api_key: str = "re_local") -> Any:
+    """Apply the declared state in ``paths`` to an emulator app (``emulator --seed``), with
+    ``api_key`` (one of the app's ``--api-key``s when it has any).
 
     Raises ``config.ConfigError`` for bad files. Returns the ApplyResult."""
     from resend_iac.config import load
@@ -75,7 +76,7 @@ def seed_app(app: Any, paths: Sequence[str | Path]) -> Any:
     desired = load(paths)
 
     async def run() -> Any:
-        async with client_for_app(app) as client:
+        async with client_for_app(app, api_key) as client:
             plan, live = await plan_live(client, desired)
             return await apply(plan, client, live=live)
 
