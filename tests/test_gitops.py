@@ -294,8 +294,9 @@ def test_workflow_triggers_scripts_and_secret():
     text = WORKFLOW.read_text()
     workflow = yaml.safe_load(text)
     on = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as True
-    assert {"pull_request", "push", "schedule", "workflow_dispatch"} <= set(on)
-    assert "resend/**" in on["pull_request"]["paths"]
+    assert {"pull_request_target", "push", "schedule", "workflow_dispatch"} <= set(on)
+    assert "pull_request" not in on  # the PR's own workflow would run with the key
+    assert "resend/**" in on["pull_request_target"]["paths"]
     assert on["push"]["branches"] == ["main"]
     assert re.fullmatch(r"\d+ \d+ \* \* \*", on["schedule"][0]["cron"])  # daily
 
@@ -308,7 +309,7 @@ def test_workflow_triggers_scripts_and_secret():
     assert calls["pr-plan.sh"][0] == "plan" and calls["apply-on-merge.sh"][0] == "apply"
     assert calls["drift-check.sh"][0] == "drift"
     jobs = workflow["jobs"]
-    assert "pull_request" in jobs["plan"]["if"]
+    assert "pull_request_target" in jobs["plan"]["if"]
     assert "push" in jobs["apply"]["if"] and "refs/heads/main" in jobs["apply"]["if"]
     assert "schedule" in jobs["drift"]["if"]
     for _, step in calls.values():  # the scripts get the key, from the secret store
@@ -332,6 +333,31 @@ def test_workflow_triggers_scripts_and_secret():
     assert "<!-- resend-iac-plan -->" in (SCRIPTS / "common.sh").read_text()
     # the scripts are where the workflow looks for them once copied
     assert workflow["env"]["RESEND_IAC_SCRIPTS"] == ".github/resend-iac"
+
+
+def test_plan_job_runs_the_base_branch_and_reads_the_pull_request_as_data():
+    """Threat model (docs/gitops.md): the plan job holds a full-access key, so what it runs
+    comes from the base branch; the pull request's head is checked out into pr/ as data only,
+    without credentials; a fork's pull request is validated without the key."""
+    workflow = yaml.safe_load(WORKFLOW.read_text())
+    steps = workflow["jobs"]["plan"]["steps"]
+    checkouts = [s for s in steps if s.get("uses", "").startswith("actions/checkout")]
+    assert len(checkouts) == 2
+    base, head = checkouts
+    assert "ref" not in base.get("with", {})  # pull_request_target: the base branch
+    assert head["with"]["path"] == "pr" and "head.sha" in head["with"]["ref"]
+    assert all(c["with"]["persist-credentials"] is False for c in checkouts)
+    runs = [s for s in steps if "run" in s]
+    for step in runs:  # nothing from the pull request is run or installed
+        assert "pr/" not in step["run"] and "requirements" not in step["run"], step
+        assert step["run"].startswith(("pip install \"resend-iac==", 'bash "$RESEND_IAC_SCRIPTS/')), step
+    plans = [s for s in runs if "pr-plan.sh" in s["run"]]
+    assert {s["env"]["RESEND_IAC_CONFIG"] for s in plans} == {"pr/resend"}
+    fork = next(s for s in plans if "!=" in s["if"])
+    same = next(s for s in plans if "==" in s["if"])
+    assert "RESEND_API_KEY" not in fork["env"] and same["env"]["RESEND_API_KEY"] == "${{ secrets.RESEND_API_KEY }}"
+    for cond in (fork["if"], same["if"]):
+        assert "github.event.pull_request.head.repo.full_name" in cond and "github.repository" in cond
 
 
 def test_scripts_never_trace_the_environment():
