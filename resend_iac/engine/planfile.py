@@ -196,7 +196,7 @@ def _plain_change_ok(c: Any) -> bool:
     if type(c) is not dict or not c.keys() <= _CHANGE_KEYS:
         return False
     kind, action, key = c.get("kind"), c.get("action"), c.get("key")
-    if kind not in ("contact", "membership") or action not in _ACTIONS[kind]:
+    if kind not in ("contact", "membership") or type(action) is not str or action not in _ACTIONS[kind]:
         return False
     if type(key) is not str or not 0 < len(key) <= 320:
         return False
@@ -236,7 +236,8 @@ def _plain_change_ok(c: Any) -> bool:
         if segs is not None and (type(segs) is not list or any(type(s) is not str for s in segs)):
             return False
         topics = f.get("topics")
-        if topics is not None and (type(topics) is not dict or any(v not in _SUBS for v in topics.values())):
+        if topics is not None and (type(topics) is not dict or any(type(v) is not str or v not in _SUBS
+                                                                   for v in topics.values())):
             return False
     return True
 
