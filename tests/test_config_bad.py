@@ -77,7 +77,7 @@ CASES = [
     ("csv_extra_fields", "csv_extra_fields/people.csv:3", "row has 3 fields but the header has 2"),
     ("csv_undeclared_segment", "csv_undeclared_segment/main.yaml:11", "segment 'newsletter' is not declared"),
     # untrusted input (issue 12): confinement, bounded parsing, numbers, bounded excerpts
-    ("csv_absolute_path", "csv_absolute_path/main.yaml:10", "csv: '/proc/self/environ' is an absolute path; name a file inside"),
+    ("csv_absolute_path", "csv_absolute_path/main.yaml:10", "csv: '/proc/self/environ' is not a relative path; name a file inside"),
     ("csv_outside_root", "csv_outside_root/main.yaml:10", "leads outside " + str(BAD / "csv_outside_root") + " (the config root"),
     ("csv_symlink_outside", "csv_symlink_outside/main.yaml:10", "csv: 'seeds/people.csv' leads outside"),
     ("yaml_symlink_outside", "yaml_symlink_outside/b.yaml", "this file is a symlink that leads outside"),
@@ -94,6 +94,16 @@ CASES = [
     ("number_too_many_digits.yaml", "number_too_many_digits.yaml:11", "the number 99999999999999999999...99999999 is out of range"),
     ("policy_nan.yaml", "policy_nan.yaml:4", ".nan (not a number) is not allowed"),
     ("fallback_inf.yaml", "fallback_inf.yaml:3", "-.inf (infinity) is not allowed"),
+    ("csv_home_path", "csv_home_path/main.yaml:10", "csv: '~/people.csv' is not a relative path"),
+    ("csv_symlink_dir", "csv_symlink_dir/main.yaml:10", "csv: 'seeds/people.csv' leads outside"),
+    ("csv_big_int", "csv_big_int/people.csv:3", "is not a number that Resend can store exactly (whole numbers up to 9007199254740991"),
+    ("csv_semicolon_long_header", "csv_semicolon_long_header/people.csv:1", "the header 'email;first_name;last_name;company;c;c;c'... (435 characters) is one column"),
+    ("alias_bomb_mapping.yaml", "alias_bomb_mapping.yaml:10", "expand to more than 250,000 values"),
+    ("unsupported_tag_python.yaml", "unsupported_tag_python.yaml:11", "unsupported YAML tag 'tag:yaml.org,2002:python/object/apply:os'..."),
+    ("duplicate_key_long.yaml", "duplicate_key_long.yaml:4", "duplicate key 'kkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkkk'... (900 characters) (first at line 3"),
+    ("policy_inf.yaml", "policy_inf.yaml:3", ".inf (infinity) is not allowed"),
+    ("number_negative_overflow.yaml", "number_negative_overflow.yaml:11", "the number -1.7e+309 is out of range"),
+    ("yaml_control_char.yaml", "yaml_control_char.yaml:2", "character #x0007 is not allowed in YAML"),
     ("property_value_long_string.yaml", "property_value_long_string.yaml:11", "'... (3,000 characters): write it without quotes"),
 ]
 

@@ -396,8 +396,8 @@ class Loader:
         if os.path.isabs(rel) or rel.startswith("~"):
             self.at(
                 f, base + ("csv",),
-                f"csv: {excerpt(rel)} is an absolute path; name a file inside {f.root_display} (the config "
-                "root), relative to this YAML file. Nothing was read",
+                f"csv: {excerpt(rel)} is not a relative path; name a file inside {f.root_display} (the "
+                "config root), relative to this YAML file. Nothing was read",
             )
             return
         path = Path(f.display).parent / rel

@@ -320,8 +320,13 @@ def parse(text: str, max_depth: int = 32, max_alias_nodes: int = 250_000) -> Any
                 context += f" (started at line {cm.line + 1}, column {cm.column + 1})"
             what = f"{context}, {what}"
         raise YAMLProblem(line, col, f"YAML syntax error: {what}") from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a control character
+        before = text[: exc.position]
+        line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
+        what = f"character #x{exc.character:04x}" if isinstance(exc.character, int) else "a character"
+        raise YAMLProblem(line, col, f"YAML syntax error: {what} is not allowed in YAML ({exc.reason}): remove it") from None
     except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
-        raise YAMLProblem(1, 1, f"YAML syntax error: {exc}") from None
+        raise YAMLProblem(1, 1, f"YAML syntax error: {excerpt(exc, 200)[1:-1]}") from None
     except RecursionError:  # pragma: no cover - libyaml refuses deeper nesting first
         raise YAMLProblem(1, 1, "mappings and lists are nested too deep") from None
     if node is None:
