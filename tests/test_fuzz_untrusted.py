@@ -220,3 +220,49 @@ def test_fuzz_finds_the_reported_plan_cases(tmp_path):
     result, requests = invoke("apply", "--plan", str(tmp_path / "p.json"), "--auto-approve")
     assert result.exit_code == 1 and requests == 0 and "changes: must be array" in result.output
     assert math.isfinite(1.0)
+
+
+FIELD = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False),
+                  st.text(max_size=4), st.sampled_from(["opt_in", "opt_out", "s", "a@x.com"]),
+                  st.lists(st.sampled_from(["s", 1, None]), max_size=2),
+                  st.dictionaries(st.sampled_from(["news", "tier", "segment"]),
+                                  st.sampled_from(["opt_in", "opt_out", 1, None, "s", True]), max_size=2))
+TEMPLATES = [
+    {"action": "create", "kind": "contact", "key": "a@x.com", "before": None, "email": "a@x.com",
+     "after": {"email": "a@x.com", "first_name": "A", "unsubscribed": False, "properties": {"tier": 1, "co": None},
+               "segments": ["s"], "topics": {"news": "opt_in"}}},
+    {"action": "update", "kind": "contact", "key": "a@x.com", "id": "c1", "email": "a@x.com",
+     "before": {"first_name": None, "properties": {"tier": 1}}, "after": {"first_name": "B", "properties": {"tier": 2.5}}},
+    {"action": "delete", "kind": "contact", "key": "a@x.com", "id": "c1", "before": {"email": "a@x.com"}, "after": None},
+    {"action": "create", "kind": "membership", "key": "a@x.com", "parent": "s", "before": None, "after": {"segment": "s"}},
+    {"action": "delete", "kind": "membership", "key": "a@x.com", "parent": "s", "before": {"segment": "s"}, "after": None},
+]
+
+
+@st.composite
+def perturbed_changes(draw) -> dict:
+    change = json.loads(json.dumps(draw(st.sampled_from(TEMPLATES))))
+    for _ in range(draw(st.integers(0, 2))):
+        where = draw(st.sampled_from(list(paths(change))[1:]))
+        parent = change
+        for step in where[:-1]:
+            parent = parent[step]
+        if draw(st.booleans()):
+            del parent[where[-1]]
+        else:
+            parent[where[-1]] = draw(FIELD)
+    return change
+
+
+CHANGES = perturbed_changes()
+
+
+@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(CHANGES)
+def test_the_plan_fast_path_never_accepts_what_the_schema_refuses(change):
+    """`_plain_change_ok` skips jsonschema for the common changes: it must be a strict subset."""
+    from resend_iac.engine.planfile import _plain_change_ok, _validator
+
+    if _plain_change_ok(change):
+        assert list(_validator("change").iter_errors(change)) == [], change

@@ -78,6 +78,13 @@ _TYPE_WORDS = {
 _SKIPPED_VALIDATORS = {"maxLength", "minLength", "pattern"}
 
 
+def _ex(text: Any) -> str:
+    """A name from a file, quoted and cut to 60 characters (errors echo no long text)."""
+    from resend_iac.config.yaml_loader import excerpt
+
+    return excerpt(text, 60)
+
+
 def suggest(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` or empty."""
     choices = list(choices)
@@ -144,7 +151,7 @@ def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> l
         return [
             (
                 path + (k,),
-                f"unknown key {k!r} in {what}{suggest(k, allowed) or '; allowed keys: ' + ', '.join(allowed)}",
+                f"unknown key {_ex(k)} in {what}{suggest(k, allowed) or '; allowed keys: ' + ', '.join(allowed)}",
                 True,
             )
             for k in extras
@@ -421,7 +428,7 @@ def reference_issues(
                 out.append(
                     (
                         ("properties", key),
-                        f"property {key!r} is not declared; declare it under properties: or fix the key"
+                        f"property {_ex(key)} is not declared; declare it under properties: or fix the key"
                         + suggest(key, properties),
                         True,
                     )
@@ -438,7 +445,7 @@ def reference_issues(
                 out.append(
                     (
                         ("segments", i),
-                        f"segment {name!r} is not declared; declare it under segments: or fix the name"
+                        f"segment {_ex(name)} is not declared; declare it under segments: or fix the name"
                         + suggest(name, known),
                         False,
                     )
@@ -451,7 +458,7 @@ def reference_issues(
                 out.append(
                     (
                         ("topics", name),
-                        f"topic {name!r} is not declared; declare it under topics: or fix the name" + suggest(name, known),
+                        f"topic {_ex(name)} is not declared; declare it under topics: or fix the name" + suggest(name, known),
                         True,
                     )
                 )

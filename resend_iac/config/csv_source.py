@@ -97,7 +97,7 @@ def read_csv(
     text, line, message = decode(data)
     if text is None:
         return [], [("csv", line, message)]
-    lines = text.count("\n")
+    lines = max(text.count("\n"), text.count("\r"))  # \r alone ends a line too
     if lines > limits.max_csv_rows:
         return [], [(
             "csv", limits.max_csv_rows + 1,
