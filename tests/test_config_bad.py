@@ -94,6 +94,7 @@ CASES = [
     ("number_too_many_digits.yaml", "number_too_many_digits.yaml:11", "the number 99999999999999999999...99999999 is out of range"),
     ("policy_nan.yaml", "policy_nan.yaml:4", ".nan (not a number) is not allowed"),
     ("fallback_inf.yaml", "fallback_inf.yaml:3", "-.inf (infinity) is not allowed"),
+    ("csv_nul_path.yaml", "csv_nul_path.yaml:3", "csv: the path holds a control character (e.g. a NUL byte)"),
     ("csv_home_path", "csv_home_path/main.yaml:10", "csv: '~/people.csv' is not a relative path"),
     ("csv_symlink_dir", "csv_symlink_dir/main.yaml:10", "csv: 'seeds/people.csv' leads outside"),
     ("csv_big_int", "csv_big_int/people.csv:3", "is not a number that Resend can store exactly (whole numbers up to 9007199254740991"),

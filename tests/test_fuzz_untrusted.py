@@ -73,7 +73,7 @@ SCALARS = st.one_of(
 VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
     st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(WORDS) | st.text(max_size=6), inner, max_size=5)),
     max_leaves=25)
-SNIPPETS = ["&a ", "*a", "<<: *a\n", "!!python/object/apply:os.system ['id']", "\t", "{", "[", "]", ": ",
+SNIPPETS = ['"a\\0b"', "csv: \"p\\0.csv\"\n", "&a ", "*a", "<<: *a\n", "!!python/object/apply:os.system ['id']", "\t", "{", "[", "]", ": ",
             "- ", "\n  ", "csv: ../secret.csv\n", "csv: /proc/self/environ\n", "\x00", "\ufeff", "'", '"',
             "1.0e+400", ".nan", ".inf", "? ", "%YAML 1.1\n", "---\n", "!!binary aGk=", "&b [*b]", "#"]
 
@@ -84,7 +84,8 @@ def config_files(draw) -> tuple[str, str]:
     doc.update(draw(st.dictionaries(st.sampled_from(WORDS), VALUES, max_size=6)))
     if draw(st.booleans()):
         csv_entry = st.fixed_dictionaries(
-            {"csv": st.sampled_from(["p.csv", "../secret.csv", "link.csv", "/proc/self/environ", "sub/../../secret.csv"])},
+            {"csv": st.sampled_from(["p.csv", "../secret.csv", "link.csv", "/proc/self/environ", "sub/../../secret.csv",
+                                     "p\x00.csv", "p.csv\n", "a" * 300, "a/" * 3000, ".", "", " ", "~root/x"])},
             optional={"columns": st.dictionaries(st.sampled_from(["email", "Email", "x", "nope"]),
                                                  st.sampled_from(["email", "first_name", "company"]), max_size=2)})
         doc["contacts"] = draw(st.lists(st.dictionaries(st.sampled_from(WORDS), VALUES, max_size=5) | csv_entry,

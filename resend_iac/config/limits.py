@@ -72,7 +72,7 @@ def inside(path: Path, root: Path) -> bool:
     """Whether ``path`` resolves (symlinks followed) inside the resolved ``root``."""
     try:
         return path.resolve().is_relative_to(root)
-    except (OSError, RuntimeError):  # a symlink loop
+    except (OSError, RuntimeError, ValueError):  # a symlink loop, a NUL byte
         return False
 
 

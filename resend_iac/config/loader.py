@@ -393,6 +393,9 @@ class Loader:
         if not rel:
             self.at(f, base + ("csv",), "csv: needs the path of a CSV file, relative to this YAML file")
             return
+        if any(ord(ch) < 32 or ch == "\x7f" for ch in rel):
+            self.at(f, base + ("csv",), "csv: the path holds a control character (e.g. a NUL byte); name a plain file")
+            return
         if os.path.isabs(rel) or rel.startswith("~"):
             self.at(
                 f, base + ("csv",),

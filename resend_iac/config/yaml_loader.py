@@ -319,7 +319,9 @@ def parse(text: str, max_depth: int = 32, max_alias_nodes: int = 250_000) -> Any
             if cm is not None and mark is not None and (cm.line, cm.column) != (mark.line, mark.column):
                 context += f" (started at line {cm.line + 1}, column {cm.column + 1})"
             what = f"{context}, {what}"
-        raise YAMLProblem(line, col, f"YAML syntax error: {what}") from None
+        if len(what) > 300:  # a problem may name an alias or a tag from the file
+            what = what[:300] + "..."
+        raise YAMLProblem(line, col, f"YAML syntax error: {mask_secrets(what)}") from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a control character
         before = text[: exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
