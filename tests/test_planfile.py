@@ -114,6 +114,10 @@ def test_tampered_plan_is_refused_before_any_request(remote, tmp_path, name, edi
     assert r.exit_code == 1 and r.exception is None or isinstance(r.exception, SystemExit), r.output
     assert r.exit_code == 1
     assert wording in r.output, r.output
+    if wording.startswith("changes["):  # the line the change starts on, as plan --out laid it out
+        index = int(wording[len("changes["):].split("]")[0])
+        starts = [n for n, text in enumerate(path.read_text().splitlines(), 1) if text == "    {"]
+        assert f"{path}:{starts[index]}: {wording}" in r.output, r.output
     assert "Traceback" not in r.output
     assert remote.stats()["total"] == before  # not one request
 

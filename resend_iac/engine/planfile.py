@@ -31,6 +31,7 @@ import hmac
 import json
 import math
 import os
+import re
 import tempfile
 from collections import Counter
 from functools import lru_cache
@@ -379,6 +380,31 @@ def check_plan_data(data: Any, key: bytes | None = None) -> list[str]:
     return out
 
 
+_CHANGE_RE = re.compile(r"^changes\[(\d+)\]")
+
+
+def _change_lines(text: str, count: int) -> list[int] | None:
+    """The line each change starts on, for a file laid out as ``save_plan`` writes it
+    (``None`` for any other layout: the messages then give the JSON path alone)."""
+    lines: list[int] = []
+    inside = False
+    for n, line in enumerate(text.splitlines(), 1):
+        if not inside:
+            inside = line.startswith('  "changes": [')
+        elif line in ("    {", "    {}", "    {},") or (line.startswith("    {") and line.endswith(("}", "},"))):
+            lines.append(n)
+        elif line.startswith("  ]"):
+            break
+    return lines if len(lines) == count else None
+
+
+def _at_line(path: str | Path, problem: str, lines: list[int] | None) -> str:
+    match = _CHANGE_RE.match(problem)
+    if lines is None or match is None or int(match.group(1)) >= len(lines):
+        return f"{path}: {problem}"
+    return f"{path}:{lines[int(match.group(1))]}: {problem}"
+
+
 def _finite(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
@@ -431,12 +457,13 @@ def load_plan(path: str | Path) -> Plan:
     problems = [p for p in problems if not (p.split(": ")[0] in seen_at or seen_at.add(p.split(": ")[0]))]
     if problems:
         shown = problems[:MAX_ERRORS]
+        lines = _change_lines(text, len(data["changes"])) if isinstance(data.get("changes"), list) else None
         more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
         head = "the plan file is refused; nothing was sent to the API" if len(problems) > 1 else ""
         if head:
-            raise PlanFileError(f"{path}: {head}:\n" + "\n".join(f"  {path}: {p}" for p in shown) + more)
+            raise PlanFileError(f"{path}: {head}:\n" + "\n".join(f"  {_at_line(path, p, lines)}" for p in shown) + more)
         tail = "" if "Nothing was applied" in shown[0] else " (nothing was sent to the API)"
-        raise PlanFileError(f"{path}: {shown[0]}{tail}")
+        raise PlanFileError(f"{_at_line(path, shown[0], lines)}{tail}")
     try:
         return Plan.from_dict(data)
     except (ValueError, KeyError, TypeError, AttributeError) as e:  # pragma: no cover - the checks above cover it
