@@ -93,6 +93,8 @@ RESEALED = [
     ("property key", lambda d: d["changes"][0].update(key="bad-key"), "changes[0", "may only contain letters, digits and underscore"),
     ("fallback type", lambda d: d["changes"][0]["after"].update(fallback_value="x"), "changes[0]", "fallback_value"),
     ("property value type", lambda d: _contact(d)["after"]["properties"].update(tier=[1]), "changes[", "must be string or number or null"),
+    ("value of the plan's type", lambda d: _contact(d)["after"]["properties"].update(tier="high"), "changes[",
+     "property 'tier' is a number, but the value is the string 'high'"),
     ("twice", lambda d: d["changes"].append(dict(d["changes"][1])), "changes[", "a second change of segment"),
     ("summary", lambda d: d["summary"].update({"segment.create": 9}), "summary", "do not match"),
     ("redacted", lambda d: d.update(redacted=True), "", "redacted plan"),

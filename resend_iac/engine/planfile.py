@@ -266,8 +266,9 @@ def _number_ok(v: Any) -> bool:
     return True
 
 
-def _change_problems(i: int, c: dict[str, Any]) -> list[str]:
-    """validate's rules for one change that fits the schema."""
+def _change_problems(i: int, c: dict[str, Any], types: dict[str, str] | None = None) -> list[str]:
+    """validate's rules for one change that fits the schema; ``types``: the property types
+    the plan itself sets (create/replace), which contact values must then have."""
     where = f"changes[{i}]"
     kind, action, key = c["kind"], c["action"], c["key"]
     out: list[str] = []
@@ -292,8 +293,11 @@ def _change_problems(i: int, c: dict[str, Any]) -> list[str]:
         for f in fields:
             for prop, value in (f.get("properties") or {}).items():
                 problem = property_key_problem(prop)
+                typ = (types or {}).get(prop)
                 if problem:
                     out.append(f"{where}: {problem}")
+                elif typ and value_problem(prop, value, Property(key=prop, type=typ)):
+                    out.append(f"{where}: {value_problem(prop, value, Property(key=prop, type=typ))} (as this plan declares it)")
                 elif not _number_ok(value):
                     out.append(f"{where}: property {prop!r}: {_short(value)} is beyond what Resend stores (a JSON double)")
         if kind == "membership":
@@ -364,8 +368,10 @@ def check_plan_data(data: Any, key: bytes | None = None) -> list[str]:
                 "to the key used when the plan was made"]
     out: list[str] = []
     seen: set[tuple[str, str, Any]] = set()
+    types = {c["key"]: c["after"].get("type") for c in data["changes"]
+             if c["kind"] == "property" and c["action"] in ("create", "replace") and isinstance(c.get("after"), dict)}
     for i, c in enumerate(data["changes"]):
-        out.extend(_change_problems(i, c))
+        out.extend(_change_problems(i, c, types))
         ident = (c["kind"], c["key"], c.get("parent"))
         if ident in seen:
             out.append(f"changes[{i}]: a second change of {c['kind']} {_short(c['key'])}"
