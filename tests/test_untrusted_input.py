@@ -208,3 +208,22 @@ def test_emulator_seed_works_with_an_api_key(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_an_api_error_quoting_the_key_is_masked(monkeypatch):
+    """Second line of defence: a server (or proxy) that echoes the key in an error message."""
+    import httpx
+
+    from resend_iac.cli import plan_cmd
+    from resend_iac.client import ResendClient
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"statusCode": 401, "name": "invalid_api_key",
+                                         "message": f"API key {KEY} is invalid"})
+
+    monkeypatch.setattr(plan_cmd, "_client", lambda *a, **k: ResendClient(
+        KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=None))
+    r = CliRunner().invoke(main, ["plan", str(BAD.parent.parent / "examples" / "quickstart")])
+    assert r.exit_code == 1, r.output
+    assert "invalid" in r.output and "re_****" in r.output
+    assert KEY not in r.output
