@@ -9,7 +9,6 @@ Timestamps stay strings. Values are ``Map`` (a dict) and ``Seq`` (a list) carryi
 from __future__ import annotations
 
 import math
-import re
 from typing import Any
 
 import yaml
@@ -73,7 +72,6 @@ _constructor = yaml.constructor.SafeConstructor()
 
 # The largest whole number a JSON double (what the API stores) holds exactly.
 MAX_SAFE_INTEGER = 2**53 - 1
-_EXPONENT_NO_DOT = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
 
 
 def number_problem(value: Any, text: str) -> str | None:
@@ -146,6 +144,7 @@ class _Builder:
         self.sizes: dict[int, int] = {}
         self.pairs_memo: dict[int, list[tuple[yaml.Node, yaml.Node]]] = {}
         self.free = 0  # > 0 while building inside an alias already paid for
+        self.aliased = True  # the text has anchors (else no accounting, no memo)
 
     def size(self, node: yaml.Node) -> int:
         """Values ``node`` expands to (itself and mapping keys included), without building
@@ -228,11 +227,12 @@ class _Builder:
             )
         if node.tag not in _COLLECTIONS:
             raise YAMLProblem(*_mark(node), f"unsupported YAML tag {excerpt(node.tag)}; use plain mappings and lists")
+        child = self.build if self.aliased else self._build  # no anchors: no accounting
         if isinstance(node, yaml.SequenceNode):
             seq = Seq()
             seq.mark = _mark(node)
             for item in node.value:
-                seq.append(self.build(item, depth + 1))
+                seq.append(child(item, depth + 1))
                 seq.marks.append(_mark(item))
                 seq.styles.append(getattr(item, "style", None))
             return seq
@@ -250,7 +250,7 @@ class _Builder:
                         f"duplicate key {excerpt(key)} (first at line {line}, column {col}); "
                         "YAML would silently keep only the last one: remove or merge one of them",
                     )
-                out[key] = self.build(value_node, depth + 1)
+                out[key] = child(value_node, depth + 1)
                 out.key_marks[key] = _mark(key_node)
                 out.value_marks[key] = _mark(value_node)
                 out.styles[key] = getattr(value_node, "style", None)
@@ -261,6 +261,9 @@ class _Builder:
         """The key/value node pairs, with ``<<`` merge keys expanded (explicit keys win).
         Memoised per node, and each merged source contributes each key once, so a chain of
         merges costs what its text costs."""
+        if not self.aliased:  # no anchors in the text: no node is reached twice
+            if not any(k.tag == "tag:yaml.org,2002:merge" for k, _ in node.value):
+                return node.value
         memo = self.pairs_memo.get(id(node))
         if memo is not None:
             return memo
@@ -296,7 +299,7 @@ def build(node: yaml.Node, max_depth: int = 32, max_alias_nodes: int = 250_000, 
     (the text has no ``&`` anchor, so no node is shared) skips the alias accounting."""
     builder = _Builder(max_depth, max_alias_nodes)
     if not aliases:
-        builder.free = 1
+        builder.free, builder.aliased = 1, False
         return builder.build(node)
     builder.precheck(node)
     return builder.build(node)
