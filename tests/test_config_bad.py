@@ -137,4 +137,4 @@ def test_bad_input_is_refused_with_location(case: str, where: str, wording: str)
     assert info.value.diagnostics == diagnostics
     # No error quotes much of a file: every line stays short, and no API key shows.
     assert all(len(ln) < 600 for ln in lines), max(lines, key=len)
-    assert "re_c1tpEyD8" not in result.stderr
+    assert "re_test_0123456789" not in result.stderr

@@ -26,7 +26,7 @@ from resend_iac.emulator import create_app
 from resend_iac.engine import Change, Plan, PlanFileError, load_plan, save_plan
 from resend_iac.engine.planfile import seal
 
-KEY = "re_c1tpEyD8_NKFusih9vKVQknRAQfmFcWCv"
+KEY = "re_test_0123456789_not_a_real_key"
 SETTINGS = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -54,7 +54,7 @@ def invoke(*args: str) -> tuple[object, int]:
 def assert_clean(result) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     assert "Traceback" not in result.output
-    assert KEY not in result.output and "c1tpEyD8" not in result.output
+    assert KEY not in result.output and "0123456789_not_a" not in result.output
 
 
 # ---------------------------------------------------------------------------- config files

@@ -20,7 +20,7 @@ from resend_iac.config.limits import Limits
 from resend_iac.secrets import mask_secrets
 
 BAD = Path(__file__).parent / "bad"
-KEY = "re_c1tpEyD8_NKFusih9vKVQknRAQfmFcWCv"
+KEY = "re_test_0123456789_not_a_real_key"
 HEAD = "version: 1\nproperties:\n  plan_tier: {type: number}\ncontacts:\n"
 
 
@@ -148,7 +148,7 @@ def test_proc_self_environ_never_leaks(tmp_path, monkeypatch):
     r = validate(root)
     monkeypatch.setattr(os, "open", real_open)
     assert r.exit_code == 1
-    assert KEY not in r.output and "re_c1tp" not in r.output and "PATH=" not in r.output
+    assert KEY not in r.output and "re_test_01" not in r.output and "PATH=" not in r.output
     lines = r.stderr.splitlines()[:-1]
     assert len(lines) == len(entries)
     for n, line in enumerate(lines):
