@@ -9,9 +9,10 @@ render outputs (text, Markdown, JSON) and the CLI's error output pass through it
 
 from __future__ import annotations
 
+import logging
 import re
 
-__all__ = ["MASK", "SECRET_RE", "mask_secrets"]
+__all__ = ["MASK", "SECRET_RE", "SecretFilter", "install_log_filter", "mask_secrets"]
 
 MASK = "re_****"
 # ``re_`` + 16 or more key characters, one of them a digit (real keys look like
@@ -25,3 +26,26 @@ def mask_secrets(text: str) -> str:
     if "re_" not in text:
         return text
     return SECRET_RE.sub(MASK, text)
+
+
+class SecretFilter(logging.Filter):
+    """Masks API-key-looking strings in the log records of the logger it is attached to."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_secrets(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+LOGGERS = ("resend_iac", "resend_iac.client", "resend_iac.engine", "resend_iac.emulator")
+
+
+def install_log_filter(names: tuple[str, ...] = LOGGERS) -> None:
+    """Attach a ``SecretFilter`` to our loggers (a logger's filters see only its own
+    records, so each named one gets it); idempotent. The CLI calls it at start-up."""
+    for name in names:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, SecretFilter) for f in logger.filters):
+            logger.addFilter(SecretFilter())

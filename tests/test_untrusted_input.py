@@ -227,3 +227,15 @@ def test_an_api_error_quoting_the_key_is_masked(monkeypatch):
     assert r.exit_code == 1, r.output
     assert "invalid" in r.output and "re_****" in r.output
     assert KEY not in r.output
+
+
+def test_log_records_are_masked(caplog):
+    import logging
+
+    from resend_iac.secrets import install_log_filter
+
+    install_log_filter()
+    install_log_filter()  # idempotent
+    with caplog.at_level(logging.INFO, logger="resend_iac.client"):
+        logging.getLogger("resend_iac.client").info("retrying with %s", KEY)
+    assert KEY not in caplog.text and "retrying with re_****" in caplog.text

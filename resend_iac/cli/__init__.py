@@ -15,6 +15,9 @@ from resend_iac import __version__
 def main() -> None:
     """Contacts as code for Resend: declare contacts, properties, segments and topics
     in YAML/CSV, plan the changes against a team, apply them."""
+    from resend_iac.secrets import install_log_filter
+
+    install_log_filter()  # a key never reaches a log line either
 
 
 # Command modules register themselves on import (order = order in --help).
