@@ -258,6 +258,9 @@ def _address_problem(email: Any, strict: bool) -> str | None:
     return None
 
 
+_key_problem = lru_cache(maxsize=4096)(property_key_problem)  # the same few keys on every contact
+
+
 def _number_ok(v: Any) -> bool:
     if isinstance(v, float):
         return math.isfinite(v)
@@ -292,7 +295,7 @@ def _change_problems(i: int, c: dict[str, Any], types: dict[str, str] | None = N
             out.append(f"{where}.after: a contact to create needs its email")
         for f in fields:
             for prop, value in (f.get("properties") or {}).items():
-                problem = property_key_problem(prop)
+                problem = _key_problem(prop)
                 typ = (types or {}).get(prop)
                 if problem:
                     out.append(f"{where}: {problem}")
