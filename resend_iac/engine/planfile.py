@@ -293,6 +293,10 @@ def _change_problems(i: int, c: dict[str, Any], types: dict[str, str] | None = N
                 out.append(f"{where}.{name}: {_short(value)} is not the address of the change's key {_short(key)}")
         if kind == "contact" and action == "create" and not c["after"].get("email"):
             out.append(f"{where}.after: a contact to create needs its email")
+        after = c.get("after") if isinstance(c.get("after"), dict) else {}
+        for prop, value in (after.get("properties") or {}).items():
+            if isinstance(value, bool):
+                out.append(f"{where}.after: property {prop!r}: a value to write is a string, a number or null, not {value}")
         for f in fields:
             for prop, value in (f.get("properties") or {}).items():
                 problem = _key_problem(prop)
@@ -320,8 +324,8 @@ def _change_problems(i: int, c: dict[str, Any], types: dict[str, str] | None = N
                 problem = value_problem(key, value, Property(key=key, type=typ))
                 if problem or not _number_ok(value):
                     out.append(f"{where}: fallback_value: {problem or 'beyond what Resend stores (a JSON double)'}")
-        if action in ("create", "replace") and not c["after"].get("type"):
-            out.append(f"{where}.after: a property to {action} needs its type")
+        if action in ("create", "replace") and c["after"].get("type") not in ("string", "number"):
+            out.append(f"{where}.after: a property to {action} needs its type, string or number")
         if len(key) > PROPERTY_KEY_MAX:  # pragma: no cover - property_key_problem says it
             out.append(f"{where}.key: longer than {PROPERTY_KEY_MAX}")
     elif kind in ("segment", "topic"):
