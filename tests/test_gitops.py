@@ -264,6 +264,28 @@ def test_pr_comment_explains_invalid_files(tmp_path):
     assert "dup@example.com" not in body
 
 
+def test_a_hostile_pull_request_gets_no_secret_into_its_comment(tmp_path):
+    """The reported attack, end to end through the PR script: `csv: /proc/self/environ`, a
+    `..` path and a symlink out of resend/ are refused at their lines; the key (in the
+    script's environment) appears nowhere in the comment or the log."""
+    repo = make_repo(tmp_path, base_env(RESEND_API_KEY=API_KEY, RESEND_API_URL="http://127.0.0.1:9"))
+    (tmp_path / "outside.csv").write_text(f"email,{API_KEY}\n")
+    (repo.path / "resend" / "leak.csv").symlink_to(tmp_path / "outside.csv")
+    team = repo.team()
+    team["contacts"] += [{"csv": "/proc/self/environ", "columns": {"nope": "email"}},
+                         {"csv": "../../outside.csv"}, {"csv": "leak.csv"}]
+    repo.git("add", ".")
+    repo.write_team(team, "Hostile")
+    result = repo.run("pr-plan.sh")
+    assert result.returncode == 1
+    body = (repo.out / "comment.md").read_text()
+    assert "do not validate" in body
+    assert re.search(r"resend/team\.yaml:\d+:\d+: csv: '/proc/self/environ' is not a relative path", body), body
+    assert body.count("leads outside resend (the config root") == 2, body
+    for text in (body, result.stdout, result.stderr):
+        assert API_KEY not in text and "PATH=" not in text
+
+
 def test_pr_plan_without_a_key_says_so(tmp_path):
     repo = make_repo(tmp_path, base_env())
     result = repo.run("pr-plan.sh")
