@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import math
 import shutil
 import tempfile
 from pathlib import Path
@@ -23,7 +22,7 @@ from resend_iac import config
 from resend_iac.cli import main, plan_cmd
 from resend_iac.client import ResendClient
 from resend_iac.emulator import create_app
-from resend_iac.engine import Change, Plan, PlanFileError, load_plan, save_plan
+from resend_iac.engine import Change, Plan, PlanFileError, load_plan
 from resend_iac.engine.planfile import seal
 
 KEY = "re_test_0123456789_not_a_real_key"
@@ -220,7 +219,6 @@ def test_fuzz_finds_the_reported_plan_cases(tmp_path):
     (tmp_path / "p.json").write_text(json.dumps(seal(data)))
     result, requests = invoke("apply", "--plan", str(tmp_path / "p.json"), "--auto-approve")
     assert result.exit_code == 1 and requests == 0 and "changes: must be array" in result.output
-    assert math.isfinite(1.0)
 
 
 FIELD = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False),
