@@ -380,6 +380,9 @@ def test_plan_job_runs_the_base_branch_and_reads_the_pull_request_as_data():
     assert "RESEND_API_KEY" not in fork["env"] and same["env"]["RESEND_API_KEY"] == "${{ secrets.RESEND_API_KEY }}"
     for cond in (fork["if"], same["if"]):
         assert "github.event.pull_request.head.repo.full_name" in cond and "github.repository" in cond
+    for step in steps:  # a fork's run never saves into the base branch's cache scope
+        if "cache/save" in step.get("uses", ""):
+            assert "head.repo.full_name == github.repository" in step["if"], step
 
 
 def test_scripts_never_trace_the_environment():
