@@ -1,0 +1,189 @@
+"""The pytest plugin (``resend_iac.testing``), exercised as a user would: a separate pytest run
+in a temporary folder that has no conftest, only the plugin loaded by its entry point."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+TEAM = """\
+version: 1
+properties:
+  plan: {type: string, fallback_value: free}
+segments:
+  customers: {}
+topics:
+  news: {default_subscription: opt_out}
+contacts:
+  - email: ada@example.com
+    first_name: Ada
+    properties: {plan: pro}
+    segments: [customers]
+    topics: {news: opt_in}
+  - email: bob@example.com
+"""
+
+
+def run_pytest(folder: Path, *args: str) -> tuple[dict[str, int], str]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", *args],
+        cwd=folder, capture_output=True, text=True, timeout=120)
+    out = proc.stdout + proc.stderr
+    counts = {m.group(2): int(m.group(1))
+              for m in re.finditer(r"(\d+) (passed|failed|errors?|skipped)", out.splitlines()[-1])}
+    return counts, out
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        path = folder / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text))
+    return folder
+
+
+def test_seeded_then_empty_then_unaffected(tmp_path):
+    write(tmp_path, {"data/team.yaml": TEAM, "test_app.py": """
+        import os, threading
+        import pytest, resend
+
+        ORIGINAL_URL = resend.api_url
+
+        def test_a_no_fixture_starts_no_server():
+            assert not [t for t in threading.enumerate() if t.name == "resend-emulator"]
+            assert "RESEND_BASE_URL" not in os.environ
+
+        @pytest.mark.resend_seed("data/team.yaml")
+        def test_b_seeded(resend_emulator):
+            assert resend.api_url == resend_emulator.url == os.environ["RESEND_API_URL"]
+            assert os.environ["RESEND_BASE_URL"] == resend_emulator.url
+            assert resend.api_key == resend_emulator.api_key == os.environ["RESEND_API_KEY"]
+            emails = sorted(c["email"] for c in resend.Contacts.list()["data"])
+            assert emails == ["ada@example.com", "bob@example.com"]
+            ada = resend.Contacts.get(email="ada@example.com")
+            assert ada["properties"]["plan"]["value"] == "pro"
+            # seeding is not among the application's requests
+            assert resend_emulator.request_counts() == {"GET /contacts": 1, "GET /contacts/{id}": 1}
+            state = resend_emulator.state()
+            assert state.contacts["ada@example.com"].segments == {"customers"}
+            assert state.contacts["ada@example.com"].topics == {"news": "opt_in"}
+            assert "- email: bob@example.com" in resend_emulator.state_yaml()
+            resend_emulator.assert_matches("data/team.yaml")
+
+        def test_c_next_test_is_empty(resend_emulator):
+            assert resend.Contacts.list()["data"] == []
+            resend.Contacts.create({"email": "carol@example.com"})
+            assert [(r.method, r.path, r.status) for r in resend_emulator.requests("POST /contacts")] \\
+                == [("POST", "/contacts", 201)]
+            with pytest.raises(AssertionError, match="create contact ada@example.com"):
+                resend_emulator.assert_matches("data/team.yaml")
+
+        def test_d_restored_after():
+            assert resend.api_url == ORIGINAL_URL
+            assert "RESEND_API_URL" not in os.environ and "RESEND_API_KEY" not in os.environ
+
+        def test_e_other_key_refused(resend_emulator):
+            import httpx
+            r = httpx.get(resend_emulator.url + "/contacts",
+                          headers={"Authorization": "Bearer re_other", "User-Agent": "t"})
+            assert r.status_code == 400 and r.json()["message"] == "API key is invalid"
+            assert resend_emulator.requests()[-1].status == 400
+    """})
+    counts, out = run_pytest(tmp_path)
+    assert counts == {"passed": 5}, out
+
+
+def test_options_from_ini_command_line_and_marker(tmp_path):
+    write(tmp_path, {"pytest.ini": """
+        [pytest]
+        resend_rate_limit = 2
+        resend_api_key = re_from_ini
+    """, "test_opts.py": """
+        import httpx, pytest, resend
+
+        def test_ini(resend_emulator):
+            assert resend_emulator.options["rate_limit"] == 2.0
+            assert resend_emulator.api_key == "re_from_ini"
+            statuses = [httpx.get(resend_emulator.url + "/segments", headers={
+                "Authorization": "Bearer re_from_ini", "User-Agent": "t"}).status_code
+                for _ in range(8)]
+            assert 429 in statuses, statuses
+
+        @pytest.mark.resend_emulator(rate_limit=0, fail_rate=1.0, seed=3)
+        def test_marker_faults(resend_emulator):
+            with pytest.raises(resend.exceptions.ResendError):
+                resend.Contacts.list()
+            assert resend_emulator.requests()[0].status in (500, 503)
+
+        @pytest.mark.resend_emulator(latency_ms=150)
+        def test_command_line_and_marker(resend_emulator):
+            assert resend_emulator.options["rate_limit"] == 0.0  # from the command line
+            assert resend_emulator.options["latency_ms"] == 150
+    """})
+    counts, out = run_pytest(tmp_path, "--resend-rate-limit", "0", "-k", "marker")
+    assert counts == {"passed": 2}, out
+    counts, out = run_pytest(tmp_path, "-k", "ini")
+    assert counts == {"passed": 1}, out
+
+
+def test_bad_seed_and_unknown_option_are_clear_errors(tmp_path):
+    write(tmp_path, {"bad.yaml": "version: 1\ncontacts:\n  - bob@example.com\n",
+                     "test_bad.py": """
+        import pytest
+
+        @pytest.mark.resend_seed("bad.yaml")
+        def test_bad_seed(resend_emulator):
+            pass
+
+        @pytest.mark.resend_seed("missing.yaml")
+        def test_missing_seed(resend_emulator):
+            pass
+
+        @pytest.mark.resend_emulator(ratelimit=5)
+        def test_typo(resend_emulator):
+            pass
+    """})
+    counts, out = run_pytest(tmp_path)
+    assert counts == {"errors": 3} or counts == {"error": 3}, out
+    assert "bad.yaml:3" in out and "Traceback" not in out
+    assert "missing.yaml" in out
+    assert "unknown option(s) ['ratelimit']" in out
+
+
+def test_profiles_pass_through_only_when_the_emulator_has_them():
+    from resend_iac.emulator import create_app
+    from resend_iac.testing.emulator import create_app_kwargs
+    import inspect
+
+    accepted = inspect.signature(create_app).parameters
+    kwargs = create_app_kwargs({"rate_limit": 0.0, "unknowns": "benign", "list_lag": 0.0})
+    assert ("unknowns" in kwargs) == ("unknowns" in accepted)
+    assert ("list_lag" in kwargs) == ("list_lag" in accepted)
+    if "unknowns" not in accepted:
+        with pytest.raises(ValueError, match="no `unknowns` option"):
+            create_app_kwargs({"unknowns": "hostile"})
+    else:
+        create_app(":memory:", **create_app_kwargs({"unknowns": "hostile", "list_lag": 0.5}))
+
+
+async def test_helpers_work_inside_an_async_test(tmp_path):
+    from resend_iac.emulator import create_app
+    from resend_iac.testing import EmulatorThread, ResendEmulator
+
+    (tmp_path / "team.yaml").write_text(TEAM)
+    server = EmulatorThread().start()
+    try:
+        app = create_app(":memory:", rate_limit=0, fail_rate=1.0)
+        handle = ResendEmulator(server.url, "re_x", app, base=tmp_path)
+        server.switch.use(app, handle.log)
+        handle.seed("team.yaml")  # around the faults: seeding never fails on them
+        assert sorted(handle.state().contacts) == ["ada@example.com", "bob@example.com"]
+        assert handle.plan("team.yaml").empty
+        assert handle.requests() == [] and app.stats()["total"] == 0
+    finally:
+        server.stop()
