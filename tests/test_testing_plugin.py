@@ -187,3 +187,16 @@ async def test_helpers_work_inside_an_async_test(tmp_path):
         assert handle.requests() == [] and app.stats()["total"] == 0
     finally:
         server.stop()
+
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "testing"
+
+
+def test_the_example_user_suite_passes():
+    """examples/testing/ is a user's project: run its own test suite, in its own folder."""
+    counts, out = run_pytest(EXAMPLE)
+    assert counts == {"passed": 6}, out
+    for name in ("test_seeded_team_is_seen_through_the_sdk",
+                 "test_the_next_test_starts_from_an_empty_team",
+                 "test_without_the_fixture_nothing_changes"):
+        assert f"PASSED tests/test_newsletter.py::{name}" in out, out
