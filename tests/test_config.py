@@ -14,8 +14,10 @@ from resend_iac.config import checks
 from resend_iac.model import UNSET, Location, Policy, Property
 
 ROOT = Path(__file__).resolve().parent.parent
+# examples/testing is a Python project (an app and its tests), not one config: its YAML files
+# are seeded and compared one by one by its own tests (tests/test_testing_plugin.py runs them).
 EXAMPLES = sorted(
-    p for p in (ROOT / "examples").iterdir() if p.is_dir() and p.name not in ("pulumi", "github-actions")
+    p for p in (ROOT / "examples").iterdir() if p.is_dir() and p.name not in ("pulumi", "github-actions", "testing")
 )
 
 HEAD = """version: 1

@@ -1,5 +1,6 @@
-"""The pytest plugin (``resend_iac.testing``), exercised as a user would: a separate pytest run
-in a temporary folder that has no conftest, only the plugin loaded by its entry point."""
+"""The pytest plugin (``resend_iac.testing``), exercised as a user would: pytest runs of test
+files in a temporary folder that has no conftest, only the plugin loaded by its entry point
+(in-process with ``pytester``, and the example project in a subprocess)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,16 @@ import textwrap
 from pathlib import Path
 
 import pytest
+
+# Imported here so that pytester's in-process runs, which drop the modules they import when
+# they end, never import a second copy of them (module-level state, e.g. the YAML loader's).
+import resend  # noqa: F401
+import resend_iac.cli.plan_cmd  # noqa: F401
+import resend_iac.cli.target  # noqa: F401
+import resend_iac.testing.plugin  # noqa: F401
+import uvicorn  # noqa: F401
+
+pytest_plugins = ["pytester"]
 
 TEAM = """\
 version: 1
@@ -39,6 +50,12 @@ def run_pytest(folder: Path, *args: str) -> tuple[dict[str, int], str]:
     return counts, out
 
 
+def run_inline(pytester: pytest.Pytester, *args: str) -> tuple[dict[str, int], str]:
+    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-rA", *args)
+    out = "\n".join(result.outlines + result.errlines)
+    return result.parseoutcomes(), out
+
+
 def write(folder: Path, files: dict[str, str]) -> Path:
     for name, text in files.items():
         path = folder / name
@@ -47,8 +64,8 @@ def write(folder: Path, files: dict[str, str]) -> Path:
     return folder
 
 
-def test_seeded_then_empty_then_unaffected(tmp_path):
-    write(tmp_path, {"data/team.yaml": TEAM, "test_app.py": """
+def test_seeded_then_empty_then_unaffected(pytester):
+    write(pytester.path, {"data/team.yaml": TEAM, "test_app.py": """
         import os, threading
         import pytest, resend
 
@@ -94,12 +111,12 @@ def test_seeded_then_empty_then_unaffected(tmp_path):
             assert r.status_code == 400 and r.json()["message"] == "API key is invalid"
             assert resend_emulator.requests()[-1].status == 400
     """})
-    counts, out = run_pytest(tmp_path)
+    counts, out = run_inline(pytester)
     assert counts == {"passed": 5}, out
 
 
-def test_options_from_ini_command_line_and_marker(tmp_path):
-    write(tmp_path, {"pytest.ini": """
+def test_options_from_ini_command_line_and_marker(pytester):
+    write(pytester.path, {"pytest.ini": """
         [pytest]
         resend_rate_limit = 2
         resend_api_key = re_from_ini
@@ -125,14 +142,14 @@ def test_options_from_ini_command_line_and_marker(tmp_path):
             assert resend_emulator.options["rate_limit"] == 0.0  # from the command line
             assert resend_emulator.options["latency_ms"] == 150
     """})
-    counts, out = run_pytest(tmp_path, "--resend-rate-limit", "0", "-k", "marker")
-    assert counts == {"passed": 2}, out
-    counts, out = run_pytest(tmp_path, "-k", "ini")
-    assert counts == {"passed": 1}, out
+    counts, out = run_inline(pytester, "--resend-rate-limit", "0", "-k", "marker")
+    assert counts == {"passed": 2, "deselected": 1}, out
+    counts, out = run_inline(pytester, "-k", "ini")
+    assert counts == {"passed": 1, "deselected": 2}, out
 
 
-def test_bad_seed_and_unknown_option_are_clear_errors(tmp_path):
-    write(tmp_path, {"bad.yaml": "version: 1\ncontacts:\n  - bob@example.com\n",
+def test_bad_seed_and_unknown_option_are_clear_errors(pytester):
+    write(pytester.path, {"bad.yaml": "version: 1\ncontacts:\n  - bob@example.com\n",
                      "test_bad.py": """
         import pytest
 
@@ -148,8 +165,8 @@ def test_bad_seed_and_unknown_option_are_clear_errors(tmp_path):
         def test_typo(resend_emulator):
             pass
     """})
-    counts, out = run_pytest(tmp_path)
-    assert counts == {"errors": 3} or counts == {"error": 3}, out
+    counts, out = run_inline(pytester)
+    assert counts == {"errors": 3}, out
     assert "bad.yaml:3" in out and "Traceback" not in out
     assert "missing.yaml" in out
     assert "unknown option(s) ['ratelimit']" in out

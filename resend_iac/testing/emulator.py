@@ -171,6 +171,20 @@ def _direct_app(app: Any) -> Any:
     return direct
 
 
+def _files_key(paths: Sequence[Path]) -> tuple:
+    """What a seeding depends on: every file under ``paths``, with mtime and size."""
+    key: list[tuple] = []
+    for path in paths:
+        files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+        for f in files:
+            try:
+                st = f.stat()
+                key.append((str(f.resolve()), st.st_mtime_ns, st.st_size))
+            except OSError:
+                key.append((str(f), None, None))
+    return tuple(key)
+
+
 def run_sync(fn: Callable[[], T]) -> T:
     """Run ``fn`` (which may call ``asyncio.run``) here, or in a worker thread when this
     thread already runs an event loop (an async test)."""
@@ -209,7 +223,13 @@ class ResendEmulator:
         self.options = dict(options or {})
         self.base = Path(base)
         self.log: list[RecordedRequest] = log if log is not None else []
-        self._direct = _direct_app(app)
+        self._direct_app: Any = None
+
+    @property
+    def _direct(self) -> Any:
+        if self._direct_app is None:
+            self._direct_app = _direct_app(self.app)
+        return self._direct_app
 
     def __repr__(self) -> str:
         return f"<ResendEmulator {self.url}>"
@@ -240,6 +260,25 @@ class ResendEmulator:
 
         resolved = self._paths(paths)
         return run_sync(lambda: seed_app(self._direct, resolved))
+
+    def seed_fresh(self, paths: Sequence[str | os.PathLike[str]],
+                   cache: dict[Any, Any]) -> None:
+        """``seed(*paths)`` of a new, empty team, fast: the first time a set of files is
+        seeded, into a template app kept in ``cache``; then the template's database is
+        copied (SQLite's backup API), ids and ``created_at`` included. Changed files
+        (mtime, size) are seeded again."""
+        from resend_iac.cli.target import seed_app
+        from resend_iac.emulator import create_app
+
+        resolved = self._paths(paths)
+        key = _files_key(resolved)
+        template = cache.get(key)
+        if template is None:
+            template = create_app(":memory:", rate_limit=0)
+            run_sync(lambda: seed_app(template, resolved))
+            cache[key] = template
+        with template.store.lock, self.app.store.lock:
+            template.store.conn.backup(self.app.store.conn)
 
     def state(self) -> Any:
         from resend_iac.cli.plan_cmd import read_everything

@@ -63,6 +63,8 @@ OPTIONS: dict[str, tuple[str, type, str]] = {
     "api_key": ("--resend-api-key", str, f"the API key the emulator accepts (default {DEFAULT_API_KEY})"),
 }
 DEFAULTS: dict[str, Any] = {"rate_limit": 0.0}
+# resend_seed file sets already seeded in this session -> a template app to copy from
+_SEED_TEMPLATES: dict[Any, Any] = {}
 
 
 def _ini_name(flag: str) -> str:
@@ -159,7 +161,7 @@ def resend_emulator(request: pytest.FixtureRequest,
     marker = request.node.get_closest_marker("resend_seed")
     if marker is not None:
         try:
-            handle.seed(*marker.args)
+            handle.seed_fresh(marker.args, _SEED_TEMPLATES)
         except (ConfigError, ValueError) as e:
             problem = f"@pytest.mark.resend_seed({', '.join(map(repr, marker.args))}): {e}"
         if problem:
