@@ -36,6 +36,7 @@ Behaviour, with sources and the two profiles, is tabled in docs/emulator.md. In 
 from __future__ import annotations
 
 import asyncio
+import collections
 import json
 import math
 import random
@@ -286,6 +287,7 @@ class EmulatorApp:
         self.importer = imports_mod.Importer(self.store)
         self.importer.resume()
         self.reset_stats()
+        self.ui: Any = None
         self.routes: list[tuple[re.Pattern[str], str, dict[str, Handler]]] = []
         self._build_routes()
 
@@ -295,6 +297,7 @@ class EmulatorApp:
         self.total = 0
         self.rate_limited = 0
         self.by_route: dict[str, int] = {}
+        self.recent: collections.deque = collections.deque(maxlen=200)  # (time, method, path, status): web view
 
     def stats(self) -> dict[str, Any]:
         return {"total": self.total, "rate_limited": self.rate_limited,
@@ -302,6 +305,11 @@ class EmulatorApp:
 
     async def _admin(self, scope: dict, receive: Any, send: Any) -> None:
         path, method = scope["path"], scope["method"]
+        if path == "/_emulator/ui" or path.startswith("/_emulator/ui/"):  # read-only web view
+            from resend_iac.emulator.ui import UI
+            self.ui = self.ui or UI(self)
+            await self.ui(scope, receive, send)
+            return
         if path == "/_emulator/stats" and method == "GET":
             response = json_response(self.stats())
         elif path == "/_emulator/reset" and method == "POST":
@@ -450,6 +458,7 @@ class EmulatorApp:
             extra = self._rate_headers(time.monotonic()) + extra
         for name, value in extra:
             response.add_header(name, value)
+        self.recent.append((time.time(), scope["method"], scope["path"], response.status_code))
         await response(scope, receive, send)
 
     # -- routes -------------------------------------------------------------------------
