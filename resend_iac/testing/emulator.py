@@ -203,6 +203,7 @@ class ResendEmulator:
     """What the ``resend_emulator`` fixture gives a test.
 
     - ``url``, ``api_key``: where the emulator is and the key it accepts (the only one);
+      ``ui_url``: its web view;
       ``app``: the emulator app of this test (``create_app(...)``), ``options`` it was made with.
     - ``requests(route=None)``: the requests the application made, in order
       (:class:`RecordedRequest`), all or those of one route (``"POST /contacts"``);
@@ -230,6 +231,11 @@ class ResendEmulator:
         if self._direct_app is None:
             self._direct_app = _direct_app(self.app)
         return self._direct_app
+
+    @property
+    def ui_url(self) -> str:
+        """The emulator's read-only web view of this team."""
+        return self.url + "/_emulator/ui"
 
     def __repr__(self) -> str:
         return f"<ResendEmulator {self.url}>"

@@ -34,6 +34,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
@@ -116,6 +117,11 @@ def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
     return values
 
 
+def _test_file(request: pytest.FixtureRequest) -> Path:
+    path = getattr(request, "path", None)  # pytest >= 7
+    return Path(path if path is not None else str(request.fspath))
+
+
 @pytest.fixture(scope="session")
 def _resend_emulator_server() -> Iterator[EmulatorThread]:
     server = EmulatorThread().start()
@@ -157,7 +163,7 @@ def resend_emulator(request: pytest.FixtureRequest,
     server = _resend_emulator_server
     log: list[RecordedRequest] = []
     handle = ResendEmulator(server.url, api_key, app, options=kwargs,
-                            base=request.path.parent, log=log)
+                            base=_test_file(request).parent, log=log)
     marker = request.node.get_closest_marker("resend_seed")
     if marker is not None:
         try:
