@@ -12,9 +12,11 @@ each case:
   1 property, 1 topic, 5 contacts) and makes one SDK call;
 - ``fixture+seed+state``: as above, and the test reads the team back (``state()``).
 
-Prints the wall time of each run (best of ``--repeat``), tests per second, and the cost per
-test over the baseline. The first ``fixture`` run also pays the one-off server start.
-Asserts nothing about time.
+Each case runs with N tests and with 1 test (best of ``--repeat`` each). Prints the wall time
+of the N-test run, tests per second over the whole run, the one-off cost of the session
+(the 1-test run: interpreter, pytest, imports, server start) and the cost of each further
+test: ``(t(N) - t(1)) / (N - 1)``, and that cost over the plain tests'. Asserts nothing
+about time.
 """
 
 from __future__ import annotations
@@ -72,10 +74,14 @@ CASES = {
 }
 
 
-def run(folder: Path, name: str) -> float:
+def file_name(name: str, tests: int) -> str:
+    return f"test_{name.replace('+', '_')}_{tests}.py"
+
+
+def run(folder: Path, name: str, tests: int) -> float:
     start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           f"test_{name.replace('+', '_')}.py"],
+                           file_name(name, tests)],
                           cwd=folder, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
@@ -92,16 +98,20 @@ def main() -> None:
         folder = Path(tmp)
         (folder / "team.yaml").write_text(TEAM)
         for name, body in CASES.items():
-            (folder / f"test_{name.replace('+', '_')}.py").write_text(
-                "import pytest, resend\n" + textwrap.dedent(body.format(n=args.tests)))
-        results = {name: min(run(folder, name) for _ in range(args.repeat)) for name in CASES}
-    n = args.tests
-    base = results["plain"]
+            for tests in (args.tests, 1):
+                (folder / file_name(name, tests)).write_text(
+                    "import pytest, resend\n" + textwrap.dedent(body.format(n=tests)))
+        n = args.tests
+        full = {name: min(run(folder, name, n) for _ in range(args.repeat)) for name in CASES}
+        one = {name: min(run(folder, name, 1) for _ in range(args.repeat)) for name in CASES}
+    per_test = {name: (full[name] - one[name]) / (n - 1) * 1000 for name in CASES}
     print(f"{n} tests per run, best of {args.repeat} (wall time of the whole pytest process)")
-    print(f"{'case':<22}{'seconds':>9}{'tests/s':>10}{'ms/test over plain':>21}")
-    for name, seconds in results.items():
-        extra = "" if name == "plain" else f"{(seconds - base) / n * 1000:.2f}"
-        print(f"{name:<22}{seconds:>9.2f}{n / seconds:>10.0f}{extra:>21}")
+    print(f"{'case':<22}{'seconds':>9}{'tests/s':>9}{'one-off s':>11}{'ms/test':>9}"
+          f"{'over plain':>12}")
+    for name in CASES:
+        extra = "" if name == "plain" else f"{per_test[name] - per_test['plain']:.2f}"
+        print(f"{name:<22}{full[name]:>9.2f}{n / full[name]:>9.0f}{one[name]:>11.2f}"
+              f"{per_test[name]:>9.2f}{extra:>12}")
 
 
 if __name__ == "__main__":

@@ -297,7 +297,7 @@ class EmulatorApp:
         self.total = 0
         self.rate_limited = 0
         self.by_route: dict[str, int] = {}
-        self.recent: collections.deque = collections.deque(maxlen=200)  # (time, method, path, status): web view
+        self.recent: collections.deque = collections.deque(maxlen=200)  # for the web view
 
     def stats(self) -> dict[str, Any]:
         return {"total": self.total, "rate_limited": self.rate_limited,
