@@ -217,3 +217,30 @@ def test_the_example_user_suite_passes():
                  "test_the_next_test_starts_from_an_empty_team",
                  "test_without_the_fixture_nothing_changes"):
         assert f"PASSED tests/test_newsletter.py::{name}" in out, out
+
+
+def test_keep_alive_requests_are_not_delayed():
+    """The thread server's socket says TCP, so asyncio sets TCP_NODELAY on its connections:
+    without it each keep-alive request waited ~40 ms (Nagle + delayed ACK)."""
+    import socket
+    import time
+
+    import httpx
+
+    from resend_iac.emulator import create_app
+    from resend_iac.testing import EmulatorThread
+
+    server = EmulatorThread().start()
+    try:
+        server.switch.use(create_app(":memory:", rate_limit=0))
+        listening = server.server.servers[0].sockets[0]
+        assert listening.proto == socket.IPPROTO_TCP
+        with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer k",
+                                                        "User-Agent": "t"}) as c:
+            c.get("/contacts")
+            start = time.perf_counter()
+            for _ in range(20):
+                assert c.get("/contacts").status_code == 200
+            assert time.perf_counter() - start < 0.5  # 20 x 40 ms would be 0.8 s
+    finally:
+        server.stop()

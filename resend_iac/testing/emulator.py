@@ -134,7 +134,10 @@ class EmulatorThread:
     def start(self, timeout: float = 15.0) -> "EmulatorThread":
         import uvicorn
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only for
+        # sockets whose proto says TCP (with proto 0, Nagle + delayed ACK cost 40 ms per
+        # keep-alive request)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind((self.host, 0))  # the port is ours from here on: no race with others
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(self.switch, log_level="warning", access_log=False,
