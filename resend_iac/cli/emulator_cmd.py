@@ -69,4 +69,5 @@ def emulator(host: str, port: int, db_path: str, rate_limit: float, api_keys: tu
     click.echo(f"Resend emulator on http://{host}:{port} (db: {db_path}, rate limit: "
                f"{'off' if not rate_limit else f'{rate_limit:g}/s'}, unknowns: {unknowns}"
                f"{f', list lag: {list_lag:g} s' if list_lag else ''})", err=True)
+    click.echo(f"Web view: http://{host}:{port}/_emulator/ui", err=True)
     serve(host, port, app=app)
