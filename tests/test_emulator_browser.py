@@ -154,6 +154,7 @@ def team(tmp_path: Path) -> Iterator[EmulatorThread]:
         assert httpx.post(server.url + "/contacts", headers=headers,
                           json={"email": "evil@example.com", "first_name": EVIL}).status_code == 201
         assert httpx.get(server.url + "/contacts/nobody@example.com", headers=headers).status_code == 404
+        assert httpx.get(server.url + "/contacts?limit=2", headers=headers).status_code == 200
         yield server
     finally:
         server.stop()
@@ -183,6 +184,7 @@ def test_a_person_sees_the_seeded_team(team):
     requests = load(team.url + "/_emulator/ui/requests")
     assert "GET /contacts/nobody@example.com 404" in requests.visible
     assert "POST /contacts 201" in requests.visible
+    assert "GET /contacts?limit=2 200" in requests.visible
 
 
 def screenshot(url: str, out: Path) -> None:

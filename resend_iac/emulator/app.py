@@ -458,7 +458,8 @@ class EmulatorApp:
             extra = self._rate_headers(time.monotonic()) + extra
         for name, value in extra:
             response.add_header(name, value)
-        self.recent.append((time.time(), scope["method"], scope["path"], response.status_code))
+        self.recent.append((time.time(), scope["method"], scope["path"], scope.get("query_string"),
+                            response.status_code))
         await response(scope, receive, send)
 
     # -- routes -------------------------------------------------------------------------

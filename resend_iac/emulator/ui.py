@@ -94,7 +94,8 @@ class _Pager:
 
 
 class UI:
-    """The web view of one emulator app (``app.store``, ``app.recent``)."""
+    """The web view of one emulator app (``app.store``, ``app.stats()``, and ``app.recent``:
+    the last requests as ``(time, method, path, query_string, status)``)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -283,7 +284,8 @@ class UI:
         recent.reverse()
         if limit is not None:
             recent = recent[:limit]
-        return [{"time": _time(t), "method": m, "path": p, "status": s} for t, m, p, s in recent]
+        return [{"time": _time(t), "method": m, "status": s,
+                 "path": p + ("?" + q.decode("latin-1") if q else "")} for t, m, p, q, s in recent]
 
     async def requests(self, request: Request) -> HTMLResponse:
         return self.render("requests.html", recent=self._recent(),
