@@ -97,6 +97,8 @@ def test_seeded_then_empty_then_unaffected(pytester):
             resend.Contacts.create({"email": "carol@example.com"})
             assert [(r.method, r.path, r.status) for r in resend_emulator.requests("POST /contacts")] \\
                 == [("POST", "/contacts", 201)]
+            assert resend_emulator.requests("POST /contacts")[0].json() == {"email": "carol@example.com"}
+            assert "unsubscribed" not in resend_emulator.requests("POST /contacts")[0].json()
             with pytest.raises(AssertionError, match="create contact ada@example.com"):
                 resend_emulator.assert_matches("data/team.yaml")
 

@@ -38,6 +38,14 @@ class RecordedRequest(NamedTuple):
     query: str
     route: str  # "METHOD template", e.g. "GET /contacts/{id}" (the keys of /_emulator/stats)
     status: int
+    body: bytes = b""  # the request body as sent (the first BODY_LIMIT bytes)
+
+    def json(self) -> Any:
+        """The body parsed as JSON (None when empty)."""
+        return json.loads(self.body) if self.body.strip() else None
+
+
+BODY_LIMIT = 64 * 1024  # per recorded request: a CSV import's body is kept only in part
 
 
 def create_app_kwargs(options: dict[str, Any]) -> dict[str, Any]:
@@ -98,6 +106,7 @@ class Switch:
             await app(scope, receive, send)
             return
         status = 0
+        body = bytearray()
 
         async def send_status(message: dict) -> None:
             nonlocal status
@@ -105,14 +114,20 @@ class Switch:
                 status = message["status"]
             await send(message)
 
+        async def receive_body() -> dict:
+            message = await receive()
+            if message["type"] == "http.request" and len(body) < BODY_LIMIT:
+                body.extend(message.get("body", b"")[:BODY_LIMIT - len(body)])
+            return message
+
         try:
-            await app(scope, receive, send_status)
+            await app(scope, receive_body, send_status)
         finally:
             raw = scope.get("raw_path")
             path = raw.split(b"?", 1)[0].decode("latin-1") if raw else scope["path"]
             log.append(RecordedRequest(scope["method"], path,
                                        scope.get("query_string", b"").decode("latin-1"),
-                                       _route(app, scope), status))
+                                       _route(app, scope), status, bytes(body)))
 
 
 class EmulatorThread:
@@ -209,7 +224,8 @@ class ResendEmulator:
       ``ui_url``: its web view;
       ``app``: the emulator app of this test (``create_app(...)``), ``options`` it was made with.
     - ``requests(route=None)``: the requests the application made, in order
-      (:class:`RecordedRequest`), all or those of one route (``"POST /contacts"``);
+      (:class:`RecordedRequest`: method, path, query, route, status, body, ``.json()``),
+      all or those of one route (``"POST /contacts"``);
       ``request_counts()``: ``{route: n}``; ``stats()``: ``/_emulator/stats``.
     - ``seed(*paths)``: apply declared state (files or directories); paths relative to
       ``base`` (the test file's folder).
