@@ -65,7 +65,9 @@ def write(folder: Path, files: dict[str, str]) -> Path:
 
 
 def test_seeded_then_empty_then_unaffected(pytester):
-    write(pytester.path, {"data/team.yaml": TEAM, "test_app.py": """
+    write(pytester.path, {"data/team.yaml": TEAM,
+                          "one.yaml": "version: 1\ncontacts:\n  - email: solo@example.com\n",
+                          "test_app.py": """
         import os, threading
         import pytest, resend
 
@@ -106,6 +108,15 @@ def test_seeded_then_empty_then_unaffected(pytester):
             assert resend.api_url == ORIGINAL_URL
             assert "RESEND_API_URL" not in os.environ and "RESEND_API_KEY" not in os.environ
 
+        @pytest.mark.resend_seed("data")  # a folder: every YAML file in it
+        class TestSeededClass:
+            def test_f_class_marker(self, resend_emulator):
+                assert len(resend.Contacts.list()["data"]) == 2
+
+            @pytest.mark.resend_seed("one.yaml")  # the closest marker wins
+            def test_g_own_marker(self, resend_emulator):
+                assert [c["email"] for c in resend.Contacts.list()["data"]] == ["solo@example.com"]
+
         def test_e_other_key_refused(resend_emulator):
             import httpx
             r = httpx.get(resend_emulator.url + "/contacts",
@@ -114,7 +125,7 @@ def test_seeded_then_empty_then_unaffected(pytester):
             assert resend_emulator.requests()[-1].status == 400
     """})
     counts, out = run_inline(pytester)
-    assert counts == {"passed": 5}, out
+    assert counts == {"passed": 7}, out
 
 
 def test_options_from_ini_command_line_and_marker(pytester):

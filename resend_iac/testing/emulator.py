@@ -105,13 +105,23 @@ class Switch:
         if scope["path"].startswith("/_emulator/"):
             await app(scope, receive, send)
             return
-        status = 0
         body = bytearray()
+        recorded = False
+
+        def record(status: int) -> None:
+            nonlocal recorded
+            recorded = True
+            raw = scope.get("raw_path")
+            path = raw.split(b"?", 1)[0].decode("latin-1") if raw else scope["path"]
+            log.append(RecordedRequest(scope["method"], path,
+                                       scope.get("query_string", b"").decode("latin-1"),
+                                       _route(app, scope), status, bytes(body)))
 
         async def send_status(message: dict) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
+            # recorded before the answer leaves: the client may look at the log as soon as
+            # it has the answer, before this coroutine runs again
+            if message["type"] == "http.response.start" and not recorded:
+                record(message["status"])
             await send(message)
 
         async def receive_body() -> dict:
@@ -123,11 +133,8 @@ class Switch:
         try:
             await app(scope, receive_body, send_status)
         finally:
-            raw = scope.get("raw_path")
-            path = raw.split(b"?", 1)[0].decode("latin-1") if raw else scope["path"]
-            log.append(RecordedRequest(scope["method"], path,
-                                       scope.get("query_string", b"").decode("latin-1"),
-                                       _route(app, scope), status, bytes(body)))
+            if not recorded:  # no answer at all (the client went away)
+                record(0)
 
 
 class EmulatorThread:
