@@ -254,6 +254,6 @@ def test_keep_alive_requests_are_not_delayed():
             start = time.perf_counter()
             for _ in range(20):
                 assert c.get("/contacts").status_code == 200
-            assert time.perf_counter() - start < 0.5  # 20 x 40 ms would be 0.8 s
+            assert time.perf_counter() - start < 0.7  # with the delay: 20 x 40 ms = 0.8 s at least
     finally:
         server.stop()
