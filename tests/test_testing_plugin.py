@@ -93,6 +93,10 @@ def test_seeded_then_empty_then_unaffected(pytester):
             assert state.contacts["ada@example.com"].topics == {"news": "opt_in"}
             assert "- email: bob@example.com" in resend_emulator.state_yaml()
             resend_emulator.assert_matches("data/team.yaml")
+            import httpx
+            page = httpx.get(resend_emulator.ui_url + "/contacts")
+            assert page.status_code == 200 and "bob@example.com" in page.text
+            assert len(resend_emulator.requests()) == 2  # the web view is not the application
 
         def test_c_next_test_is_empty(resend_emulator):
             assert resend.Contacts.list()["data"] == []
