@@ -107,6 +107,10 @@ def test_seeded_then_empty_then_unaffected(pytester):
             assert "unsubscribed" not in resend_emulator.requests("POST /contacts")[0].json()
             with pytest.raises(AssertionError, match="create contact ada@example.com"):
                 resend_emulator.assert_matches("data/team.yaml")
+            resend_emulator.reset()
+            assert resend_emulator.requests() == [] and resend_emulator.state().contacts == {}
+            resend_emulator.seed("data/team.yaml")
+            resend_emulator.assert_matches("data/team.yaml")
 
         def test_d_restored_after():
             assert resend.api_url == ORIGINAL_URL

@@ -234,7 +234,7 @@ class ResendEmulator:
       (:class:`RecordedRequest`: method, path, query, route, status, body, ``.json()``),
       all or those of one route (``"POST /contacts"``);
       ``request_counts()``: ``{route: n}``; ``stats()``: ``/_emulator/stats``.
-    - ``seed(*paths)``: apply declared state (files or directories); paths relative to
+    - ``reset()``: empty the team again; ``seed(*paths)``: apply declared state (files or directories); paths relative to
       ``base`` (the test file's folder).
     - ``state()``: the team as a ``resend_iac.model.State`` (what ``resend-iac export``
       reads); ``state_yaml()``: the same in the YAML format (``export``'s output).
@@ -311,6 +311,14 @@ class ResendEmulator:
             cache[key] = template
         with template.store.lock, self.app.store.lock:
             template.store.conn.backup(self.app.store.conn)
+
+    def reset(self) -> None:
+        """Empty the team, its counters and the request log (``POST /_emulator/reset``), e.g.
+        between the examples of a Hypothesis test."""
+        import httpx
+
+        httpx.post(self.url + "/_emulator/reset", timeout=30).raise_for_status()
+        self.log.clear()
 
     def state(self) -> Any:
         from resend_iac.cli.plan_cmd import read_everything
