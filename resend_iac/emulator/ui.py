@@ -189,7 +189,7 @@ class UI:
         conds = [cond] if cond else []
         if q:  # an email prefix, through the unique index on email_key
             conds.append("email_key >= ? AND email_key < ?")
-            args += [q, q + "\uffff"]
+            args += [q, q[:-1] + chr(ord(q[-1]) + 1)]  # every string that starts with q
         where = (" WHERE " + " AND ".join(conds)) if conds else ""
         rows = self.read("SELECT seq, id, email, first_name, last_name, unsubscribed, created_at"
                          f" FROM contacts{where} {order}", args)
