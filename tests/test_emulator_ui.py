@@ -179,3 +179,12 @@ def test_recent_requests_and_imports_with_counts(served):
     assert re.search(r"completed .* 3 2 0 0 1", imports), imports
     overview = text_of(page(server, ""))
     assert "2 contacts" in overview and "1 imports" in overview
+
+
+def test_search_with_odd_characters_never_fails(served):
+    server, app = served
+    app.store.create_contact("zoë@example.com", {}, {}, [], [])
+    for q in ("zo", "zoë", "\U0010ffff", "\ud7ff", "%", "_", "'", "<"):
+        r = httpx.get(server.url + "/_emulator/ui/contacts", params={"q": q})
+        assert r.status_code == 200, q
+    assert "zoë@example.com" in text_of(page(server, "/contacts?q=zo"))

@@ -188,8 +188,14 @@ class UI:
         cond, args, order = pager.sql("seq")
         conds = [cond] if cond else []
         if q:  # an email prefix, through the unique index on email_key
-            conds.append("email_key >= ? AND email_key < ?")
-            args += [q, q[:-1] + chr(ord(q[-1]) + 1)]  # every string that starts with q
+            conds.append("email_key >= ?")
+            args.append(q)
+            last = ord(q[-1]) + 1  # below q with its last character raised: every string
+            if 0xD800 <= last <= 0xDFFF:  # that starts with q (surrogates can't be stored)
+                last = 0xE000
+            if last <= 0x10FFFF:
+                conds.append("email_key < ?")
+                args.append(q[:-1] + chr(last))
         where = (" WHERE " + " AND ".join(conds)) if conds else ""
         rows = self.read("SELECT seq, id, email, first_name, last_name, unsubscribed, created_at"
                          f" FROM contacts{where} {order}", args)
