@@ -1,6 +1,6 @@
-"""The pytest plugin (``resend_iac.testing``), exercised as a user would: pytest runs of test
-files in a temporary folder that has no conftest, only the plugin loaded by its entry point
-(in-process with ``pytester``, and the example project in a subprocess)."""
+"""The pytest plugin (``resend_iac.testing``), exercised as a user would: pytest runs (in
+subprocesses) of test files in a temporary folder that has no conftest, only the plugin
+loaded by its entry point, and of the example project."""
 
 from __future__ import annotations
 
@@ -11,14 +11,6 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
-# Imported here so that pytester's in-process runs, which drop the modules they import when
-# they end, never import a second copy of them (module-level state, e.g. the YAML loader's).
-import resend  # noqa: F401
-import resend_iac.cli.plan_cmd  # noqa: F401
-import resend_iac.cli.target  # noqa: F401
-import resend_iac.testing.plugin  # noqa: F401
-import uvicorn  # noqa: F401
 
 pytest_plugins = ["pytester"]
 
@@ -51,7 +43,10 @@ def run_pytest(folder: Path, *args: str) -> tuple[dict[str, int], str]:
 
 
 def run_inline(pytester: pytest.Pytester, *args: str) -> tuple[dict[str, int], str]:
-    result = pytester.runpytest_inprocess("-q", "-p", "no:cacheprovider", "-rA", *args)
+    # In a subprocess: an in-process run drops the modules it imported when it ends, and the
+    # next import makes second copies of their classes (httpcore's errors then escape
+    # httpx's mapping in other tests of this session).
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider", "-rA", *args)
     out = "\n".join(result.outlines + result.errlines)
     return result.parseoutcomes(), out
 
