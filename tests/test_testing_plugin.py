@@ -260,3 +260,43 @@ def test_keep_alive_requests_are_not_delayed():
             assert time.perf_counter() - start < 0.7  # with the delay: 20 x 40 ms = 0.8 s at least
     finally:
         server.stop()
+
+
+def test_seeding_and_reading_under_the_hostile_profile_and_a_list_lag(tmp_path):
+    """Seeded contacts are old (listed at once), keyed like the test's profile; the helpers
+    read what is stored even while the application's lists lag behind its writes."""
+    import inspect
+
+    import httpx
+
+    from resend_iac.emulator import create_app
+    from resend_iac.testing import EmulatorThread, ResendEmulator
+
+    if "list_lag" not in inspect.signature(create_app).parameters:
+        pytest.skip("this emulator has no profiles")
+    (tmp_path / "team.yaml").write_text(
+        "version: 1\ncontacts:\n  - email: Ada@Example.com\n    first_name: Ada\n")
+    server = EmulatorThread().start()
+    try:
+        templates: dict = {}
+        for unknowns in ("hostile", "benign"):
+            app = create_app(":memory:", rate_limit=0, unknowns=unknowns, list_lag=60)
+            handle = ResendEmulator(server.url, "re_x", app, base=tmp_path)
+            server.switch.use(app, handle.log)
+            handle.seed_fresh(["team.yaml"], templates)
+            with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer re_x",
+                                                            "User-Agent": "t"}) as c:
+                listed = [x["email"] for x in c.get("/contacts").json()["data"]]
+                assert listed == ["Ada@Example.com"], unknowns  # seeded: not lagging
+                assert c.get("/contacts/Ada@Example.com").json()["first_name"] == "Ada"
+                assert c.post("/contacts", json={"email": "new@example.com"}).status_code == 201
+                listed = [x["email"] for x in c.get("/contacts").json()["data"]]
+                assert listed == ["Ada@Example.com"], unknowns  # the new one lags
+            assert sorted(handle.state().contacts) == ["ada@example.com", "new@example.com"]
+            handle.assert_matches("team.yaml")
+            with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer re_x",
+                                                            "User-Agent": "t"}) as c:
+                assert len(c.get("/contacts").json()["data"]) == 1  # still lagging after
+        assert len(templates) == 2  # one seeded template per profile
+    finally:
+        server.stop()

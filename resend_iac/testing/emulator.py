@@ -3,16 +3,18 @@ whichever emulator app is current, recording the requests it answers, and the pe
 handle (:class:`ResendEmulator`) with the helpers a test asserts with.
 
 Seeding and reading the team's state go *around* the wire of the test's app (its rate
-limit, injected faults, latency and profiles) and are not recorded: they use a second,
-plain app over the same store, in-process. So what ``requests()`` and ``stats()`` show is
-what the application under test did, and a test with ``fail_rate=0.5`` still seeds and
-reads reliably.
+limit, injected faults and latency) and are not recorded: they use a second, plain app over
+the same store, in-process. So what ``requests()`` and ``stats()`` show is what the
+application under test did, and a test with ``fail_rate=0.5`` still seeds and reads
+reliably. The store's profile applies to them (``unknowns="hostile"`` keys emails
+case-sensitively), but not its ``list_lag``: the helpers see every stored contact.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import inspect
 import json
 import os
@@ -21,7 +23,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Callable, NamedTuple, Sequence, TypeVar
+from typing import Any, Callable, Iterator, NamedTuple, Sequence, TypeVar
 
 T = TypeVar("T")
 
@@ -291,7 +293,8 @@ class ResendEmulator:
         from resend_iac.cli.target import seed_app
 
         resolved = self._paths(paths)
-        return run_sync(lambda: seed_app(self._direct, resolved))
+        with self._unlagged():
+            return run_sync(lambda: seed_app(self._direct, resolved))
 
     def seed_fresh(self, paths: Sequence[str | os.PathLike[str]],
                    cache: dict[Any, Any]) -> None:
@@ -303,10 +306,12 @@ class ResendEmulator:
         from resend_iac.emulator import create_app
 
         resolved = self._paths(paths)
-        key = _files_key(resolved)
+        # the same profile as the test's app: how emails are keyed depends on it
+        profile = create_app_kwargs({"unknowns": getattr(self.app, "unknowns", "benign")})
+        key = (_files_key(resolved), tuple(sorted(profile.items())))
         template = cache.get(key)
         if template is None:
-            template = create_app(":memory:", rate_limit=0)
+            template = create_app(":memory:", rate_limit=0, **profile)
             run_sync(lambda: seed_app(template, resolved))
             cache[key] = template
         with template.store.lock, self.app.store.lock:
@@ -320,6 +325,21 @@ class ResendEmulator:
         httpx.post(self.url + "/_emulator/reset", timeout=30).raise_for_status()
         self.log.clear()
 
+    @contextlib.contextmanager
+    def _unlagged(self) -> Iterator[None]:
+        """Lists show every stored contact while the helpers read (an emulator with
+        ``list_lag`` leaves recent writes out of its lists: the state is what is stored)."""
+        store = self.app.store
+        lag = getattr(store, "list_lag", 0)
+        if not lag:
+            yield
+            return
+        store.list_lag = 0
+        try:
+            yield
+        finally:
+            store.list_lag = lag
+
     def state(self) -> Any:
         from resend_iac.cli.plan_cmd import read_everything
         from resend_iac.cli.target import client_for_app
@@ -328,7 +348,8 @@ class ResendEmulator:
             async with client_for_app(self._direct) as client:
                 return await read_everything(client)
 
-        return run_sync(lambda: asyncio.run(read()))
+        with self._unlagged():
+            return run_sync(lambda: asyncio.run(read()))
 
     def state_yaml(self) -> str:
         from resend_iac.config import dump_yaml
@@ -352,7 +373,8 @@ class ResendEmulator:
                                        topic_emails=topic_emails)
                 return diff(desired, live)
 
-        return run_sync(lambda: asyncio.run(run()))
+        with self._unlagged():
+            return run_sync(lambda: asyncio.run(run()))
 
     def assert_matches(self, *paths: str | os.PathLike[str]) -> None:
         plan = self.plan(*paths)
