@@ -188,3 +188,19 @@ def test_search_with_odd_characters_never_fails(served):
         r = httpx.get(server.url + "/_emulator/ui/contacts", params={"q": q})
         assert r.status_code == 200, q
     assert "zoë@example.com" in text_of(page(server, "/contacts?q=zo"))
+
+
+def test_search_follows_the_profile_s_email_keys(served):
+    import inspect
+
+    server, _ = served
+    if "unknowns" not in inspect.signature(create_app).parameters:
+        pytest.skip("this emulator has no profiles")
+    for unknowns, found in (("benign", ["Ada@Example.com"]), ("hostile", [])):
+        app = create_app(":memory:", rate_limit=0, unknowns=unknowns)
+        app.store.create_contact("Ada@Example.com", {}, {}, [], [])
+        server.switch.use(app)
+        text = page(server, "/contacts?q=ada").text
+        assert re.findall(r">(Ada@Example.com)<", text) == found, unknowns
+        text = page(server, "/contacts?q=Ada").text
+        assert re.findall(r">(Ada@Example.com)<", text) == ["Ada@Example.com"], unknowns

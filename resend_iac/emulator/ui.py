@@ -184,7 +184,9 @@ class UI:
 
     async def contacts(self, request: Request) -> HTMLResponse:
         pager = _Pager(request)
-        q = (request.query_params.get("q") or "").strip().lower()
+        q = (request.query_params.get("q") or "").strip()
+        key = getattr(self.store, "email_key", str.lower)  # how this store keys emails
+        q = key(q) if q else q
         cond, args, order = pager.sql("seq")
         conds = [cond] if cond else []
         if q:  # an email prefix, through the unique index on email_key
@@ -202,7 +204,8 @@ class UI:
         rows, nav = pager.page(rows)
         total = self._count("SELECT count(*) FROM contacts")
         return self.render("contacts.html", contacts=self._contact_rows(rows), nav=nav,
-                           total=total, q=q, path=BASE + "/contacts")
+                           total=total, q=request.query_params.get("q") or "",
+                           path=BASE + "/contacts")
 
     async def contact(self, request: Request) -> HTMLResponse:
         cid = request.path_params["id"]
