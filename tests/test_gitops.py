@@ -175,7 +175,7 @@ def test_pr_comment_merge_apply_and_nightly_drift(tmp_path, start_emulator, sdk)
     assert pr.returncode == 0, pr.stderr
     body = (repo.out / "comment.md").read_text()
     assert body.startswith("<!-- resend-iac-plan -->\n")
-    assert "**Plan: 1 to create, 1 to update, 0 to replace, 0 to delete.**" in body
+    assert "**Plan: 1 contact to create, 1 to update.**" in body
     assert "| contact | 1 | 1 | 0 | 0 |" in body
     assert f"\n+ contact {mask('carl@example.com')}\n" in body
     assert f"\n~ contact {mask('grace@example.com')}\n" in body
@@ -218,7 +218,7 @@ def test_pr_comment_merge_apply_and_nightly_drift(tmp_path, start_emulator, sdk)
     assert drift.returncode == 2, drift.stderr
     issue = (repo.out / "drift.md").read_text()
     assert issue.startswith("<!-- resend-iac-drift -->\n")
-    assert "**Plan: 1 to create, 1 to update, 0 to replace, 0 to delete.**" in issue
+    assert "**Plan: 1 contact to update; 1 membership to add.**" in issue
     assert f"\n~ contact {mask('ada@example.com')}\n" in issue
     assert f'first_name: "{mask("Augusta")}" -> "{mask("Ada")}"' in issue
     assert f"\n+ membership {mask('carl@example.com')} → beta-testers\n" in issue

@@ -109,7 +109,7 @@ def test_example_files() -> None:
             if l.strip() and not l.startswith("#")]
     assert any(r.startswith("pulumi") for r in reqs)
     # resend-iac is installed from this repository, relative to the example's directory
-    local = [r.split()[-1] for r in reqs if r.startswith("-e ")]
+    local = [r.split()[-1].removesuffix("[pulumi]") for r in reqs if r.startswith("-e ")]
     assert len(local) == 1
     assert 'name = "resend-iac"' in (EXAMPLE / local[0] / "pyproject.toml").read_text()
     state, diagnostics = validate([EXAMPLE / "contacts.yaml"])
@@ -187,4 +187,4 @@ def test_pulumi_up_of_the_example(emulator: EmulatorProcess, monkeypatch: pytest
         assert ada["properties"]["company"]["value"] == "Analytical Engines"
         topics = api.get(f"/contacts/{ada['id']}/topics").json()["data"]
         assert [(t["name"], t["subscription"]) for t in topics] == [("product-updates", "opt_in")]
-    assert mocks.created["newsletter"][2]["applied"].startswith("Plan: 5 to create")
+    assert mocks.created["newsletter"][2]["applied"] == "Plan: 1 segment to create; 4 contacts to create."

@@ -115,13 +115,32 @@ def test_text_groups_by_kind_and_ends_with_warnings_then_summary():
     plan = sample_plan()
     out = render_text(plan)
     lines = out.splitlines()
-    assert lines[-1] == plan.summary() == "Plan: 5 to create, 4 to update, 2 to replace, 5 to delete."
+    assert lines[-1] == plan.summary() == (
+        "Plan: 1 property to create, 1 to update, 1 to replace, 1 to delete; "
+        "1 segment to create, 1 to delete; 1 topic to create, 1 to update, 1 to replace, 1 to delete; "
+        "1 contact to create, 1 to update, 1 to delete; 1 membership to add, 1 to remove; "
+        "1 subscription to change."
+    )
     headers = [line.split(" ")[0] for line in lines if re.match(r"^[a-z]+ \(\d+ changes?:", line)]
     assert headers == ["property", "segment", "topic", "contact", "membership", "subscription"]
     assert "contact (3 changes: 1 to create, 1 to update, 1 to delete)" in lines
     warn_at = lines.index("Warnings:")
     assert lines[warn_at + 1] == "  ! " + plan.warnings[0]
     assert warn_at > max(i for i, line in enumerate(lines) if line.startswith("  ~ subscription"))
+
+
+def test_summary_names_objects_and_relations_apart():
+    contacts = [Change("create", "contact", f"c{i}@x.com") for i in range(2)]
+    plan = Plan(changes=contacts + [Change("update", "contact", "u@x.com")]
+                + [Change("create", "membership", f"a{i}@x.com", parent="s") for i in range(3)]
+                + [Change("delete", "membership", f"r{i}@x.com", parent="s") for i in range(3000)]
+                + [Change("update", "subscription", "t@x.com")])
+    assert plan.summary() == ("Plan: 2 contacts to create, 1 to update; 3 memberships to add, "
+                              "3,000 to remove; 1 subscription to change.")
+    # a plan that only removes memberships deletes nothing
+    only = Plan(changes=[Change("delete", "membership", "r@x.com", parent="s")])
+    assert "delete" not in only.summary() and only.summary() == "Plan: 1 membership to remove."
+    assert Plan(changes=[Change("delete", "property", "k")] * 2).summary() == "Plan: 2 properties to delete."
 
 
 def test_text_empty_plan():

@@ -35,6 +35,25 @@ Kind = Literal["property", "segment", "topic", "contact", "membership", "subscri
 ACTIONS: tuple[str, ...] = ("create", "update", "replace", "delete")
 KINDS: tuple[str, ...] = ("property", "segment", "topic", "contact", "membership", "subscription")
 
+NO_CHANGES = "No changes. The live team matches the declared state."
+
+# How summary() names each kind and its actions: objects are created, updated, replaced and
+# deleted; a membership (a contact in a segment) is added or removed; a subscription changes.
+_OBJECT_ACTIONS = (("create", "create"), ("update", "update"), ("replace", "replace"),
+                   ("delete", "delete"))
+_WORDS: dict[str, dict[str, Any]] = {
+    "property": {"noun": "property", "plural": "properties", "actions": _OBJECT_ACTIONS},
+    "segment": {"noun": "segment", "plural": "segments", "actions": _OBJECT_ACTIONS},
+    "topic": {"noun": "topic", "plural": "topics", "actions": _OBJECT_ACTIONS},
+    "contact": {"noun": "contact", "plural": "contacts", "actions": _OBJECT_ACTIONS},
+    "membership": {"noun": "membership", "plural": "memberships",
+                   "actions": (("create", "add"), ("update", "update"), ("replace", "replace"),
+                               ("delete", "remove"))},
+    "subscription": {"noun": "subscription", "plural": "subscriptions",
+                     "actions": (("create", "add"), ("update", "change"), ("replace", "replace"),
+                                 ("delete", "remove"))},
+}
+
 
 @dataclass
 class Change:
@@ -100,14 +119,24 @@ class Plan:
         return Counter((c.kind, c.action) for c in self.changes)
 
     def summary(self) -> str:
-        """One line: 'Plan: 3 to create, 1 to update, 0 to replace, 2 to delete.'"""
-        by_action = Counter(c.action for c in self.changes)
+        """One line naming objects and relations apart, e.g. 'Plan: 2 contacts to create,
+        1 to update; 3 memberships to add, 3,000 to remove; 1 subscription to change.'
+
+        Only what changes is named. Not a stable interface: tests and code use ``counts()``."""
         if not self.changes:
-            return "No changes. The live team matches the declared state."
-        return (
-            f"Plan: {by_action['create']} to create, {by_action['update']} to update, "
-            f"{by_action['replace']} to replace, {by_action['delete']} to delete."
-        )
+            return NO_CHANGES
+        counts = self.counts()
+        parts = []
+        for kind in KINDS:
+            words = _WORDS[kind]
+            phrases = [(counts[(kind, action)], verb) for action, verb in words["actions"]
+                       if counts[(kind, action)]]
+            if not phrases:
+                continue
+            (n, verb), rest = phrases[0], phrases[1:]
+            noun = words["noun"] if n == 1 else words["plural"]
+            parts.append(", ".join([f"{n:,} {noun} to {verb}"] + [f"{m:,} to {v}" for m, v in rest]))
+        return "Plan: " + "; ".join(parts) + "."
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -39,6 +39,7 @@ from pulumi.dynamic import (
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
+from resend_iac.engine.plan import NO_CHANGES  # the summary of an empty plan
 from resend_iac.model import normalize_email
 
 __all__ = [
@@ -519,7 +520,6 @@ class ContactProvider(_ObjectProvider):
 
 # -- a whole declared file or directory ---------------------------------------------------
 
-NO_CHANGES = "No changes. The live team matches the declared state."
 
 
 def _files(path: Path) -> list[Path]:
@@ -582,6 +582,9 @@ def plan_digest(plan: Any) -> str:
     """Identifies the plan's changes: update applies only the plan that check showed."""
     changes = json.dumps([c.to_dict() for c in plan.changes], sort_keys=True, default=str)
     return hashlib.sha256(changes.encode()).hexdigest()[:16]
+
+
+EMPTY_PLAN_DIGEST = hashlib.sha256(b"[]").hexdigest()[:16]  # plan_digest of a plan with no changes
 
 
 async def _plan_and_apply(
@@ -663,7 +666,8 @@ class ContactListProvider(ResourceProvider):
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         changed = _changed(olds, news, ("path", "digest"))
-        pending = news.get("plan_summary") not in (None, NO_CHANGES)
+        # structured, not the summary's wording: the plan's changes identify a pending plan
+        pending = news.get("plan_digest") not in (None, EMPTY_PLAN_DIGEST)
         return DiffResult(changes=bool(changed) or pending or _unknown(news.get("path")), replaces=[])
 
     def create(self, props: dict[str, Any]) -> CreateResult:
