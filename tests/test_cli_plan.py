@@ -24,6 +24,8 @@ EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 def local(tmp_path, monkeypatch):
     """A fresh working directory (the --local state lives in ./.resend-iac) and no live key."""
     monkeypatch.chdir(tmp_path)
+    # one local team for the test, whatever the config's directory (the default is beside it)
+    monkeypatch.setenv("RESEND_IAC_LOCAL_DB", str(tmp_path / ".resend-iac" / "local.db"))
     monkeypatch.delenv("RESEND_API_KEY", raising=False)
     monkeypatch.delenv("RESEND_API_URL", raising=False)
     monkeypatch.setenv("NO_COLOR", "1")

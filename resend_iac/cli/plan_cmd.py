@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 import click
 
 from resend_iac.cli import main
-from resend_iac.cli.target import TargetError, client_for
+from resend_iac.cli.target import TargetError, client_for, local_db_path, local_note
 from resend_iac.client import EVERY_CONTACT, ResendAPIError, read_live
 from resend_iac.engine import (
     ApplyError,
@@ -57,7 +58,8 @@ def _err(message: str) -> None:
 
 def target_options(fn: Callable) -> Callable:
     @click.option("--local", is_flag=True,
-                  help="Use the embedded local emulator (state in .resend-iac/local.db); no account needed.")
+                  help="Use the embedded local emulator (state in <config root>/.resend-iac/local.db, "
+                       "or $RESEND_IAC_LOCAL_DB); no account needed.")
     @click.option("--api-key", metavar="KEY", default=None, help="API key (default: $RESEND_API_KEY).")
     @click.option("--api-url", metavar="URL", default=None,
                   help="API base URL (default: $RESEND_API_URL or https://api.resend.com).")
@@ -165,7 +167,14 @@ def _load(paths: tuple[str, ...]) -> State:
         raise Exit(1, "\n".join(lines) + f"\n{len(lines)} error(s); nothing was read or written.") from None
 
 
-def _client(local: bool, api_key: str | None, api_url: str | None):
+def _client(local: bool, api_key: str | None, api_url: str | None, paths: Any = (), db: Any = None,
+            note: bool = True):
+    """The target's client; with --local, the state beside the config (or ``db``), said on stderr."""
+    if local:
+        db = Path(db) if db else local_db_path(paths)
+        if note or not db.exists():
+            _err(local_note(db))
+        return client_for(True, db_path=db)
     return client_for(local, api_key, api_url)
 
 
@@ -229,7 +238,7 @@ def plan_command(paths, fmt, out, detailed_exitcode, redact, allow_resubscribe, 
                  cache_file, no_cache, local, api_key, api_url):
     """Show what apply would change for the files in PATH... (YAML files or directories)."""
     desired = _load(paths)
-    client = _client(local, api_key, api_url)
+    client = _client(local, api_key, api_url, paths)
     refresh = _refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache)
 
     async def run() -> Plan:
@@ -238,6 +247,8 @@ def plan_command(paths, fmt, out, detailed_exitcode, redact, allow_resubscribe, 
             return plan
 
     plan = asyncio.run(run())
+    if out and local:
+        plan.local_db = str(local_db_path(paths))  # so `apply --local PLAN` finds the same team
     if out:
         try:
             save_plan(plan, out)
@@ -294,6 +305,21 @@ class _Bar:
             self.progress.update(self.task, completed=done, total=total, description=what)
 
 
+def _is_saved_plan(path: str) -> bool:
+    """A file written by `plan --out` (JSON with the plan's ``format_version`` marker near its
+    start), not declared YAML. Reads at most 4 KiB; anything else is left to the config loader."""
+    import os
+
+    if not os.path.isfile(path) or path.lower().endswith((".yaml", ".yml", ".csv")):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).lstrip()
+    except OSError:
+        return False
+    return head.startswith(b"{") and b'"format_version"' in head
+
+
 @main.command("apply", cls=_Command)
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
@@ -305,7 +331,10 @@ class _Bar:
 @target_options
 def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, refresh_mode, refresh_budget,
                   cache_file, no_cache, local, api_key, api_url):
-    """Make the team match the files in PATH... (or carry out a saved --plan)."""
+    """Make the team match the files in PATH... (or carry out a saved plan: `apply PLAN` or
+    `apply --plan PLAN`)."""
+    if len(paths) == 1 and not plan_file and _is_saved_plan(paths[0]):
+        paths, plan_file = (), paths[0]  # `apply PLAN`, as Terraform users type it
     if bool(paths) == bool(plan_file):
         raise Exit(1, "error: give the files to apply (apply PATH...) or a saved plan (apply --plan PLAN), not both")
     if plan_file:
@@ -319,7 +348,12 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, refr
     else:
         desired = _load(paths)
         saved = None
-    client = _client(local, api_key, api_url)
+    import os
+
+    from resend_iac.cli.target import LOCAL_DB_ENV
+
+    client = _client(local, api_key, api_url, paths,
+                     db=None if saved is None or os.environ.get(LOCAL_DB_ENV) else saved.local_db)
     refresh = _refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache)
 
     async def run() -> None:
@@ -421,7 +455,7 @@ def export_command(out, cache_file, no_cache, local, api_key, api_url):
     subscriptions) in the YAML format. Planning the export against the same team shows no changes."""
     from resend_iac.config import dump_yaml
 
-    client = _client(local, api_key, api_url)
+    client = _client(local, api_key, api_url, note=False)
     cache = _cache(local, api_key, cache_file, no_cache)
 
     async def run() -> State:

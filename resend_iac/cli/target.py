@@ -5,8 +5,9 @@
   to the rate-limit headers; ``RESEND_IAC_RATE_LIMIT`` sets another pace (a team with a raised
   limit; ``0`` = no client-side pacing, e.g. for an emulator run with ``--rate-limit 0``).
 - ``--local``: the emulator's app in-process (``httpx.ASGITransport``: no port, no server),
-  state in ``.resend-iac/local.db``, no rate limit, so a newcomer can plan and apply with no
-  account.
+  no rate limit, so a newcomer can plan and apply with no account. Its state lives beside the
+  declared files (``local_db_path``): ``<config root>/.resend-iac/local.db``, so the same files
+  give the same local team from any working directory, and two configs never share one.
 """
 
 from __future__ import annotations
@@ -21,17 +22,43 @@ import httpx
 from resend_iac.client import ResendClient
 
 LOCAL_DB = ".resend-iac/local.db"
+LOCAL_DB_ENV = "RESEND_IAC_LOCAL_DB"  # overrides where --local keeps its state
 LOCAL_URL = "http://emulator"
 
 NO_TARGET = (
     "no target: set RESEND_API_KEY to plan against your Resend team (and RESEND_API_URL "
     "to point at an emulator, e.g. http://127.0.0.1:8025), or pass --local to use the "
-    f"embedded local emulator (state in {LOCAL_DB}, no account needed)"
+    f"embedded local emulator (state in <config root>/{LOCAL_DB}, no account needed)"
 )
 
 
 class TargetError(Exception):
     pass
+
+
+def local_db_path(paths: Sequence[str | Path] = ()) -> Path:
+    """Where ``--local`` keeps the team of the declared ``paths``: ``$RESEND_IAC_LOCAL_DB`` if
+    set; else ``.resend-iac/local.db`` in the config root (the directory given, or the file's
+    directory; the common directory of several); with no paths (``export``), the current
+    directory's."""
+    env = os.environ.get(LOCAL_DB_ENV)
+    if env:
+        return Path(os.path.abspath(Path(env).expanduser()))
+    roots = [p if p.is_dir() else p.parent for p in (Path(os.path.abspath(x)) for x in paths)]
+    root = Path(os.path.commonpath(roots)) if roots else Path.cwd()
+    return root / LOCAL_DB
+
+
+def local_note(db: Path) -> str:
+    """What --local says on stderr: where the state lives and how to start over."""
+    try:
+        shown = os.path.relpath(db)
+    except ValueError:  # another drive (Windows)
+        shown = str(db)
+    if shown.startswith(os.path.join("..", "..", "..")):  # far away: the absolute path reads better
+        shown = str(db)
+    state = "local team" if db.exists() else "new local team"
+    return f"--local: {state} in {shown} (delete that file to start over)"
 
 
 def local_app(db_path: str | Path = LOCAL_DB) -> Any:

@@ -109,6 +109,9 @@ class Plan:
     # "read_now": contacts read in this run, "from_cache": contacts served from the refresh
     # cache, "oldest_verified": ISO time of the oldest cached read or None, ...}. None: unknown.
     freshness: dict[str, Any] | None = None
+    # A plan made with --local: the embedded emulator's state file it was made against, so
+    # `apply --local PLAN` applies it to the same local team (absent otherwise).
+    local_db: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -152,6 +155,7 @@ class Plan:
             "scope": {k: list(v) for k, v in self.scope.items()},
             "verify": dict(self.verify),
             **({"freshness": dict(self.freshness)} if self.freshness is not None else {}),
+            **({"local_db": self.local_db} if self.local_db else {}),
         }
 
     @classmethod
@@ -171,4 +175,5 @@ class Plan:
             scope={k: list(v) for k, v in (data.get("scope") or {}).items()},
             verify=dict(data.get("verify") or {}),
             freshness=dict(data["freshness"]) if isinstance(data.get("freshness"), dict) else None,
+            local_db=data.get("local_db") if isinstance(data.get("local_db"), str) else None,
         )
