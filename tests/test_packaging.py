@@ -59,3 +59,26 @@ def test_importing_the_pulumi_package_without_pulumi_names_the_extra():
     assert r.returncode == 1
     last = r.stderr.strip().splitlines()[-1]
     assert last.startswith("ModuleNotFoundError:") and "pip install 'resend-iac[pulumi]'" in last
+
+
+SCHEMA_ID = "urn:resend-iac:schema:config:v1"
+
+
+def test_schema_has_a_stable_id_in_both_copies():
+    import json
+
+    for path in (ROOT / "schemas" / "resend-iac.schema.json",
+                 ROOT / "resend_iac" / "schemas" / "resend-iac.schema.json"):
+        assert json.loads(path.read_text(encoding="utf-8"))["$id"] == SCHEMA_ID, path
+
+
+def test_every_example_yaml_names_the_schema_for_editors():
+    files = [p for p in (ROOT / "examples").rglob("*.y*ml")
+             if p.suffix in (".yaml", ".yml") and "github-actions" not in p.parts and p.name != "Pulumi.yaml"
+             and ".resend-iac" not in p.parts]
+    assert len(files) >= 9
+    for path in files:
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema="), path
+        target = (path.parent / first.split("$schema=", 1)[1].strip()).resolve()
+        assert target == (ROOT / "schemas" / "resend-iac.schema.json").resolve(), path
