@@ -49,8 +49,9 @@ def test_pre_commit_hook_structure():
 
 
 def test_example_workflow_installs_with_the_action_not_the_package_index():
-    installs = [s for job in WORKFLOW["jobs"].values() for s in job["steps"]
-                if s.get("name") == "Install resend-iac"]
+    installs = [
+        s for job in WORKFLOW["jobs"].values() for s in job["steps"] if s.get("name") == "Install resend-iac"
+    ]
     assert len(installs) == 3
     for step in installs:
         assert step["uses"] == "./" and step["with"]["command"] == "install"
@@ -72,7 +73,7 @@ class Runner:
         def value(m: re.Match[str]) -> str:
             e = m.group(1)
             if e.startswith("inputs."):
-                return self.inputs[e[len("inputs."):]]
+                return self.inputs[e[len("inputs.") :]]
             if e == "runner.temp":
                 return str(self.tmp / "runner-temp")
             if e.startswith("steps."):
@@ -95,13 +96,20 @@ class Runner:
         path_file.write_text("")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RESEND_", "INPUT_"))}
         env.update({k: self.expr(str(v)) for k, v in step.get("env", {}).items()})
-        env.update(GITHUB_ACTION_PATH=str(ROOT), GITHUB_OUTPUT=str(out), GITHUB_PATH=str(path_file),
-                   PIP_NO_INDEX="1", PIP_NO_BUILD_ISOLATION="0")
+        env.update(
+            GITHUB_ACTION_PATH=str(ROOT),
+            GITHUB_OUTPUT=str(out),
+            GITHUB_PATH=str(path_file),
+            PIP_NO_INDEX="1",
+            PIP_NO_BUILD_ISOLATION="0",
+        )
         cwd = self.cwd / self.expr(step.get("working-directory", "."))
-        r = subprocess.run(["bash", "-c", step["run"]], cwd=cwd, env=env, capture_output=True,
-                           text=True, timeout=120)
+        r = subprocess.run(
+            ["bash", "-c", step["run"]], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+        )
         self.outputs[step.get("id", "")] = dict(
-            line.split("=", 1) for line in out.read_text().splitlines() if "=" in line)
+            line.split("=", 1) for line in out.read_text().splitlines() if "=" in line
+        )
         self.path += path_file.read_text().split()
         return r
 
@@ -113,9 +121,12 @@ def installed(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("action")
     venv = tmp / "runner-temp" / "resend-iac-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    purelib = subprocess.run([str(venv / "bin" / "python"), "-c",
-                              "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                             check=True, capture_output=True, text=True).stdout.strip()
+    purelib = subprocess.run(
+        [str(venv / "bin" / "python"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     Path(purelib, "outer-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     runner = Runner(tmp, {}, tmp)
     install = ACTION["runs"]["steps"][0]
@@ -129,8 +140,9 @@ def _copy_team(tmp: Path, text: str | None = None) -> Path:
 
     repo = tmp / "repo"
     repo.mkdir()
-    shutil.copytree(ROOT / "examples" / "quickstart", repo / "resend",
-                    ignore=shutil.ignore_patterns(".resend-iac"))
+    shutil.copytree(
+        ROOT / "examples" / "quickstart", repo / "resend", ignore=shutil.ignore_patterns(".resend-iac")
+    )
     if text is not None:
         (repo / "resend" / "team.yaml").write_text(text)
     return repo
@@ -169,8 +181,17 @@ def test_validate_step_passes_on_valid_files(installed, tmp_path):
 
 def test_plan_step_builds_the_command_from_inputs(installed, tmp_path):
     repo = _copy_team(tmp_path)
-    r, outputs = _run(installed, {"command": "plan", "format": "markdown", "detailed-exitcode": "true",
-                                  "out": "plan.json", "args": "--local"}, repo)
+    r, outputs = _run(
+        installed,
+        {
+            "command": "plan",
+            "format": "markdown",
+            "detailed-exitcode": "true",
+            "out": "plan.json",
+            "args": "--local",
+        },
+        repo,
+    )
     assert outputs["exitcode"] == "2", r.stderr
     assert "## resend-iac plan" in r.stdout and (repo / "plan.json").is_file()
     assert "ada@example.com" not in r.stdout  # redact defaults to true

@@ -23,8 +23,11 @@ def work(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NO_COLOR", "1")
     for name in ("quickstart", "multi-file"):
-        shutil.copytree(ROOT / "examples" / name, tmp_path / "configs" / name,
-                        ignore=shutil.ignore_patterns(".resend-iac"))
+        shutil.copytree(
+            ROOT / "examples" / name,
+            tmp_path / "configs" / name,
+            ignore=shutil.ignore_patterns(".resend-iac"),
+        )
     (tmp_path / "elsewhere" / "deeper").mkdir(parents=True)
     return tmp_path
 
@@ -65,7 +68,10 @@ def test_env_overrides_the_state_file(work, monkeypatch):
     monkeypatch.delenv("RESEND_IAC_LOCAL_DB")
     monkeypatch.chdir(work)
     assert local_db_path([]) == work / ".resend-iac" / "local.db"  # export: the current directory's
-    assert local_db_path(["configs/quickstart", "configs/multi-file"]) == work / "configs" / ".resend-iac" / "local.db"
+    assert (
+        local_db_path(["configs/quickstart", "configs/multi-file"])
+        == work / "configs" / ".resend-iac" / "local.db"
+    )
 
 
 def test_apply_planfile_positional(work, monkeypatch):

@@ -45,12 +45,14 @@ def _run(code: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_cli_never_imports_pulumi():
-    r = _run("import sys; sys.modules['pulumi'] = None\n"
-             "from resend_iac.cli import main\n"
-             "from click.testing import CliRunner\n"
-             "res = CliRunner().invoke(main, ['validate', 'examples/quickstart'])\n"
-             "assert res.exit_code == 0, res.output\n"
-             "assert not any(m.startswith('pulumi') and sys.modules[m] for m in sys.modules), 'pulumi imported'")
+    r = _run(
+        "import sys; sys.modules['pulumi'] = None\n"
+        "from resend_iac.cli import main\n"
+        "from click.testing import CliRunner\n"
+        "res = CliRunner().invoke(main, ['validate', 'examples/quickstart'])\n"
+        "assert res.exit_code == 0, res.output\n"
+        "assert not any(m.startswith('pulumi') and sys.modules[m] for m in sys.modules), 'pulumi imported'"
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -67,18 +69,33 @@ SCHEMA_ID = "urn:resend-iac:schema:config:v1"
 def test_schema_has_a_stable_id_in_both_copies():
     import json
 
-    for path in (ROOT / "schemas" / "resend-iac.schema.json",
-                 ROOT / "resend_iac" / "schemas" / "resend-iac.schema.json"):
+    for path in (
+        ROOT / "schemas" / "resend-iac.schema.json",
+        ROOT / "resend_iac" / "schemas" / "resend-iac.schema.json",
+    ):
         assert json.loads(path.read_text(encoding="utf-8"))["$id"] == SCHEMA_ID, path
 
 
 def test_every_example_yaml_names_the_schema_for_editors():
-    files = [p for p in (ROOT / "examples").rglob("*.y*ml")
-             if p.suffix in (".yaml", ".yml") and "github-actions" not in p.parts and p.name != "Pulumi.yaml"
-             and ".resend-iac" not in p.parts]
+    files = [
+        p
+        for p in (ROOT / "examples").rglob("*.y*ml")
+        if p.suffix in (".yaml", ".yml")
+        and "github-actions" not in p.parts
+        and p.name != "Pulumi.yaml"
+        and ".resend-iac" not in p.parts
+    ]
     assert len(files) >= 9
     for path in files:
         first = path.read_text(encoding="utf-8").splitlines()[0]
         assert first.startswith("# yaml-language-server: $schema="), path
         target = (path.parent / first.split("$schema=", 1)[1].strip()).resolve()
         assert target == (ROOT / "schemas" / "resend-iac.schema.json").resolve(), path
+
+
+def test_ci_checks_the_package_and_lints():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    for step in ("-m build", "twine check", "ruff check", "ruff format --check", "import pulumi"):
+        assert step in ci, step
+    lint = PYPROJECT["tool"]["ruff"]
+    assert lint["line-length"] and {"E", "F", "W", "I", "B", "UP"} <= set(lint["lint"]["select"])

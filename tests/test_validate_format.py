@@ -37,14 +37,14 @@ def test_github_format_annotates_each_error_at_its_place(tmp_path):
     text = _invoke(path)
     result = _invoke("--format", "github", path)
     assert result.exit_code == 1 == text.exit_code
-    lines = [l for l in result.stdout.splitlines() if l.startswith("::")]
-    expected = [l for l in text.stderr.splitlines() if l.startswith(path)]
+    lines = [x for x in result.stdout.splitlines() if x.startswith("::")]
+    expected = [x for x in text.stderr.splitlines() if x.startswith(path)]
     assert len(lines) == len(expected) >= 2
     for line in lines:
         m = re.fullmatch(r"::error file=([^,]+),line=(\d+)(?:,col=(\d+))?::(.+)", line)
         assert m, line
         assert m.group(1) == escape_property(path)
-    assert any(",line=6," in l and "gamma" in l for l in lines)
+    assert any(",line=6," in x and "gamma" in x for x in lines)
     assert "1 error" in result.stderr or "2 errors" in result.stderr
 
 

@@ -42,15 +42,23 @@ def blocks(path: Path) -> list[tuple[int, str, str | None]]:
     text = path.read_text(encoding="utf-8")
     out = []
     for m in BLOCK.finditer(text):
-        before = text[:m.start()].rstrip("\n").rsplit("\n", 1)[-1]
+        before = text[: m.start()].rstrip("\n").rsplit("\n", 1)[-1]
         skip = SKIP.search(before)
         out.append((text.count("\n", 0, m.start()) + 1, m.group(1), skip.group(1) if skip else None))
     return out
 
 
 def _fresh_copy(dest: Path) -> None:
-    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, check=True, capture_output=True).stdout.decode().split("\0")
+    files = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
     for name in filter(None, files):
         src = ROOT / name
         if src.is_file():
@@ -83,8 +91,11 @@ def test_walkthrough(tmp_path):
     clone.mkdir()
     _fresh_copy(clone)
     port = str(_free_port())
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("RESEND_", "PYTEST_", "GITHUB_")) and k != "VIRTUAL_ENV"}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("RESEND_", "PYTEST_", "GITHUB_")) and k != "VIRTUAL_ENV"
+    }
     env["NO_COLOR"] = "1"
     ran = []
     for doc in DOCS:
@@ -92,13 +103,16 @@ def test_walkthrough(tmp_path):
             if reason:
                 continue
             if code.startswith(SETUP):
-                code = "test -x .venv/bin/resend-iac && " + code[len(SETUP):]
+                code = "test -x .venv/bin/resend-iac && " + code[len(SETUP) :]
             code = code.replace("8025", port)
             where = f"{doc.relative_to(ROOT)}:{line}"
-            r = subprocess.run(["bash", "-e", "-c", code], cwd=clone, env=env, capture_output=True,
-                               text=True, timeout=120)
-            assert r.returncode == 0, (f"{where}: the block exits {r.returncode}\n--- block\n{code}"
-                                       f"--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}")
+            r = subprocess.run(
+                ["bash", "-e", "-c", code], cwd=clone, env=env, capture_output=True, text=True, timeout=120
+            )
+            assert r.returncode == 0, (
+                f"{where}: the block exits {r.returncode}\n--- block\n{code}"
+                f"--- stdout\n{r.stdout[-3000:]}\n--- stderr\n{r.stderr[-3000:]}"
+            )
             ran.append(where)
     assert len(ran) >= 5
     # what the README says happened, happened
@@ -107,8 +121,9 @@ def test_walkthrough(tmp_path):
     assert (clone / "plan.json").is_file()
 
 
-CONFIG_EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir()
-                         if p.is_dir() and p.name not in ("pulumi", "github-actions"))
+CONFIG_EXAMPLES = sorted(
+    p.name for p in (ROOT / "examples").iterdir() if p.is_dir() and p.name not in ("pulumi", "github-actions")
+)
 
 
 @pytest.mark.parametrize("name", CONFIG_EXAMPLES)

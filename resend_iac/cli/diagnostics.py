@@ -10,7 +10,8 @@ also ``:`` and ``,``.
 from __future__ import annotations
 
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 FORMATS = ("text", "json", "github")
 
