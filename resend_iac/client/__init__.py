@@ -6,9 +6,18 @@
 - ``read_live(client, ...)``: a team's live state as a ``model.State``.
 """
 
-from resend_iac.client.http import ResendAPIError, ResendClient
+from resend_iac.client.http import (
+    AuthError,
+    NotFoundError,
+    RateLimitedError,
+    ResendAPIError,
+    ResendClient,
+    ValidationError,
+    api_error,
+)
 from resend_iac.client.limiter import RateLimiter
 from resend_iac.client.reader import EVERY_CONTACT, read_live
 from resend_iac.client.sync import SyncResendClient
 
-__all__ = ["ResendAPIError", "ResendClient", "SyncResendClient", "RateLimiter", "read_live", "EVERY_CONTACT"]
+__all__ = ["ResendAPIError", "NotFoundError", "RateLimitedError", "ValidationError", "AuthError",
+           "api_error", "ResendClient", "SyncResendClient", "RateLimiter", "read_live", "EVERY_CONTACT"]

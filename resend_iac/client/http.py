@@ -39,6 +39,7 @@ from urllib.parse import quote
 import httpx
 
 from resend_iac import __version__
+from resend_iac.errors import ResendIACError
 from resend_iac.client.limiter import RateLimiter
 
 log = logging.getLogger("resend_iac.client")
@@ -58,11 +59,13 @@ NOT_SENT_ERRORS: tuple[type[Exception], ...] = (
 )
 
 
-class ResendAPIError(Exception):
+class ResendAPIError(ResendIACError):
     """An error answer of the API (``status``, ``name``, ``message`` as in its error body),
     or a failure to get one (``status`` 0, ``name`` "connection_error").
 
-    Never carries the API key or any request header.
+    Raised as one of the subclasses below when the kind is known (``api_error`` picks it), so
+    callers catch ``NotFoundError`` rather than compare ``.status``. Never carries the API key
+    or any request header.
     """
 
     def __init__(
@@ -81,14 +84,60 @@ class ResendAPIError(Exception):
         return f"{self.status} {self.name}: {self.message}{where}"
 
     def __repr__(self) -> str:
-        return f"ResendAPIError({self.status!r}, {self.name!r}, {self.message!r})"
+        return f"{type(self).__name__}({self.status!r}, {self.name!r}, {self.message!r})"
 
     def __reduce__(self):  # picklable across processes, without anything but the fields
         return (_rebuild_error, (self.status, self.name, self.message, self.method, self.path))
 
 
+class NotFoundError(ResendAPIError):
+    """404: the object (or route) does not exist."""
+
+
+class RateLimitedError(ResendAPIError):
+    """429: too many requests, or a quota exhausted (``quota``: retrying soon will not help)."""
+
+    @property
+    def quota(self) -> bool:
+        return self.name in QUOTA_ERRORS
+
+
+class ValidationError(ResendAPIError):
+    """400/422: the request was refused as invalid (fields, parameters)."""
+
+
+class AuthError(ResendAPIError):
+    """The API key is missing, invalid, restricted or lacks a permission (401, 403, and the
+    400 ``validation_error`` "API key is invalid" of the newer error catalogue, notes §1.5)."""
+
+
+AUTH_ERROR_NAMES = frozenset({"missing_api_key", "invalid_api_key", "restricted_api_key",
+                              "invalid_permission", "suspended_api_key"})
+
+
+def _kind(status: int, name: str, message: str) -> type[ResendAPIError]:
+    if name in AUTH_ERROR_NAMES or status == 401 or (
+        status in (400, 403) and "api key" in message.lower()
+    ):
+        return AuthError
+    if status == 404:
+        return NotFoundError
+    if status == 429:
+        return RateLimitedError
+    if status in (400, 422):
+        return ValidationError
+    return ResendAPIError
+
+
+def api_error(
+    status: int, name: str, message: str, *, method: str | None = None, path: str | None = None,
+) -> ResendAPIError:
+    """The ResendAPIError of the right kind for an answer (or ``ResendAPIError`` itself)."""
+    return _kind(status, name, message)(status, name, message, method=method, path=path)
+
+
 def _rebuild_error(status, name, message, method, path) -> ResendAPIError:
-    return ResendAPIError(status, name, message, method=method, path=path)
+    return api_error(status, name, message, method=method, path=path)
 
 
 class _Ambiguous(Exception):
@@ -155,7 +204,7 @@ def _error_from(response: httpx.Response, method: str, path: str) -> ResendAPIEr
     if isinstance(body, dict):
         name = str(body.get("name") or body.get("type") or name)
         message = str(body.get("message") or message)
-    return ResendAPIError(response.status_code, name, message, method=method, path=path)
+    return api_error(response.status_code, name, message, method=method, path=path)
 
 
 class ResendClient:
@@ -176,7 +225,7 @@ class ResendClient:
         user_agent: str = USER_AGENT,
     ) -> None:
         if not api_key:
-            raise ResendAPIError(0, "missing_api_key", "no API key: set RESEND_API_KEY or pass one")
+            raise AuthError(0, "missing_api_key", "no API key: set RESEND_API_KEY or pass one")
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
         self.max_retries = max_retries
         self.backoff_base = backoff_base
@@ -285,7 +334,7 @@ class ResendClient:
                         raise error
                     wait = _retry_after(response.headers)
                     if wait is None:
-                        raise ResendAPIError(
+                        raise RateLimitedError(
                             429, error.name,
                             f"{error.message} (the API asks to wait longer than "
                             f"{MAX_RETRY_AFTER:g}s before retrying; try again later)",
