@@ -10,17 +10,15 @@ also ``:`` and ``,``.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from typing import Any
 
+import click
+
+from resend_iac.secrets import mask_secrets as _mask
+
 FORMATS = ("text", "json", "github")
-
-try:  # #12's masking of API-key-looking strings, when present
-    from resend_iac.secrets import mask_secrets as _mask
-except ImportError:  # pragma: no cover - before that module exists
-
-    def _mask(text: str) -> str:
-        return text
 
 
 def escape_data(text: str) -> str:
@@ -63,3 +61,22 @@ def json_report(diagnostics: Sequence[Any], files: Sequence[str], summary: str |
         },
         indent=2,
     )
+
+
+def emit(fmt: str, result: Any) -> None:
+    """`validate --format json|github`: print the result (a ``config.LoadResult``) and exit:
+    1 if there are errors, 0 otherwise."""
+    n = len(result.diagnostics)
+    summary = None if result.state is None else result.state.summary()
+    if fmt == "json":
+        click.echo(json_report(result.diagnostics, result.files, summary))
+    else:
+        for diagnostic in result.diagnostics:
+            click.echo(github_annotation(diagnostic))
+        if n:
+            click.echo(
+                f"{n} error{'s' if n != 1 else ''} found; nothing was checked against Resend.", err=True
+            )
+        else:
+            click.echo(f"OK: {summary} in {len(result.files)} file{'s' if len(result.files) != 1 else ''}")
+    sys.exit(1 if result.state is None else 0)

@@ -8,24 +8,8 @@ import click
 
 from resend_iac import config
 from resend_iac.cli import main
+from resend_iac.cli.diagnostics import FORMATS, emit
 from resend_iac.secrets import mask_secrets
-from resend_iac.cli.diagnostics import FORMATS, github_annotation, json_report
-
-
-def _emit(fmt: str, result: config.LoadResult) -> None:
-    """--format json|github: print, exit 1 if there are errors (0 otherwise)."""
-    n = len(result.diagnostics)
-    summary = None if result.state is None else result.state.summary()
-    if fmt == "json":
-        click.echo(json_report(result.diagnostics, result.files, summary))
-    else:
-        for diagnostic in result.diagnostics:
-            click.echo(github_annotation(diagnostic))
-        if n:
-            click.echo(f"{n} error{'s' if n != 1 else ''} found; nothing was checked against Resend.", err=True)
-        else:
-            click.echo(f"OK: {summary} in {len(result.files)} file{'s' if len(result.files) != 1 else ''}")
-    sys.exit(1 if result.state is None else 0)
 
 
 @main.command("validate")
@@ -39,7 +23,7 @@ def validate(paths: tuple[str, ...], fmt: str = "text") -> None:
     file:line:column: message and exits 1; exits 0 with a summary when valid."""
     result = config.read(paths)
     if fmt != "text":
-        _emit(fmt, result)
+        emit(fmt, result)
     if result.state is None:
         for diagnostic in result.diagnostics:
             click.echo(mask_secrets(str(diagnostic)), err=True)
