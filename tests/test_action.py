@@ -213,3 +213,27 @@ def test_cache_and_refresh_pass_through_only_when_set(installed, tmp_path):
     assert with_cache[with_cache.index("--cache") + 1] == ".resend-iac/cache"
     assert with_cache[with_cache.index("--refresh") + 1] == "auto"
     assert "--cache" not in args({"command": "validate", "cache": "x"})
+
+
+def test_pr_plan_script_annotates_validation_errors_on_github(tmp_path):
+    """examples/github-actions: on GitHub (GITHUB_ACTIONS set) the PR step also prints ::error
+    annotations for the diff, with emails masked as in the comment."""
+    (tmp_path / "resend").mkdir()
+    (tmp_path / "resend" / "team.yaml").write_text(
+        "version: 1\ncontacts:\n  - email: ada@example.com\n    segments: [nope]\n  - email: ada@example.com\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RESEND_", "GITHUB_"))}
+    env.update(GITHUB_ACTIONS="true", RESEND_IAC=str(Path(sys.executable).parent / "resend-iac"))
+    script = ROOT / "examples" / "github-actions" / "scripts" / "pr-plan.sh"
+    r = subprocess.run(
+        ["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 1
+    annotations = [x for x in r.stdout.splitlines() if x.startswith("::error file=resend/team.yaml,line=")]
+    assert annotations, r.stdout + r.stderr
+    assert "ada@example.com" not in r.stdout
+    del env["GITHUB_ACTIONS"]  # elsewhere: no annotations
+    r = subprocess.run(
+        ["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 1 and "::error" not in r.stdout

@@ -84,6 +84,10 @@ validate_or_explain() {
   fi
   log "the declared files do not validate:"
   cat "$OUT/validate.log" >&2
+  # On GitHub, also annotate the pull request's diff (the runner reads ::error lines on stdout).
+  if [[ -n "${GITHUB_ACTIONS:-}" ]]; then
+    { "$RESEND_IAC" validate --format github "${CONFIG[@]}" 2>/dev/null || true; } | mask_emails
+  fi
   {
     echo "$marker"
     echo "## resend-iac"
