@@ -105,8 +105,8 @@ def _run_program(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> dict:
 
 def test_example_files() -> None:
     assert "runtime:" in (EXAMPLE / "Pulumi.yaml").read_text() and "python" in (EXAMPLE / "Pulumi.yaml").read_text()
-    reqs = [l.strip() for l in (EXAMPLE / "requirements.txt").read_text().splitlines()
-            if l.strip() and not l.startswith("#")]
+    reqs = [line.strip() for line in (EXAMPLE / "requirements.txt").read_text().splitlines()
+            if line.strip() and not line.startswith("#")]
     assert any(r.startswith("pulumi") for r in reqs)
     # resend-iac is installed from this repository, relative to the example's directory
     local = [r.split()[-1].removesuffix("[pulumi]") for r in reqs if r.startswith("-e ")]
