@@ -79,7 +79,8 @@ def test_apply_planfile_positional(work, monkeypatch):
     r = run("plan", "--local", "configs/quickstart", "--out", "plan.json")
     assert r.exit_code == 0, r.output
     saved = json.loads((work / "plan.json").read_text())
-    assert saved["local_db"] == str(work / "configs" / "quickstart" / ".resend-iac" / "local.db")
+    # relative to the plan file: no absolute path of this machine in it
+    assert saved["local_db"] == "configs/quickstart/.resend-iac/local.db"
     assert _is_saved_plan("plan.json") and not _is_saved_plan("configs/quickstart/team.yaml")
     assert not _is_saved_plan("configs/quickstart")
     # from another directory, `apply PLAN` (no --plan) applies to the team the plan was made against

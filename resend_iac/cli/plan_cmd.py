@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -11,7 +12,7 @@ from typing import Any, Callable
 import click
 
 from resend_iac.cli import main
-from resend_iac.cli.target import TargetError, client_for, local_db_path, local_note
+from resend_iac.cli.target import LOCAL_DB_ENV, TargetError, client_for, local_db_path, local_note
 from resend_iac.client import EVERY_CONTACT, ResendAPIError, read_live
 from resend_iac.engine import (
     ApplyError,
@@ -247,8 +248,8 @@ def plan_command(paths, fmt, out, detailed_exitcode, redact, allow_resubscribe, 
             return plan
 
     plan = asyncio.run(run())
-    if out and local:
-        plan.local_db = str(local_db_path(paths))  # so `apply --local PLAN` finds the same team
+    if out and local:  # so `apply --local PLAN` finds the same team (relative to the plan file)
+        plan.local_db = os.path.relpath(local_db_path(paths), os.path.abspath(os.path.dirname(out) or "."))
     if out:
         try:
             save_plan(plan, out)
@@ -308,8 +309,6 @@ class _Bar:
 def _is_saved_plan(path: str) -> bool:
     """A file written by `plan --out` (JSON with the plan's ``format_version`` marker near its
     start), not declared YAML. Reads at most 4 KiB; anything else is left to the config loader."""
-    import os
-
     if not os.path.isfile(path) or path.lower().endswith((".yaml", ".yml", ".csv")):
         return False
     try:
@@ -348,12 +347,10 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, refr
     else:
         desired = _load(paths)
         saved = None
-    import os
-
-    from resend_iac.cli.target import LOCAL_DB_ENV
-
-    client = _client(local, api_key, api_url, paths,
-                     db=None if saved is None or os.environ.get(LOCAL_DB_ENV) else saved.local_db)
+    db = None
+    if saved is not None and saved.local_db and not os.environ.get(LOCAL_DB_ENV):
+        db = Path(os.path.dirname(os.path.abspath(plan_file))) / saved.local_db  # made with --local
+    client = _client(local, api_key, api_url, paths, db=db)
     refresh = _refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache)
 
     async def run() -> None:
