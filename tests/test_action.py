@@ -237,3 +237,17 @@ def test_pr_plan_script_annotates_validation_errors_on_github(tmp_path):
         ["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 1 and "::error" not in r.stdout
+
+
+def test_pre_commit_hook_entry_runs(tmp_path):
+    """The hook as pre-commit runs it (entry + args, no file names) in a repository with resend/."""
+    hook = next(h for h in HOOKS if h["id"] == "resend-iac-validate")
+    repo = _copy_team(tmp_path)
+    entry = hook["entry"].split()
+    command = [str(Path(sys.executable).parent / entry[0]), *entry[1:], *hook["args"]]
+    assert not hook["pass_filenames"]
+    r = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.startswith("OK: "), r.stdout + r.stderr
+    (repo / "resend" / "team.yaml").write_text("version: 1\ncontacts:\n  - email: nope\n")
+    r = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "resend/team.yaml:3" in r.stderr
