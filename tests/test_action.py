@@ -251,3 +251,24 @@ def test_pre_commit_hook_entry_runs(tmp_path):
     (repo / "resend" / "team.yaml").write_text("version: 1\ncontacts:\n  - email: nope\n")
     r = subprocess.run(command, cwd=repo, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "resend/team.yaml:3" in r.stderr
+
+
+def test_redact_masks_validate_and_apply_output_and_keeps_the_exit_status(installed, tmp_path):
+    fake = tmp_path / "fake"
+    fake.write_text(
+        "#!/usr/bin/env bash\n"
+        "echo '  + contact ada@example.com'\n"
+        "echo '      first_name: null -> \"Ada\"'\n"
+        "echo 'error: grace@example.com failed' >&2\n"
+        "exit 3\n"
+    )
+    fake.chmod(0o755)
+    tmp, _, path = installed
+    repo = _copy_team(tmp_path)
+    for command in ("apply", "validate"):
+        r, outputs = _run((tmp, str(fake), path), {"command": command}, repo)
+        assert r.returncode == 3 and outputs["exitcode"] == "3"
+        assert "@example.com" not in r.stdout + r.stderr and '"Ada"' not in r.stdout
+        assert "+ contact <email redacted>" in r.stdout and "error: <email redacted> failed" in r.stdout
+    r, _ = _run((tmp, str(fake), path), {"command": "apply", "redact": "false"}, repo)
+    assert r.returncode == 3 and "ada@example.com" in r.stdout and '"Ada"' in r.stdout
