@@ -272,3 +272,10 @@ def test_redact_masks_validate_and_apply_output_and_keeps_the_exit_status(instal
         assert "+ contact <email redacted>" in r.stdout and "error: <email redacted> failed" in r.stdout
     r, _ = _run((tmp, str(fake), path), {"command": "apply", "redact": "false"}, repo)
     assert r.returncode == 3 and "ada@example.com" in r.stdout and '"Ada"' in r.stdout
+
+
+def test_example_pre_commit_config_uses_the_hook():
+    config = yaml.safe_load((ROOT / "examples" / "github-actions" / "pre-commit-config.yaml").read_text())
+    hooks = [h for repo in config["repos"] for h in repo["hooks"]]
+    assert {h["id"] for h in hooks} <= {h["id"] for h in HOOKS}
+    assert hooks and all(h.get("args") for h in hooks)
