@@ -521,7 +521,6 @@ class ContactProvider(_ObjectProvider):
 # -- a whole declared file or directory ---------------------------------------------------
 
 
-
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(
