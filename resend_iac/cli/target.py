@@ -20,6 +20,7 @@ from typing import Any, Sequence
 import httpx
 
 from resend_iac.client import ResendClient
+from resend_iac.errors import ResendIACError
 
 LOCAL_DB = ".resend-iac/local.db"
 LOCAL_DB_ENV = "RESEND_IAC_LOCAL_DB"  # overrides where --local keeps its state
@@ -32,8 +33,8 @@ NO_TARGET = (
 )
 
 
-class TargetError(Exception):
-    pass
+class TargetError(ResendIACError):
+    """No usable target (no key and no --local, a bad RESEND_IAC_RATE_LIMIT)."""
 
 
 def local_db_path(paths: Sequence[str | Path] = ()) -> Path:
