@@ -102,3 +102,16 @@ def test_a_json_file_that_is_not_a_plan_is_read_as_config(work, monkeypatch):
     r = run("apply", "--local", "team.json", "--auto-approve")
     assert r.exit_code == 0, r.output
     assert "1 created" in r.output or "Apply complete" in r.output
+
+
+def test_plan_schema_confines_local_db(work):
+    """A saved plan's local_db is a relative `.resend-iac/local.db`: a plan file cannot make
+    `apply --local` open or create a database elsewhere."""
+    from resend_iac.engine.planfile import plan_schema
+
+    pattern = plan_schema()["properties"]["local_db"]["pattern"]
+    import re
+
+    assert re.search(pattern, "configs/quickstart/.resend-iac/local.db")
+    for bad in ("/tmp/.resend-iac/local.db", "configs/evil.sqlite", "C:/x/.resend-iac/local.db"):
+        assert not re.search(pattern, bad), bad

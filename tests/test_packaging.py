@@ -63,7 +63,7 @@ def test_importing_the_pulumi_package_without_pulumi_names_the_extra():
     assert last.startswith("ModuleNotFoundError:") and "pip install 'resend-iac[pulumi]'" in last
 
 
-SCHEMA_ID = "urn:resend-iac:schema:config:v1"
+SCHEMA_ID = "https://github.com/resend-iac/resend-iac/schemas/resend-iac.schema.json"
 
 
 def test_schema_has_a_stable_id_in_both_copies():

@@ -248,7 +248,7 @@ def plan_command(paths, fmt, out, detailed_exitcode, redact, allow_resubscribe, 
             return plan
 
     plan = asyncio.run(run())
-    if out and local:  # so `apply --local PLAN` finds the same team (relative to the plan file)
+    if out and local and not os.environ.get(LOCAL_DB_ENV):  # so `apply --local PLAN` finds the same team
         plan.local_db = os.path.relpath(local_db_path(paths), os.path.abspath(os.path.dirname(out) or "."))
     if out:
         try:
