@@ -237,6 +237,15 @@ def test_pr_plan_script_annotates_validation_errors_on_github(tmp_path):
         ["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
     )
     assert r.returncode == 1 and "::error" not in r.stdout
+    # as the workflow runs it: the PR's files checked out in pr/, annotated at their place in the PR
+    (tmp_path / "pr").mkdir()
+    (tmp_path / "resend").rename(tmp_path / "pr" / "resend")
+    env.update(GITHUB_ACTIONS="true", RESEND_IAC_CONFIG="pr/resend")
+    r = subprocess.run(
+        ["bash", str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert r.returncode == 1
+    assert any(x.startswith("::error file=resend/team.yaml,line=") for x in r.stdout.splitlines()), r.stdout
 
 
 def test_pre_commit_hook_entry_runs(tmp_path):

@@ -84,9 +84,11 @@ validate_or_explain() {
   fi
   log "the declared files do not validate:"
   cat "$OUT/validate.log" >&2
-  # On GitHub, also annotate the pull request's diff (the runner reads ::error lines on stdout).
+  # On GitHub, also annotate the pull request's diff (the runner reads ::error lines on stdout);
+  # the PR's files are checked out in pr/ (resend-iac.yml): paths relative to its root.
   if [[ -n "${GITHUB_ACTIONS:-}" ]]; then
-    { "$RESEND_IAC" validate --format github "${CONFIG[@]}" 2>/dev/null || true; } | mask_emails
+    { "$RESEND_IAC" validate --format github "${CONFIG[@]}" 2>/dev/null || true; } \
+      | sed -E 's#^(::error file=)pr/#\1#' | mask_emails
   fi
   {
     echo "$marker"
