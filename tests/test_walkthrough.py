@@ -122,7 +122,9 @@ def test_walkthrough(tmp_path):
 
 
 CONFIG_EXAMPLES = sorted(
-    p.name for p in (ROOT / "examples").iterdir() if p.is_dir() and p.name not in ("pulumi", "github-actions")
+    p.name
+    for p in (ROOT / "examples").iterdir()
+    if p.is_dir() and p.name not in ("pulumi", "github-actions", "testing")
 )
 
 
