@@ -28,8 +28,9 @@ def declared(n: int, segments: int) -> State:
     for name in names:
         s.segments[name] = Segment(name)
     for i in range(n):
-        s.add_contact(Contact(f"user{i:05d}@example.com", first_name=f"User{i}", last_name="Bench",
-                              segments=set(names)))
+        s.add_contact(
+            Contact(f"user{i:05d}@example.com", first_name=f"User{i}", last_name="Bench", segments=set(names))
+        )
     return s
 
 
@@ -57,15 +58,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--contacts", type=int, default=5000)
     ap.add_argument("--segments", type=int, default=3)
-    ap.add_argument("--rate-limit", type=float, default=0.0,
-                    help="emulator and client rate limit in req/s (0 = off)")
+    ap.add_argument(
+        "--rate-limit", type=float, default=0.0, help="emulator and client rate limit in req/s (0 = off)"
+    )
     args = ap.parse_args()
     server = EmulatorProcess(db_path=":memory:", rate_limit=args.rate_limit).start()
     try:
         desired = declared(args.contacts, args.segments)
         server.reset()
         plan_s, apply_s, n_changes, result, counted = asyncio.run(
-            run(server.url, desired, args.rate_limit or None))
+            run(server.url, desired, args.rate_limit or None)
+        )
     finally:
         server.stop()
     print(f"{args.contacts} new contacts in {args.segments} segments: {n_changes} changes planned")
@@ -76,10 +79,14 @@ def main() -> None:
         print(f"  {n:6d}  {route}")
     total = counted["total"]
     naive = args.contacts + args.segments
-    print(f"\ntotal: {total} requests (apply alone {result.requests}: the import, its polling and the "
-          f"read-back verification included); rate limited: {counted['rate_limited']}")
-    print(f"one request per contact: {naive}+ requests ({args.contacts} POST /contacts with segments, "
-          f"{args.segments} POST /segments, before any reads)")
+    print(
+        f"\ntotal: {total} requests (apply alone {result.requests}: the import, its polling and the "
+        f"read-back verification included); rate limited: {counted['rate_limited']}"
+    )
+    print(
+        f"one request per contact: {naive}+ requests ({args.contacts} POST /contacts with segments, "
+        f"{args.segments} POST /segments, before any reads)"
+    )
     print(f"ratio: {naive / total:.0f}x fewer (target: < 250 requests in all, over 20x fewer)")
     print("(a fresh plan after the apply was checked empty; its reads are not counted)")
 

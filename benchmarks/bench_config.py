@@ -79,11 +79,17 @@ def write_cli_case(root: Path, rows: int) -> Path:
         out.write("email,first_name,plan\n")
         step = 100_000
         for start in range(0, rows, step):
-            out.write("".join(f"reader{i}@news{i % 89}.example.com,Reader{i % 5003},{('free', 'pro', 'team')[i % 3]}\n"
-                              for i in range(start, min(rows, start + step))))
+            out.write(
+                "".join(
+                    f"reader{i}@news{i % 89}.example.com,Reader{i % 5003},{('free', 'pro', 'team')[i % 3]}\n"
+                    for i in range(start, min(rows, start + step))
+                )
+            )
     (root / "list.yaml").write_text(
         "version: 1\nproperties:\n  plan: {type: string}\nsegments:\n  newsletter: {}\n"
-        "contacts:\n  - csv: list.csv\n    segments: [newsletter]\n", encoding="utf-8")
+        "contacts:\n  - csv: list.csv\n    segments: [newsletter]\n",
+        encoding="utf-8",
+    )
     return root / "list.yaml"
 
 
@@ -93,8 +99,9 @@ def time_cli(path: Path) -> tuple[float, float, float, str]:
     t0 = time.perf_counter()
     script = Path(sys.executable).with_name("resend-iac")  # the installed command
     cmd = [str(script)] if script.exists() else [sys.executable, "-m", "resend_iac"]
-    proc = subprocess.run(cmd + ["validate", str(path)],
-                          capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+    proc = subprocess.run(
+        cmd + ["validate", str(path)], capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"}
+    )
     wall = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-2000:]
@@ -120,8 +127,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--yaml-rows", type=int, default=10_000)
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--cli-rows", type=int, default=0,
-                        help="also time `resend-iac validate` on a CSV of this many rows (e.g. 1000000)")
+    parser.add_argument(
+        "--cli-rows",
+        type=int,
+        default=0,
+        help="also time `resend-iac validate` on a CSV of this many rows (e.g. 1000000)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -39,13 +39,16 @@ segments:
 topics:
   news: {default_subscription: opt_out}
 contacts:
-""" + "".join(f"""\
+""" + "".join(
+    f"""\
   - email: person{i}@example.com
     first_name: Person{i}
     properties: {{plan: pro}}
-    segments: [customers{', newsletter' if i % 2 else ''}]
+    segments: [customers{", newsletter" if i % 2 else ""}]
     topics: {{news: opt_in}}
-""" for i in range(5))
+"""
+    for i in range(5)
+)
 
 CASES = {
     "plain": """
@@ -80,9 +83,12 @@ def file_name(name: str, tests: int) -> str:
 
 def run(folder: Path, name: str, tests: int) -> float:
     start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           file_name(name, tests)],
-                          cwd=folder, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", file_name(name, tests)],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"{name}: pytest failed:\n{proc.stdout[-3000:]}{proc.stderr[-2000:]}")
@@ -100,18 +106,20 @@ def main() -> None:
         for name, body in CASES.items():
             for tests in (args.tests, 1):
                 (folder / file_name(name, tests)).write_text(
-                    "import pytest, resend\n" + textwrap.dedent(body.format(n=tests)))
+                    "import pytest, resend\n" + textwrap.dedent(body.format(n=tests))
+                )
         n = args.tests
         full = {name: min(run(folder, name, n) for _ in range(args.repeat)) for name in CASES}
         one = {name: min(run(folder, name, 1) for _ in range(args.repeat)) for name in CASES}
     per_test = {name: (full[name] - one[name]) / (n - 1) * 1000 for name in CASES}
     print(f"{n} tests per run, best of {args.repeat} (wall time of the whole pytest process)")
-    print(f"{'case':<22}{'seconds':>9}{'tests/s':>9}{'one-off s':>11}{'ms/test':>9}"
-          f"{'over plain':>12}")
+    print(f"{'case':<22}{'seconds':>9}{'tests/s':>9}{'one-off s':>11}{'ms/test':>9}{'over plain':>12}")
     for name in CASES:
         extra = "" if name == "plain" else f"{per_test[name] - per_test['plain']:.2f}"
-        print(f"{name:<22}{full[name]:>9.2f}{n / full[name]:>9.0f}{one[name]:>11.2f}"
-              f"{per_test[name]:>9.2f}{extra:>12}")
+        print(
+            f"{name:<22}{full[name]:>9.2f}{n / full[name]:>9.0f}{one[name]:>11.2f}"
+            f"{per_test[name]:>9.2f}{extra:>12}"
+        )
 
 
 if __name__ == "__main__":

@@ -51,16 +51,21 @@ def main() -> int:
                 w.writerow([f"user{i:07d}@example.com", ("free", "pro", "team")[i % 3]])
         (work / "team" / "team.yaml").write_text(
             "version: 1\nproperties:\n  plan: {type: string}\ncontacts:\n"
-            "  - csv: people.csv\n    columns: {email: email, plan: plan}\n")
+            "  - csv: people.csv\n    columns: {email: email, plan: plan}\n"
+        )
         wall, cpu, _ = timed(["apply", "--local", "--auto-approve", "--no-cache", "team"], work)
         print(f"apply --local of {a.n:,} contacts: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
         wall, cpu, line = timed(["plan", "--local", "--refresh", "full", "team"], work)
-        print(f"plan --local --refresh full (cold, fills the cache): {wall:.1f} s wall, {cpu:.1f} s CPU  [{line}]",
-              flush=True)
+        print(
+            f"plan --local --refresh full (cold, fills the cache): {wall:.1f} s wall, {cpu:.1f} s CPU  [{line}]",
+            flush=True,
+        )
         for _ in range(a.warm_runs):
             wall, cpu, line = timed(["plan", "--local", "--refresh-budget", "0", "team"], work)
-            print(f"plan --local --refresh-budget 0 (cache warm): {wall:.1f} s wall, {cpu:.1f} s CPU  [{line}]",
-                  flush=True)
+            print(
+                f"plan --local --refresh-budget 0 (cache warm): {wall:.1f} s wall, {cpu:.1f} s CPU  [{line}]",
+                flush=True,
+            )
     return 0
 
 

@@ -62,13 +62,18 @@ async def seed_with(c: ResendClient, contacts: int, segments: int) -> None:
     rows = "email,first_name,plan\n" + "".join(
         f"user{i}@example.com,User {i},plan{i % 3}\n" for i in range(contacts)
     )
-    await _import(c, rows, {"email": "email", "first_name": "first_name",
-                            "properties": {"plan": {"column": "plan", "type": "string"}}},
-                  topics=[{"id": tid, "subscription": "opt_in"}])
+    await _import(
+        c,
+        rows,
+        {
+            "email": "email",
+            "first_name": "first_name",
+            "properties": {"plan": {"column": "plan", "type": "string"}},
+        },
+        topics=[{"id": tid, "subscription": "opt_in"}],
+    )
     for k, sid in enumerate(seg_ids):
-        members = "email\n" + "".join(
-            f"user{i}@example.com\n" for i in range(contacts) if i % (k + 2) == 0
-        )
+        members = "email\n" + "".join(f"user{i}@example.com\n" for i in range(contacts) if i % (k + 2) == 0)
         await _import(c, members, {"email": "email"}, segment_ids=[sid])
 
 
@@ -89,9 +94,12 @@ def main() -> None:
     ap.add_argument("--fail-rate", type=float, default=0.1)
     ap.add_argument("--detail", type=int, default=0)
     ap.add_argument("--runs", type=int, default=1)
-    ap.add_argument("--url", help="an emulator already running (e.g. `resend-iac emulator --db "
-                    ":memory: --rate-limit 20 --fail-rate 0.1`): seeded over HTTP, then read "
-                    "(--rate-limit must match its own)")
+    ap.add_argument(
+        "--url",
+        help="an emulator already running (e.g. `resend-iac emulator --db "
+        ":memory: --rate-limit 20 --fail-rate 0.1`): seeded over HTTP, then read "
+        "(--rate-limit must match its own)",
+    )
     args = ap.parse_args()
     if args.url:
         bench_url(args)
@@ -101,12 +109,16 @@ def main() -> None:
         db = os.path.join(tmp, "bench.db")
         t0 = time.perf_counter()
         asyncio.run(seed(db, args.contacts, args.segments))
-        print(f"seeded {args.contacts} contacts, {args.segments} segments in "
-              f"{time.perf_counter() - t0:.1f}s", file=sys.stderr)
+        print(
+            f"seeded {args.contacts} contacts, {args.segments} segments in {time.perf_counter() - t0:.1f}s",
+            file=sys.stderr,
+        )
         server = EmulatorProcess(db_path=db, rate_limit=args.rate_limit, fail_rate=args.fail_rate)
         with server:
-            print(f"emulator --rate-limit {args.rate_limit:g} --fail-rate {args.fail_rate:g}; "
-                  f"reading {args.contacts} contacts, {args.detail} in detail")
+            print(
+                f"emulator --rate-limit {args.rate_limit:g} --fail-rate {args.fail_rate:g}; "
+                f"reading {args.contacts} contacts, {args.detail} in detail"
+            )
             print(f"{'run':>3} {'requests':>8} {'429s':>5} {'seconds':>8} {'ideal':>7} {'ratio':>6}")
             for run in range(1, args.runs + 1):
                 before = server.stats()
@@ -117,8 +129,10 @@ def main() -> None:
                 if n != args.contacts:
                     raise SystemExit(f"read {n} contacts, expected {args.contacts}")
                 ideal = requests / args.rate_limit
-                print(f"{run:>3} {requests:>8} {limited:>5} {seconds:>8.2f} {ideal:>7.2f} "
-                      f"{seconds / ideal:>6.2f}")
+                print(
+                    f"{run:>3} {requests:>8} {limited:>5} {seconds:>8.2f} {ideal:>7.2f} "
+                    f"{seconds / ideal:>6.2f}"
+                )
                 time.sleep(1.0)  # let the emulator's window pass between runs
 
 
@@ -141,8 +155,10 @@ def bench_url(args: argparse.Namespace) -> None:
         requests = after["total"] - before["total"]
         limited = after["rate_limited"] - before["rate_limited"]
         ideal = requests / args.rate_limit
-        print(f"{run:>3} {requests:>8} {limited:>5} {seconds:>8.2f} {ideal:>7.2f} "
-              f"{seconds / ideal:>6.2f}   ({n} contacts)")
+        print(
+            f"{run:>3} {requests:>8} {limited:>5} {seconds:>8.2f} {ideal:>7.2f} "
+            f"{seconds / ideal:>6.2f}   ({n} contacts)"
+        )
         time.sleep(1.0)
 
 

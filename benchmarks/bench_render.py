@@ -23,11 +23,25 @@ def big_plan(n: int) -> Plan:
         email = f"person{i:06d}@example{i % 7}.com"
         kind = i % 4
         if kind == 0:
-            changes.append(Change("create", "contact", email, None, {
-                "first_name": f"Name{i}", "last_name": "Doe", "properties": {"company": f"Co {i % 50}", "tier": i % 3},
-                "segments": ["customers"], "topics": {"news": "opt_in"}}))
+            changes.append(
+                Change(
+                    "create",
+                    "contact",
+                    email,
+                    None,
+                    {
+                        "first_name": f"Name{i}",
+                        "last_name": "Doe",
+                        "properties": {"company": f"Co {i % 50}", "tier": i % 3},
+                        "segments": ["customers"],
+                        "topics": {"news": "opt_in"},
+                    },
+                )
+            )
         elif kind == 1:
-            changes.append(Change("update", "contact", email, {"first_name": f"Old{i}"}, {"first_name": f"New{i}"}))
+            changes.append(
+                Change("update", "contact", email, {"first_name": f"Old{i}"}, {"first_name": f"New{i}"})
+            )
         elif kind == 2:
             changes.append(Change("create", "membership", email, parent="customers"))
         else:

@@ -33,21 +33,33 @@ def main() -> None:
         c.executemany(
             "INSERT INTO contacts (id, email, email_key, first_name, last_name, unsubscribed,"
             " created_at) VALUES (?, ?, ?, 'First', 'Last', 0, ?)",
-            ((new_id(), f"p{i}@example.com", f"p{i}@example.com", ts) for i in range(n)))
+            ((new_id(), f"p{i}@example.com", f"p{i}@example.com", ts) for i in range(n)),
+        )
         c.execute("INSERT INTO memberships SELECT 1, seq, ? FROM contacts", (ts,))
-        c.execute("INSERT INTO subscriptions SELECT seq, 1, 'opt_in', ? FROM contacts"
-                  " WHERE seq % 2 = 0", (ts,))
-        c.execute("INSERT INTO contact_values SELECT seq, 1, '\"pro\"' FROM contacts"
-                  " WHERE seq % 3 = 0")
+        c.execute(
+            "INSERT INTO subscriptions SELECT seq, 1, 'opt_in', ? FROM contacts WHERE seq % 2 = 0", (ts,)
+        )
+        c.execute("INSERT INTO contact_values SELECT seq, 1, '\"pro\"' FROM contacts WHERE seq % 3 = 0")
     print(f"{n:,} contacts filled in {time.perf_counter() - start:.1f} s")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from starlette.testclient import TestClient
 
         client = TestClient(app)
-    for path in ("", "/contacts", "/contacts?after=500", "/contacts?q=p9999", "/segments",
-                 f"/segments/{seg}", f"/segments/{seg}?after=1000", "/topics", f"/topics/{top}",
-                 "/properties", "/imports", "/requests"):
+    for path in (
+        "",
+        "/contacts",
+        "/contacts?after=500",
+        "/contacts?q=p9999",
+        "/segments",
+        f"/segments/{seg}",
+        f"/segments/{seg}?after=1000",
+        "/topics",
+        f"/topics/{top}",
+        "/properties",
+        "/imports",
+        "/requests",
+    ):
         start = time.perf_counter()
         r = client.get("/_emulator/ui" + path)
         ms = (time.perf_counter() - start) * 1000

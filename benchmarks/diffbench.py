@@ -65,7 +65,7 @@ def _child(n: int, s: int, p: int, t: int, trace: bool = True) -> dict:
     import tracemalloc
 
     tracemalloc.start()
-    plan = diff(desired, live)
+    diff(desired, live)  # measured for its peak memory only
     out["tracemalloc_peak_mb"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
     tracemalloc.stop()
     return out
@@ -74,8 +74,17 @@ def _child(n: int, s: int, p: int, t: int, trace: bool = True) -> dict:
 def measure(n: int, s: int, p: int, t: int, *, trace: bool = True, timeout: float = 600) -> dict:
     """Run the measurement for n contacts in a fresh child process; returns its figures
     (or ``{"n", "error"}``). ``trace=False`` skips the tracemalloc run."""
-    cmd = [sys.executable, str(Path(__file__).resolve()), str(n), "--segments", str(s), "--properties", str(p),
-           "--topics", str(t)] + ([] if trace else ["--no-trace"])
+    cmd = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        str(n),
+        "--segments",
+        str(s),
+        "--properties",
+        str(p),
+        "--topics",
+        str(t),
+    ] + ([] if trace else ["--no-trace"])
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -43,9 +43,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
-import httpx  # noqa: E402
-
 import diffbench  # noqa: E402
+import httpx  # noqa: E402
 import naive  # noqa: E402
 import report  # noqa: E402
 import scenario  # noqa: E402
@@ -83,8 +82,15 @@ class Emulator:
         self.proc: subprocess.Popen | None = None
 
     def __enter__(self) -> "Emulator":
-        cmd = cli_command() + ["emulator", "--port", str(self.port), "--db", ":memory:",
-                               "--rate-limit", f"{self.rate_limit:g}"]
+        cmd = cli_command() + [
+            "emulator",
+            "--port",
+            str(self.port),
+            "--db",
+            ":memory:",
+            "--rate-limit",
+            f"{self.rate_limit:g}",
+        ]
         self._log = open(self.logfile, "w")
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + 30
@@ -123,17 +129,25 @@ def stats_delta(before: dict, after: dict) -> dict:
         d = v - before["by_route"].get(k, 0)
         if d:
             routes[k] = d
-    return {"requests": after["total"] - before["total"],
-            "rate_limited": after["rate_limited"] - before["rate_limited"],
-            "by_route": dict(sorted(routes.items(), key=lambda kv: -kv[1]))}
+    return {
+        "requests": after["total"] - before["total"],
+        "rate_limited": after["rate_limited"] - before["rate_limited"],
+        "by_route": dict(sorted(routes.items(), key=lambda kv: -kv[1])),
+    }
 
 
 def git_commit() -> str:
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=ROOT, timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "resend_iac"],
-                               capture_output=True, text=True, cwd=ROOT, timeout=10).stdout.strip()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "resend_iac"],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=10,
+        ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return (head or "unknown") + (" (resend_iac/ modified)" if dirty else "")
@@ -205,8 +219,11 @@ def run_cli(args: list[str], env: dict, logfile: Path) -> float:
 
 def plan_changes(plan_file: Path) -> dict:
     data = json.loads(plan_file.read_text())
-    return {"changes": len(data.get("changes", [])), "summary": data.get("summary", {}),
-            "freshness": data.get("freshness")}
+    return {
+        "changes": len(data.get("changes", [])),
+        "summary": data.get("summary", {}),
+        "freshness": data.get("freshness"),
+    }
 
 
 def drift_files(cfg: Path, n: int, p: int) -> int:
@@ -233,8 +250,13 @@ def bench_resend_iac(emu: Emulator, n: int, s: int, p: int, t: int, work: Path, 
     emu.reset()
     desired = scenario.desired_state(n, s, p, t)
     cfg = scenario.write_config(desired, n, s, p, t, work / "config")
-    env = dict(os.environ, RESEND_API_KEY=API_KEY, RESEND_API_URL=emu.url, NO_COLOR="1",
-               RESEND_IAC_CACHE=str(work / "cache.sqlite"))
+    env = dict(
+        os.environ,
+        RESEND_API_KEY=API_KEY,
+        RESEND_API_URL=emu.url,
+        NO_COLOR="1",
+        RESEND_IAC_CACHE=str(work / "cache.sqlite"),
+    )
     result: dict = {}
     drift = []
     for phase in PHASES + (WARM_PHASES if warm else ()):
@@ -245,15 +267,20 @@ def bench_resend_iac(emu: Emulator, n: int, s: int, p: int, t: int, work: Path, 
         refresh = ["--refresh", "full"] if phase in PHASES else ["--refresh-budget", "0"]
         plan_file = work / f"plan-{phase}.json"
         row: dict = {}
-        for step, args in (("plan", ["plan", str(cfg), "--out", str(plan_file), *refresh]),
-                           ("apply", ["apply", "--plan", str(plan_file), "--auto-approve"])):
+        for step, args in (
+            ("plan", ["plan", str(cfg), "--out", str(plan_file), *refresh]),
+            ("apply", ["apply", "--plan", str(plan_file), "--auto-approve"]),
+        ):
             before = emu.stats()
             seconds = run_cli(args, env, work / f"{phase}-{step}.log")
             row[step] = dict(stats_delta(before, emu.stats()), seconds=round(seconds, 2))
             if step == "plan":
                 row[step].update(plan_changes(plan_file))
-            log(f"  resend-iac N={n:,} {phase} {step}: {row[step]['requests']:,} requests, "
-                f"{row[step]['seconds']:.1f} s" + (f", {row[step]['changes']:,} changes" if step == "plan" else ""))
+            log(
+                f"  resend-iac N={n:,} {phase} {step}: {row[step]['requests']:,} requests, "
+                f"{row[step]['seconds']:.1f} s"
+                + (f", {row[step]['changes']:,} changes" if step == "plan" else "")
+            )
         result[phase] = row
     result["drifted"] = len(drift)
     return result
@@ -276,7 +303,9 @@ def bench_naive(emu: Emulator, n: int, s: int, p: int, t: int, rate_limit: float
             t0 = time.perf_counter()
             await prov.create_all(desired)
             out["initial"]["plan"]["changes"] = sum(naive.resource_counts(desired).values())
-            out["initial"]["apply"] = dict(stats_delta(before, emu.stats()), seconds=round(time.perf_counter() - t0, 2))
+            out["initial"]["apply"] = dict(
+                stats_delta(before, emu.stats()), seconds=round(time.perf_counter() - t0, 2)
+            )
             for phase in ("drift", "noop"):
                 if phase == "drift":
                     out["drifted"] = len(await asyncio.to_thread(make_drift, emu, n, s, p, t))
@@ -284,7 +313,9 @@ def bench_naive(emu: Emulator, n: int, s: int, p: int, t: int, rate_limit: float
                 t0 = time.perf_counter()
                 changes = await prov.refresh(desired)
                 mid = emu.stats()
-                plan = dict(stats_delta(before, mid), seconds=round(time.perf_counter() - t0, 2), changes=len(changes))
+                plan = dict(
+                    stats_delta(before, mid), seconds=round(time.perf_counter() - t0, 2), changes=len(changes)
+                )
                 t0 = time.perf_counter()
                 await prov.apply(desired, changes)
                 apply_ = dict(stats_delta(mid, emu.stats()), seconds=round(time.perf_counter() - t0, 2))
@@ -294,16 +325,21 @@ def bench_naive(emu: Emulator, n: int, s: int, p: int, t: int, rate_limit: float
     result = asyncio.run(run())
     for phase in PHASES:
         row = result[phase]
-        log(f"  naive N={n:,} {phase}: plan {row['plan']['requests']:,} req {row['plan']['seconds']:.1f} s, "
-            f"apply {row['apply']['requests']:,} req {row['apply']['seconds']:.1f} s")
+        log(
+            f"  naive N={n:,} {phase}: plan {row['plan']['requests']:,} req {row['plan']['seconds']:.1f} s, "
+            f"apply {row['apply']['requests']:,} req {row['apply']['seconds']:.1f} s"
+        )
     return result
 
 
 def naive_computed(n: int, s: int, p: int, t: int) -> dict:
     desired = scenario.desired_state(n, s, p, t)
     drifted = len(scenario.drift_targets(n))
-    return {"resources": naive.resource_counts(desired), "drifted": drifted,
-            "requests": naive.expected_requests(desired, drifted)}
+    return {
+        "resources": naive.resource_counts(desired),
+        "drifted": drifted,
+        "requests": naive.expected_requests(desired, drifted),
+    }
 
 
 # ------------------------------------------------------------------------------- main
@@ -315,18 +351,32 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--segments", type=int, default=5)
     ap.add_argument("--properties", type=int, default=3)
     ap.add_argument("--topics", type=int, default=2)
-    ap.add_argument("--rate-limit", type=float, default=1000.0,
-                    help="the emulator's limit in req/s for the run (default 1000; 0 = off, but then our "
-                         "client, hearing no ratelimit headers, keeps the API's documented 5 req/s)")
+    ap.add_argument(
+        "--rate-limit",
+        type=float,
+        default=1000.0,
+        help="the emulator's limit in req/s for the run (default 1000; 0 = off, but then our "
+        "client, hearing no ratelimit headers, keeps the API's documented 5 req/s)",
+    )
     ap.add_argument("--out", default=str(HERE / "out"), help="output directory (default benchmarks/out)")
-    ap.add_argument("--chart-n", default="1000,5000",
-                    help="more contact counts to run resend-iac at, for the chart (comma list; '' = none)")
-    ap.add_argument("--naive-n", default="1000",
-                    help="contact counts at which the naive strategy is run for real, and resend-iac too, "
-                         "side by side (comma list)")
+    ap.add_argument(
+        "--chart-n",
+        default="1000,5000",
+        help="more contact counts to run resend-iac at, for the chart (comma list; '' = none)",
+    )
+    ap.add_argument(
+        "--naive-n",
+        default="1000",
+        help="contact counts at which the naive strategy is run for real, and resend-iac too, "
+        "side by side (comma list)",
+    )
     ap.add_argument("--diff-n", default="100000,1000000", help="contact counts for the diff-only measurement")
-    ap.add_argument("--budget", type=float, default=575.0,
-                    help="seconds: the extra --chart-n runs are skipped when they would pass it (default 575)")
+    ap.add_argument(
+        "--budget",
+        type=float,
+        default=575.0,
+        help="seconds: the extra --chart-n runs are skipped when they would pass it (default 575)",
+    )
     a = ap.parse_args(argv)
     started = time.perf_counter()
     s, p, t = a.segments, a.properties, a.topics
@@ -341,19 +391,27 @@ def main(argv: list[str] | None = None) -> int:
         "scenario": {"n": a.n, "segments": s, "properties": p, "topics": t},
         "rate_limit": a.rate_limit,
         "projected_rate": PROJECTED_RATE,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "git_commit": git_commit(),
         "runs": {},
         "naive_measured": {},
         "naive_computed": {},
         "diff": [],
     }
-    log(f"scenario N={a.n:,} S={s} P={p} T={t}; emulator rate limit "
-        f"{'off' if not a.rate_limit else f'{a.rate_limit:g} req/s'}")
+    log(
+        f"scenario N={a.n:,} S={s} P={p} T={t}; emulator rate limit "
+        f"{'off' if not a.rate_limit else f'{a.rate_limit:g} req/s'}"
+    )
     skipped: list[str] = []
     data["skipped"] = skipped
-    with tempfile.TemporaryDirectory(prefix="resend-iac-bench-") as tmp, \
-            Emulator(a.rate_limit, logs / "emulator.log") as emu:
+    with (
+        tempfile.TemporaryDirectory(prefix="resend-iac-bench-") as tmp,
+        Emulator(a.rate_limit, logs / "emulator.log") as emu,
+    ):
 
         def ours(n: int) -> None:
             log(f"resend-iac, N={n:,}")
@@ -366,7 +424,9 @@ def main(argv: list[str] | None = None) -> int:
         # In order of importance; the extra chart points run only if the budget allows.
         ours(a.n)
         main_run = data["runs"][str(a.n)]
-        main_seconds = sum(r[k]["seconds"] for r in (main_run[ph] for ph in PHASES) for k in ("plan", "apply"))
+        main_seconds = sum(
+            r[k]["seconds"] for r in (main_run[ph] for ph in PHASES) for k in ("plan", "apply")
+        )
         for n in naive_ns:
             log(f"one request per object, N={n:,} (for real)")
             data["naive_measured"][str(n)] = bench_naive(emu, n, s, p, t, a.rate_limit)
@@ -382,8 +442,10 @@ def main(argv: list[str] | None = None) -> int:
             estimate = main_seconds * n / a.n + 5
             elapsed = time.perf_counter() - started
             if elapsed + estimate > a.budget:
-                skipped.append(f"resend-iac at N={n:,}: about {estimate:.0f} s more would pass the "
-                               f"{a.budget:.0f} s budget ({elapsed:.0f} s used)")
+                skipped.append(
+                    f"resend-iac at N={n:,}: about {estimate:.0f} s more would pass the "
+                    f"{a.budget:.0f} s budget ({elapsed:.0f} s used)"
+                )
                 log(f"skipping resend-iac at N={n:,}: {skipped[-1]}")
                 continue
             ours(n)
@@ -395,9 +457,15 @@ def main(argv: list[str] | None = None) -> int:
         computed = data["naive_computed"][n]["requests"]
         for phase in PHASES:
             for step in ("plan", "apply"):
-                checks.append({"n": int(n), "phase": phase, "step": step,
-                               "computed": computed[phase][step],
-                               "measured": measured[phase][step]["requests"] - measured[phase][step]["rate_limited"]})
+                checks.append(
+                    {
+                        "n": int(n),
+                        "phase": phase,
+                        "step": step,
+                        "computed": computed[phase][step],
+                        "measured": measured[phase][step]["requests"] - measured[phase][step]["rate_limited"],
+                    }
+                )
     data["naive_count_checks"] = checks
     data["total_seconds"] = round(time.perf_counter() - started, 1)
     (out / "e2e.json").write_text(json.dumps(data, indent=2) + "\n")

@@ -123,7 +123,7 @@ class NaiveProvider:
 
     async def _request(self, method: str, path: str, json: Any = None) -> Any:
         async with self._sem:
-            for attempt in range(20):
+            for _attempt in range(20):
                 await self._pacer.wait()
                 self.requests_sent += 1
                 resp = await self._client.request(method, path, json=json)
@@ -237,7 +237,11 @@ class NaiveProvider:
             + [top(n, t) for n, t in desired.topics.items()]
             + [contact(k, c) for k, c in desired.contacts.items()]
             + [membership(k, s) for k, c in desired.contacts.items() for s in sorted(c.segments)]
-            + [subscription(k, t, sub) for k, c in desired.contacts.items() for t, sub in sorted((c.topics or {}).items())]
+            + [
+                subscription(k, t, sub)
+                for k, c in desired.contacts.items()
+                for t, sub in sorted((c.topics or {}).items())
+            ]
         )
         return changes
 
@@ -260,7 +264,9 @@ class NaiveProvider:
             elif ch.kind == "property":
                 p = desired.properties[ch.key]
                 await self._request(
-                    "PATCH", f"/contact-properties/{self.ids['property', ch.key]}", {"fallback_value": p.fallback_value}
+                    "PATCH",
+                    f"/contact-properties/{self.ids['property', ch.key]}",
+                    {"fallback_value": p.fallback_value},
                 )
             elif ch.kind == "segment":
                 await self._request("PATCH", f"/segments/{self.ids['segment', ch.key]}", {"name": ch.key})

@@ -5,14 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 PHASES = ("initial", "drift", "noop")
-PHASE_LABEL = {"initial": "initial state", "drift": "1% drift", "noop": "no-op",
-               "warm_noop": "no-op, cache warm", "warm_drift": "1% changed in the files, cache warm"}
+PHASE_LABEL = {
+    "initial": "initial state",
+    "drift": "1% drift",
+    "noop": "no-op",
+    "warm_noop": "no-op, cache warm",
+    "warm_drift": "1% changed in the files, cache warm",
+}
 WARM_PHASES = ("warm_noop", "warm_drift")
 
 
 def _warm(data: dict, n: int) -> tuple[str, ...]:
     run = data["runs"].get(str(n), {})
     return tuple(ph for ph in WARM_PHASES if ph in run)
+
+
 OURS = "resend-iac"
 NAIVE = "one request per object"
 
@@ -93,10 +100,13 @@ def markdown(data: dict) -> str:
             f"| {_n(total)} | {_duration(total / proj)} |"
         )
     if _warm(data, n):
-        lines += ["", "resend-iac's cold rows run with `--refresh full` (every managed contact's details "
-                  "read: the cost without a cache; they fill the refresh cache). The warm rows run with "
-                  "`--refresh-budget 0` on that cache: only the contacts whose declared values differ "
-                  "from the cached digests are read in detail."]
+        lines += [
+            "",
+            "resend-iac's cold rows run with `--refresh full` (every managed contact's details "
+            "read: the cost without a cache; they fill the refresh cache). The warm rows run with "
+            "`--refresh-budget 0` on that cache: only the contacts whose declared values differ "
+            "from the cached digests are read in detail.",
+        ]
     for nn, measured in sorted(data["naive_measured"].items(), key=lambda kv: int(kv[0])):
         nn = int(nn)
         if nn == n:
@@ -151,8 +161,10 @@ def markdown(data: dict) -> str:
             pl, apl = _naive_requests(data, nn, phase)
             ratio = f"{(pl + apl) / (op + oa):,.1f}x" if op + oa else "—"
             plan_ratio = f"{pl / op:,.1f}x" if op and pl else "—"
-            lines.append(f"| {nn:,} | {PHASE_LABEL[phase]} | {op:,} + {oa:,} = {op + oa:,} "
-                         f"| {pl:,} + {apl:,} = {pl + apl:,} | {ratio} | {plan_ratio} |")
+            lines.append(
+                f"| {nn:,} | {PHASE_LABEL[phase]} | {op:,} + {oa:,} = {op + oa:,} "
+                f"| {pl:,} + {apl:,} = {pl + apl:,} | {ratio} | {plan_ratio} |"
+            )
     # Diff alone.
     if data["diff"]:
         lines += [
@@ -170,12 +182,20 @@ def markdown(data: dict) -> str:
             lines.append(
                 f"| {r['n']:,} | {r['changes']:,} | {r['cpu_seconds']:.2f} | {r['wall_seconds']:.2f} "
                 f"| {r['rss_peak_mb']:,.0f} MB | {r['rss_diff_extra_mb']:,.0f} MB "
-                + (f"| {r['tracemalloc_peak_mb']:,.0f} MB |" if "tracemalloc_peak_mb" in r else "| — (not traced) |")
+                + (
+                    f"| {r['tracemalloc_peak_mb']:,.0f} MB |"
+                    if "tracemalloc_peak_mb" in r
+                    else "| — (not traced) |"
+                )
             )
     lines += ["", "## Notes", ""] + [f"- {x}" for x in notes(data)]
-    lines += ["", f"Produced by `.venv/bin/python {data['command'].strip()}` in {data['total_seconds']:.0f} s "
-              f"on {data['machine']['cpus']} CPUs (Python {data['machine']['python']}), at commit "
-              f"{data.get('git_commit', 'unknown')}.", ""]
+    lines += [
+        "",
+        f"Produced by `.venv/bin/python {data['command'].strip()}` in {data['total_seconds']:.0f} s "
+        f"on {data['machine']['cpus']} CPUs (Python {data['machine']['python']}), at commit "
+        f"{data.get('git_commit', 'unknown')}.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -234,30 +254,47 @@ def notes(data: dict) -> list[str]:
     out.append(
         f"The one-request-per-object strategy was run for real at N = {measured}; at other N its request "
         "counts are computed exactly from the resource counts (a count, not a timing): "
-        + ("the computed counts equal the measured ones at every measured N and phase."
-           if checks and ok else "the computed counts DIFFER from the measured ones: see `naive_count_checks` "
-           "in e2e.json." if checks else "no measured run to check them against.")
+        + (
+            "the computed counts equal the measured ones at every measured N and phase."
+            if checks and ok
+            else "the computed counts DIFFER from the measured ones: see `naive_count_checks` in e2e.json."
+            if checks
+            else "no measured run to check them against."
+        )
     )
     rate = data["rate_limit"]
     out.append(
-        (f"Rate limit {rate:g} req/s: high enough that the whole benchmark runs in minutes on this machine; "
-         "our client adapts to the emulator's `ratelimit-*` headers and paces at 95% of the limit; the "
-         "naive strategy paces at the same 95%. " if rate else "Rate limit off. ")
+        (
+            f"Rate limit {rate:g} req/s: high enough that the whole benchmark runs in minutes on this machine; "
+            "our client adapts to the emulator's `ratelimit-*` headers and paces at 95% of the limit; the "
+            "naive strategy paces at the same 95%. "
+            if rate
+            else "Rate limit off. "
+        )
         + f"At the real API's {data['projected_rate']:g} req/s the request count decides the time: the "
         "projected column is requests / 5."
     )
-    out.append("The diff alone: desired and live States built in memory (the live one as `read_live` returns "
-               "it, with values and subscriptions read, 1% drifted), then `engine.diff` timed with "
-               "`time.process_time()`; the RSS columns are the child process's `ru_maxrss` (the two States "
-               "included) and how much the diff raised it (its peak memory); the tracemalloc column is the peak "
-               "the diff itself allocated, from a second, traced run, done only up to 100,000 contacts (tracing "
-               "triples the diff's time) as a cross-check of the RSS figure.")
-    limited_ours = sum(r[ph][st]["rate_limited"] for r in data["runs"].values() for ph in PHASES
-                       for st in ("plan", "apply"))
-    limited_naive = sum(r[ph][st]["rate_limited"] for r in data["naive_measured"].values() for ph in PHASES
-                        for st in ("plan", "apply"))
-    out.append(f"429 answers (rate limited) during the run: {limited_ours:,} to resend-iac, {limited_naive:,} to "
-               "the one-request-per-object strategy (included in the request counts).")
+    out.append(
+        "The diff alone: desired and live States built in memory (the live one as `read_live` returns "
+        "it, with values and subscriptions read, 1% drifted), then `engine.diff` timed with "
+        "`time.process_time()`; the RSS columns are the child process's `ru_maxrss` (the two States "
+        "included) and how much the diff raised it (its peak memory); the tracemalloc column is the peak "
+        "the diff itself allocated, from a second, traced run, done only up to 100,000 contacts (tracing "
+        "triples the diff's time) as a cross-check of the RSS figure."
+    )
+    limited_ours = sum(
+        r[ph][st]["rate_limited"] for r in data["runs"].values() for ph in PHASES for st in ("plan", "apply")
+    )
+    limited_naive = sum(
+        r[ph][st]["rate_limited"]
+        for r in data["naive_measured"].values()
+        for ph in PHASES
+        for st in ("plan", "apply")
+    )
+    out.append(
+        f"429 answers (rate limited) during the run: {limited_ours:,} to resend-iac, {limited_naive:,} to "
+        "the one-request-per-object strategy (included in the request counts)."
+    )
     for x in data.get("skipped", []):
         out.append(f"Skipped to stay within the time budget: {x}.")
     return out
@@ -274,15 +311,26 @@ def chart(data: dict, path: Path) -> None:
     ns_naive = sorted(int(k) for k in data["naive_computed"])
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.6), sharey=True)
     for ax, phase in zip(axes, PHASES):
-        ours = [data["runs"][str(n)][phase]["plan"]["requests"] + data["runs"][str(n)][phase]["apply"]["requests"]
-                for n in ns_ours]
+        ours = [
+            data["runs"][str(n)][phase]["plan"]["requests"] + data["runs"][str(n)][phase]["apply"]["requests"]
+            for n in ns_ours
+        ]
         nv = [sum(data["naive_computed"][str(n)]["requests"][phase].values()) for n in ns_naive]
         ax.plot(ns_naive, nv, "s--", color="tab:red", label="one request per object (exact count)")
-        measured = [(int(k), v[phase]["plan"]["requests"] + v[phase]["apply"]["requests"])
-                    for k, v in data["naive_measured"].items()]
+        measured = [
+            (int(k), v[phase]["plan"]["requests"] + v[phase]["apply"]["requests"])
+            for k, v in data["naive_measured"].items()
+        ]
         if measured:
-            ax.plot([m[0] for m in measured], [m[1] for m in measured], "o", mfc="none", ms=11, color="tab:red",
-                    label="one request per object (measured)")
+            ax.plot(
+                [m[0] for m in measured],
+                [m[1] for m in measured],
+                "o",
+                mfc="none",
+                ms=11,
+                color="tab:red",
+                label="one request per object (measured)",
+            )
         ax.plot(ns_ours, ours, "o-", color="tab:blue", label="resend-iac (measured)")
         ax.set_title(PHASE_LABEL[phase])
         ax.set_xlabel("contacts (N)")
@@ -295,17 +343,33 @@ def chart(data: dict, path: Path) -> None:
         ax.margins(x=0.12, y=0.2)
         ax.grid(True, which="both", alpha=0.3)
         for x, y in zip(ns_ours, ours):
-            ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(0, -14), ha="center", fontsize=8,
-                        color="tab:blue")
+            ax.annotate(
+                f"{y:,}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, -14),
+                ha="center",
+                fontsize=8,
+                color="tab:blue",
+            )
         for x, y in zip(ns_naive, nv):
-            ax.annotate(f"{y:,}", (x, y), textcoords="offset points", xytext=(0, 6), ha="center", fontsize=8,
-                        color="tab:red")
+            ax.annotate(
+                f"{y:,}",
+                (x, y),
+                textcoords="offset points",
+                xytext=(0, 6),
+                ha="center",
+                fontsize=8,
+                color="tab:red",
+            )
     axes[0].set_ylabel("API requests (plan + apply)")
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=9, frameon=False)
     sc = data["scenario"]
-    fig.suptitle(f"Requests against N ({sc['segments']} segments, {sc['properties']} properties, "
-                 f"{sc['topics']} topics)")
+    fig.suptitle(
+        f"Requests against N ({sc['segments']} segments, {sc['properties']} properties, "
+        f"{sc['topics']} topics)"
+    )
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)

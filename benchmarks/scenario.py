@@ -119,13 +119,20 @@ def _state(n: int, s: int, p: int, t: int, *, live: bool) -> State:
     for j, (key, ptype) in enumerate(property_keys(p)):
         state.properties[key] = Property(key=key, type=ptype)
         if live:
-            state.properties[key] = Property(key=key, type=ptype, fallback_value=None, id=f"prop-{j:04d}", created_at=created)
+            state.properties[key] = Property(
+                key=key, type=ptype, fallback_value=None, id=f"prop-{j:04d}", created_at=created
+            )
     for j, name in enumerate(segment_names(s)):
         state.segments[name] = Segment(name=name, id=f"seg-{j:04d}" if live else None, created_at=created)
     for j, name in enumerate(topic_names(t)):
         top = Topic(name=name, default_subscription="opt_in" if j % 2 == 0 else "opt_out")
         if live:
-            top.id, top.created_at, top.description, top.visibility = f"topic-{j:04d}", created, None, "private"
+            top.id, top.created_at, top.description, top.visibility = (
+                f"topic-{j:04d}",
+                created,
+                None,
+                "private",
+            )
         state.topics[name] = top
     cohorts = cohort_count(s)
     # As config.load builds them: the rows of one CSV entry (a cohort) share one frozenset
@@ -215,7 +222,9 @@ def write_config(state: State, n: int, s: int, p: int, t: int, directory: Path) 
     if state.segments:
         doc["segments"] = {name: None for name in state.segments}
     if state.topics:
-        doc["topics"] = {name: {"default_subscription": top.default_subscription} for name, top in state.topics.items()}
+        doc["topics"] = {
+            name: {"default_subscription": top.default_subscription} for name, top in state.topics.items()
+        }
     doc["contacts"] = entries
     path = directory / "resend.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")

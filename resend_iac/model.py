@@ -11,7 +11,7 @@ leaves it as it is live); an explicit ``None`` means "clear it". Live state uses
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 PropertyType = Literal["string", "number"]
 PROPERTY_TYPES: tuple[str, ...] = ("string", "number")
@@ -49,7 +49,7 @@ class _Unset:
 
 UNSET: Any = _Unset()
 
-PropertyValue = Union[str, int, float, None]
+PropertyValue = str | int | float | None
 
 
 def is_set(value: Any) -> bool:

@@ -23,16 +23,17 @@ from the mask; set ``RESEND_IAC_REDACT_SALT`` from a CI secret to prevent that.
 
 from __future__ import annotations
 
-import hashlib
 import functools
+import hashlib
 import hmac
 import io
 import json
 import os
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.text import Text
@@ -175,8 +176,9 @@ class Redactor:
         if getattr(plan, "scope", None):  # read scope: lists of normalised emails
             extra["scope"] = {k: [self.email(e) for e in v] for k, v in plan.scope.items()}
         if getattr(plan, "verify", None):  # apply --plan's re-read: a fingerprint and email lists
-            extra["verify"] = {k: [self.email(e) for e in v] if isinstance(v, list) else v
-                               for k, v in plan.verify.items()}
+            extra["verify"] = {
+                k: [self.email(e) for e in v] if isinstance(v, list) else v for k, v in plan.verify.items()
+            }
         return replace(
             plan,
             changes=[self.change(c) for c in plan.changes],
@@ -268,8 +270,10 @@ def freshness_line(plan: Plan) -> str | None:
     read_now, cached = int(f.get("read_now") or 0), int(f.get("from_cache") or 0)
     text = f"Contact details: {read_now:,} read now"
     if cached:
-        text += (f", {cached:,} from the refresh cache (oldest verified {f.get('oldest_verified')}); "
-                 "--refresh full reads them all.")
+        text += (
+            f", {cached:,} from the refresh cache (oldest verified {f.get('oldest_verified')}); "
+            "--refresh full reads them all."
+        )
     elif f.get("refresh") == "full":
         text += " (--refresh full)."
     else:
@@ -318,14 +322,22 @@ def render_text(plan: Plan, *, color: bool = False, redact: bool = False) -> str
     return mask_secrets("".join(out))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _ansi(style: str) -> tuple[str, str]:
     """The escape codes rich writes around text in ``style`` (rendered once per style, so
     a plan of 100,000 lines costs string joins, not 100,000 rich renders)."""
     buffer = io.StringIO()
     console = Console(
-        file=buffer, force_terminal=True, color_system="standard", no_color=False,
-        width=100, highlight=False, markup=False, emoji=False, soft_wrap=True, legacy_windows=False,
+        file=buffer,
+        force_terminal=True,
+        color_system="standard",
+        no_color=False,
+        width=100,
+        highlight=False,
+        markup=False,
+        emoji=False,
+        soft_wrap=True,
+        legacy_windows=False,
     )
     console.print(Text("\x00", style=style), end="")
     start, _, end = buffer.getvalue().partition("\x00")
@@ -369,8 +381,11 @@ def render_markdown(plan: Plan, *, redact: bool = False, max_chars: int = 60000)
     plan = _prepare(plan, redact)
     head = ["## resend-iac plan\n", f"**{plan.summary()}**\n"]
     if plan.fingerprint:
-        head.append(f"Live state fingerprint: `{_short(plan.fingerprint)}`" + (
-            " · emails and names redacted" if redact else "") + "\n")
+        head.append(
+            f"Live state fingerprint: `{_short(plan.fingerprint)}`"
+            + (" · emails and names redacted" if redact else "")
+            + "\n"
+        )
     elif redact:
         head.append("Emails and names redacted.\n")
     fresh = freshness_line(plan)

@@ -20,7 +20,8 @@ by itself when the test process goes away (its stdin closes).
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -34,8 +35,7 @@ TEST_HEADERS = {"Authorization": "Bearer re_test", "User-Agent": "resend-iac-tes
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         fn = getattr(item, "function", None)
-        if fn is not None and inspect.iscoroutinefunction(fn) \
-                and item.get_closest_marker("anyio") is None:
+        if fn is not None and inspect.iscoroutinefunction(fn) and item.get_closest_marker("anyio") is None:
             item.add_marker(pytest.mark.anyio)
 
 
@@ -55,7 +55,9 @@ def _refresh_cache_for_servers(tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 @pytest.fixture(autouse=True)
-def _refresh_cache_per_test(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+def _refresh_cache_per_test(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each test its own refresh cache (engine/cache.py), never one in the working directory."""
     monkeypatch.setenv("RESEND_IAC_CACHE", str(tmp_path_factory.mktemp("cache") / "cache.sqlite"))
 
@@ -72,8 +74,9 @@ def emulator_app() -> Any:
 
 @pytest.fixture
 async def asgi_client(emulator_app: Any):
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator_app),
-                                 base_url="http://emulator", headers=TEST_HEADERS) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=emulator_app), base_url="http://emulator", headers=TEST_HEADERS
+    ) as client:
         yield client
 
 

@@ -24,8 +24,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import grpc
 from google.protobuf import empty_pb2, struct_pb2
@@ -103,7 +104,10 @@ class ProviderServer:
     """
 
     def __init__(
-        self, env: Mapping[str, str] | None = None, *, cwd: str | os.PathLike[str] | None = None,
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        cwd: str | os.PathLike[str] | None = None,
         timeout: float = 30.0,
     ) -> None:
         self.env = dict(env or {})
@@ -140,9 +144,7 @@ class ProviderServer:
         # What the engine does with any provider plugin before using it.
         self.plugin_version = self.stub.GetPluginInfo(empty_pb2.Empty()).version
         self.configure_response = self.stub.Configure(
-            provider_pb2.ConfigureRequest(
-                args=to_struct({}), acceptSecrets=True, acceptResources=True
-            )
+            provider_pb2.ConfigureRequest(args=to_struct({}), acceptSecrets=True, acceptResources=True)
         )
         return self
 
@@ -189,14 +191,20 @@ class ProviderServer:
 
     # -- the ResourceProvider calls, as the engine makes them ----------------------------
     def check(
-        self, provider: Any, news: Mapping[str, Any], olds: Mapping[str, Any] | None = None,
-        *, name: str = "r",
+        self,
+        provider: Any,
+        news: Mapping[str, Any],
+        olds: Mapping[str, Any] | None = None,
+        *,
+        name: str = "r",
     ) -> tuple[dict[str, Any], list[Failure]]:
         t = type_token(provider)
         resp = self._call(
             "Check",
             provider_pb2.CheckRequest(
-                urn=urn(t, name), name=name, type=t,
+                urn=urn(t, name),
+                name=name,
+                type=t,
                 olds=self._with_provider(provider, olds) if olds else struct_pb2.Struct(),
                 news=self._with_provider(provider, news),
             ),
@@ -205,14 +213,23 @@ class ProviderServer:
         return _strip(from_struct(resp.inputs)), failures
 
     def diff(
-        self, provider: Any, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any],
-        *, old_inputs: Mapping[str, Any] | None = None, name: str = "r",
+        self,
+        provider: Any,
+        id_: str,
+        olds: Mapping[str, Any],
+        news: Mapping[str, Any],
+        *,
+        old_inputs: Mapping[str, Any] | None = None,
+        name: str = "r",
     ) -> DiffResult:
         t = type_token(provider)
         resp = self._call(
             "Diff",
             provider_pb2.DiffRequest(
-                id=id_, urn=urn(t, name), name=name, type=t,
+                id=id_,
+                urn=urn(t, name),
+                name=name,
+                type=t,
                 olds=self._with_provider(provider, olds),
                 news=self._with_provider(provider, news),
                 old_inputs=self._with_provider(provider, old_inputs or olds),
@@ -231,15 +248,22 @@ class ProviderServer:
         resp = self._call(
             "Create",
             provider_pb2.CreateRequest(
-                urn=urn(t, name), name=name, type=t,
+                urn=urn(t, name),
+                name=name,
+                type=t,
                 properties=self._with_provider(provider, inputs),
             ),
         )
         return resp.id, _strip(from_struct(resp.properties))
 
     def read(
-        self, provider: Any, id_: str, properties: Mapping[str, Any] | None = None,
-        inputs: Mapping[str, Any] | None = None, *, name: str = "r",
+        self,
+        provider: Any,
+        id_: str,
+        properties: Mapping[str, Any] | None = None,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        name: str = "r",
     ) -> tuple[str, dict[str, Any], dict[str, Any] | None]:
         """Refresh passes the prior outputs and inputs; an import passes no outputs (and, for
         ``import_``, the program's inputs). Returns (id, outputs, inputs or None); an empty id
@@ -248,7 +272,10 @@ class ProviderServer:
         resp = self._call(
             "Read",
             provider_pb2.ReadRequest(
-                id=id_, urn=urn(t, name), name=name, type=t,
+                id=id_,
+                urn=urn(t, name),
+                name=name,
+                type=t,
                 properties=self._with_provider(provider, properties),
                 inputs=self._with_provider(provider, inputs if inputs is not None else {}),
             ),
@@ -257,14 +284,23 @@ class ProviderServer:
         return resp.id, _strip(from_struct(resp.properties)), new_inputs
 
     def update(
-        self, provider: Any, id_: str, olds: Mapping[str, Any], news: Mapping[str, Any],
-        *, old_inputs: Mapping[str, Any] | None = None, name: str = "r",
+        self,
+        provider: Any,
+        id_: str,
+        olds: Mapping[str, Any],
+        news: Mapping[str, Any],
+        *,
+        old_inputs: Mapping[str, Any] | None = None,
+        name: str = "r",
     ) -> dict[str, Any]:
         t = type_token(provider)
         resp = self._call(
             "Update",
             provider_pb2.UpdateRequest(
-                id=id_, urn=urn(t, name), name=name, type=t,
+                id=id_,
+                urn=urn(t, name),
+                name=name,
+                type=t,
                 olds=self._with_provider(provider, olds),
                 news=self._with_provider(provider, news),
                 old_inputs=self._with_provider(provider, old_inputs or olds),
@@ -273,14 +309,22 @@ class ProviderServer:
         return _strip(from_struct(resp.properties))
 
     def delete(
-        self, provider: Any, id_: str, properties: Mapping[str, Any],
-        *, old_inputs: Mapping[str, Any] | None = None, name: str = "r",
+        self,
+        provider: Any,
+        id_: str,
+        properties: Mapping[str, Any],
+        *,
+        old_inputs: Mapping[str, Any] | None = None,
+        name: str = "r",
     ) -> None:
         t = type_token(provider)
         self._call(
             "Delete",
             provider_pb2.DeleteRequest(
-                id=id_, urn=urn(t, name), name=name, type=t,
+                id=id_,
+                urn=urn(t, name),
+                name=name,
+                type=t,
                 properties=self._with_provider(provider, properties),
                 old_inputs=self._with_provider(provider, old_inputs or properties),
             ),
@@ -320,7 +364,10 @@ class Engine:
         self.server = server
 
     def up(
-        self, provider: Any, name: str, inputs: Mapping[str, Any],
+        self,
+        provider: Any,
+        name: str,
+        inputs: Mapping[str, Any],
         prior: ResourceState | None = None,
     ) -> StepResult:
         """``pulumi up`` for one resource: Check, then Create (new) or Diff and then nothing,
@@ -348,9 +395,7 @@ class Engine:
 
     def refresh(self, provider: Any, state: ResourceState) -> ResourceState | None:
         """``pulumi refresh``: Read with the prior outputs and inputs. None = gone."""
-        id_, outs, inputs = self.server.read(
-            provider, state.id, state.outputs, state.inputs, name=state.name
-        )
+        id_, outs, inputs = self.server.read(provider, state.id, state.outputs, state.inputs, name=state.name)
         if not id_:
             return None
         return ResourceState(state.name, id_, inputs if inputs is not None else state.inputs, outs)
@@ -377,6 +422,16 @@ class Engine:
 
 # The engine protobuf types, re-exported for tests that build requests by hand.
 __all__ = [
-    "PROVIDER_KEY", "UNKNOWN", "ProviderServer", "ProviderError", "Engine", "ResourceState",
-    "StepResult", "CheckFailed", "Failure", "DiffResult", "plugin_pb2", "provider_pb2",
+    "PROVIDER_KEY",
+    "UNKNOWN",
+    "ProviderServer",
+    "ProviderError",
+    "Engine",
+    "ResourceState",
+    "StepResult",
+    "CheckFailed",
+    "Failure",
+    "DiffResult",
+    "plugin_pb2",
+    "provider_pb2",
 ]

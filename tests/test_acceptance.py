@@ -25,7 +25,8 @@ import os
 import secrets
 import time
 import uuid
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -39,8 +40,10 @@ URL = os.environ.get("RESEND_IAC_ACCEPTANCE_URL", "https://api.resend.com")
 RATE = float(os.environ.get("RESEND_IAC_ACCEPTANCE_RATE", "4"))
 
 pytestmark = pytest.mark.skipif(
-    not KEY, reason="RESEND_IAC_ACCEPTANCE_KEY is not set: the acceptance tests against a real "
-                    "Resend team are skipped (see docs/emulator.md, 'Acceptance tests')")
+    not KEY,
+    reason="RESEND_IAC_ACCEPTANCE_KEY is not set: the acceptance tests against a real "
+    "Resend team are skipped (see docs/emulator.md, 'Acceptance tests')",
+)
 
 PREFIX = f"iacacc{secrets.token_hex(4)}"
 
@@ -57,6 +60,7 @@ def run(fn: Callable[[ResendClient], Awaitable[Any]]) -> Any:
     async def go() -> Any:
         async with ResendClient(KEY, URL, rate_limit=RATE or None) as client:
             return await fn(client)
+
     return asyncio.run(go())
 
 
@@ -73,8 +77,9 @@ async def wait_import(client: ResendClient, iid: str, timeout: float = 120) -> d
 async def import_csv(client: ResendClient, csv: bytes, **form: str) -> dict:
     """POST /contacts/imports with exactly the form fields given (none defaulted)."""
     try:
-        body = await client.request("POST", "/contacts/imports",
-                                    files={"file": ("c.csv", csv, "text/csv")}, data=form)
+        body = await client.request(
+            "POST", "/contacts/imports", files={"file": ("c.csv", csv, "text/csv")}, data=form
+        )
     except ResendAPIError as e:
         if 400 <= e.status < 500 and e.status not in (422, 429):
             pytest.skip(f"imports are not available to this team ({e})")
@@ -122,15 +127,28 @@ def _delete_what_this_run_created():
     yield
     if KEY:
         run(cleanup)
+
         # contacts a lagging list did not show yet: by the emails this module uses
         async def by_email(client: ResendClient) -> None:
             for name in CONTACT_NAMES:
                 await _quiet(client.delete_contact(email(name)))
+
         run(by_email)
 
 
-CONTACT_NAMES = ["ep", "case", "fresh", "dflt", "ups", "skipseg", "topics", "chg", "chg2",
-                 *(f"acc{i}" for i in range(6)), "single"]
+CONTACT_NAMES = [
+    "ep",
+    "case",
+    "fresh",
+    "dflt",
+    "ups",
+    "skipseg",
+    "topics",
+    "chg",
+    "chg2",
+    *(f"acc{i}" for i in range(6)),
+    "single",
+]
 
 
 # -- every endpoint the engine uses ----------------------------------------------------------
@@ -178,11 +196,16 @@ def test_every_endpoint_the_engine_uses():
         await c.delete_segment(sid)
         await c.delete_property(pid)
 
-        done = await import_csv(c, f"email,first_name\n{email('acc0')},Imp\n".encode(),
-                                on_conflict="skip", column_map=json.dumps({"email": "email", "first_name": "first_name"}))
+        done = await import_csv(
+            c,
+            f"email,first_name\n{email('acc0')},Imp\n".encode(),
+            on_conflict="skip",
+            column_map=json.dumps({"email": "email", "first_name": "first_name"}),
+        )
         assert done["status"] == "completed" and done["counts"]["created"] == 1
         assert (await c.get_contact(email("acc0")))["first_name"] == "Imp"
         await c.delete_contact(email("acc0"))
+
     run(go)
 
 
@@ -198,6 +221,7 @@ def test_unknown_email_case_is_one_contact():
         cid = await c.create_contact({"email": email("case").replace("case", "CASE")})
         assert (await c.get_contact(email("case")))["id"] == cid
         await c.delete_contact(cid)
+
     run(go)
 
 
@@ -206,6 +230,7 @@ def test_unknown_lists_show_a_write_at_once():
         cid = await c.create_contact({"email": email("fresh")})
         assert any(x["id"] == cid for x in await c.list_contacts())
         await c.delete_contact(cid)
+
     run(go)
 
 
@@ -219,6 +244,7 @@ def test_unknown_newer_lists_without_limit_return_everything():
         assert len([p for p in props["data"] if p["key"].startswith(PREFIX)]) == 21
         assert len([t for t in topics["data"] if t["name"].startswith(PREFIX)]) == 21
         assert not props["has_more"] and not topics["has_more"]
+
     run(go)
 
 
@@ -231,6 +257,7 @@ def test_unknown_delete_of_an_unknown_contact_is_200_and_of_property_topic_404()
             with pytest.raises(ResendAPIError) as e:
                 await c.request("DELETE", path)
             assert e.value.status == 404, path
+
     run(go)
 
 
@@ -241,6 +268,7 @@ def test_unknown_import_on_conflict_default_is_skip():
         got = await c.get_contact(email("dflt"))
         assert done["counts"]["skipped"] == 1
         assert (got["first_name"], got["unsubscribed"]) == ("Before", True)
+
     run(go)
 
 
@@ -251,6 +279,7 @@ def test_unknown_import_upsert_keeps_what_the_csv_lacks():
         got = await c.get_contact(email("ups"))
         assert got["last_name"] == "New"
         assert (got["first_name"], got["unsubscribed"]) == ("Keep", True)
+
     run(go)
 
 
@@ -258,9 +287,11 @@ def test_unknown_import_segments_are_not_applied_to_skipped_rows():
     async def go(c: ResendClient) -> None:
         sid = await c.create_segment(f"{PREFIX} skipseg")
         cid = await c.create_contact({"email": email("skipseg")})
-        await import_csv(c, f"email\n{email('skipseg')}\n".encode(), on_conflict="skip",
-                         segments=json.dumps([{"id": sid}]))
+        await import_csv(
+            c, f"email\n{email('skipseg')}\n".encode(), on_conflict="skip", segments=json.dumps([{"id": sid}])
+        )
         assert await c.list_contact_segments(cid) == []
+
     run(go)
 
 
@@ -269,6 +300,7 @@ def test_unknown_contact_topics_list_only_set_subscriptions():
         await c.create_topic({"name": f"{PREFIX} unset", "default_subscription": "opt_in"})
         cid = await c.create_contact({"email": email("topics")})
         assert await c.list_contact_topics(cid) == []
+
     run(go)
 
 
@@ -277,6 +309,7 @@ def test_unknown_patch_can_change_the_email():
         cid = await c.create_contact({"email": email("chg")})
         await c.update_contact(cid, {"email": email("chg2")})
         assert (await c.get_contact(cid))["email"] == email("chg2")
+
     run(go)
 
 
@@ -285,6 +318,7 @@ def test_unverified_unknown_property_key_is_422():
         with pytest.raises(ResendAPIError) as e:
             await c.create_contact({"email": email("acc5"), "properties": {key("nope"): "x"}})
         assert e.value.status == 422
+
     run(go)
 
 
@@ -298,8 +332,15 @@ def test_plan_apply_drift_heal():
     desired.segments[seg] = Segment(seg, membership="additive")
     desired.topics[topic] = Topic(topic, "opt_in")
     for i in range(1, 6):  # one import group
-        desired.add_contact(Contact(email(f"acc{i}"), first_name=f"A{i}", properties={prop: i},
-                                    segments={seg}, topics={topic: "opt_in"}))
+        desired.add_contact(
+            Contact(
+                email(f"acc{i}"),
+                first_name=f"A{i}",
+                properties={prop: i},
+                segments={seg},
+                topics={topic: "opt_in"},
+            )
+        )
     desired.add_contact(Contact(email("single"), first_name="S", unsubscribed=False))
 
     async def plan(c: ResendClient):
@@ -317,13 +358,16 @@ def test_plan_apply_drift_heal():
             if not again.empty:  # a lagging list: applying is harmless (found by email)
                 await engine_apply(again, c, live=live)
             return again.empty
+
         assert await eventually(converged)
 
         # drift out of band: a name changed, a contact unsubscribes and opts out of the topic
         await c.update_contact(email("acc1"), {"first_name": "Changed"})
         await c.update_contact(email("acc2"), {"unsubscribed": True})
         live = await read_live(c)
-        await c.update_contact_topics(email("acc3"), [{"id": live.topics[topic].id, "subscription": "opt_out"}])
+        await c.update_contact_topics(
+            email("acc3"), [{"id": live.topics[topic].id, "subscription": "opt_out"}]
+        )
         drift, live = await plan(c)
         assert ("contact", "update") in drift.counts()
         await engine_apply(drift, c, live=live)
@@ -332,4 +376,5 @@ def test_plan_apply_drift_heal():
         assert (await c.get_contact(email("acc2")))["unsubscribed"] is True  # consent kept
         subs = {t["id"]: t["subscription"] for t in await c.list_contact_topics(email("acc3"))}
         assert subs[live.topics[topic].id] == "opt_out"
+
     run(go)

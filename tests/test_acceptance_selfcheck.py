@@ -32,18 +32,40 @@ HOSTILE_ROWS = {
 @pytest.mark.parametrize("unknowns", ["benign", "hostile"])
 def test_acceptance_suite_against_the_emulator(start_emulator, unknowns):
     server = start_emulator(db_path=":memory:", rate_limit=0, unknowns=unknowns)
-    env = dict(os.environ, RESEND_IAC_ACCEPTANCE_KEY="re_acceptance_selfcheck",
-               RESEND_IAC_ACCEPTANCE_URL=server.url, RESEND_IAC_ACCEPTANCE_RATE="0")
-    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rf", "-p", "no:cacheprovider",
-                        "-p", "no:randomly", str(ROOT / "tests" / "test_acceptance.py")],
-                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    env = dict(
+        os.environ,
+        RESEND_IAC_ACCEPTANCE_KEY="re_acceptance_selfcheck",
+        RESEND_IAC_ACCEPTANCE_URL=server.url,
+        RESEND_IAC_ACCEPTANCE_RATE="0",
+    )
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rf",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            str(ROOT / "tests" / "test_acceptance.py"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     failed = set(re.findall(r"^FAILED \S+::(\w+)", r.stdout, re.M))
     assert failed == (HOSTILE_ROWS if unknowns == "hostile" else set()), r.stdout[-3000:]
     assert re.search(rf"\b{12 - len(failed)} passed", r.stdout), r.stdout[-2000:]
-    left = httpx.get(server.url + "/contacts", headers={"Authorization": "Bearer x",
-                                                         "User-Agent": "selfcheck"}).json()["data"]
+    left = httpx.get(
+        server.url + "/contacts", headers={"Authorization": "Bearer x", "User-Agent": "selfcheck"}
+    ).json()["data"]
     assert left == []  # the run deleted what it created
     for path in ("/segments", "/topics", "/contact-properties"):
-        items = httpx.get(server.url + path + "?limit=100",
-                          headers={"Authorization": "Bearer x", "User-Agent": "selfcheck"}).json()["data"]
+        items = httpx.get(
+            server.url + path + "?limit=100", headers={"Authorization": "Bearer x", "User-Agent": "selfcheck"}
+        ).json()["data"]
         assert items == [], path

@@ -70,8 +70,15 @@ BASE = dict(
 
 def base_contacts():
     return [
-        Contact("Ada@Example.com", "Ada", "Lovelace", False, {"company": "AE", "tier": 3},
-                {"customers", "news"}, {"updates": "opt_out", "billing": "opt_in"}),
+        Contact(
+            "Ada@Example.com",
+            "Ada",
+            "Lovelace",
+            False,
+            {"company": "AE", "tier": 3},
+            {"customers", "news"},
+            {"updates": "opt_out", "billing": "opt_in"},
+        ),
         Contact("grace@example.com", "Grace", None, False, {"tier": 2}, {"customers"}, {}),
         Contact("linus@example.com", segments={"news"}),
     ]
@@ -91,12 +98,20 @@ async def test_creates_of_every_kind_then_a_fresh_plan_is_empty(client):
 
 
 async def test_updates_replacements_memberships_subscriptions_and_prune(client):
-    await plan_and_apply(client, state(**BASE, contacts=base_contacts() + [Contact("old@example.com", segments={"customers"})]))
+    await plan_and_apply(
+        client, state(**BASE, contacts=base_contacts() + [Contact("old@example.com", segments={"customers"})])
+    )
     live_before = await read_live(client)
     # a contact nobody declares, in both segments
-    await client.create_contact({"email": "walkin@example.com",
-                                 "segments": [{"id": live_before.segments["customers"].id},
-                                              {"id": live_before.segments["news"].id}]})
+    await client.create_contact(
+        {
+            "email": "walkin@example.com",
+            "segments": [
+                {"id": live_before.segments["customers"].id},
+                {"id": live_before.segments["news"].id},
+            ],
+        }
+    )
     contacts = base_contacts()
     contacts[0].last_name = "King"  # update
     contacts[0].properties = {"company": "Analytical", "tier": "3"}
@@ -107,16 +122,28 @@ async def test_updates_replacements_memberships_subscriptions_and_prune(client):
     desired = state(
         properties=[Property("company", "string", "none"), Property("tier", "string")],  # update, replace
         segments=[Segment("customers"), Segment("news", membership="additive"), Segment("vip")],
-        topics=[Topic("updates", "opt_in", "Monthly news", "public"), Topic("billing", "opt_in")],  # update, replace
+        topics=[
+            Topic("updates", "opt_in", "Monthly news", "public"),
+            Topic("billing", "opt_in"),
+        ],  # update, replace
         contacts=contacts,
         policy=Policy(prune_contacts=True, prune_properties=True),
     )
     contacts[1].properties = {"tier": "gold"}
     plan, result = await plan_and_apply(client, desired, allow_resubscribe=True)
     got = {(c.kind, c.action) for c in plan.changes}
-    assert {("property", "update"), ("property", "replace"), ("topic", "update"), ("topic", "replace"),
-            ("segment", "create"), ("contact", "update"), ("contact", "delete"), ("membership", "create"),
-            ("membership", "delete"), ("subscription", "update")} <= got
+    assert {
+        ("property", "update"),
+        ("property", "replace"),
+        ("topic", "update"),
+        ("topic", "replace"),
+        ("segment", "create"),
+        ("contact", "update"),
+        ("contact", "delete"),
+        ("membership", "create"),
+        ("membership", "delete"),
+        ("subscription", "update"),
+    } <= got
     deleted = {c.key for c in plan.changes if c.kind == "contact" and c.action == "delete"}
     assert deleted == {"old@example.com", "walkin@example.com"}
     await assert_converged(client, desired)
@@ -131,11 +158,16 @@ async def test_authoritative_removes_undeclared_members_additive_keeps_them(clie
     desired = state(**BASE, contacts=base_contacts())
     await plan_and_apply(client, desired)
     live = await read_live(client)
-    await client.create_contact({"email": "walkin@example.com",
-                                 "segments": [{"id": live.segments["customers"].id}, {"id": live.segments["news"].id}]})
+    await client.create_contact(
+        {
+            "email": "walkin@example.com",
+            "segments": [{"id": live.segments["customers"].id}, {"id": live.segments["news"].id}],
+        }
+    )
     plan, _ = await plan_and_apply(client, desired)
     assert [(c.kind, c.action, c.key, c.parent) for c in plan.changes] == [
-        ("membership", "delete", "walkin@example.com", "customers")]
+        ("membership", "delete", "walkin@example.com", "customers")
+    ]
     live = await read_live(client)
     assert live.contacts["walkin@example.com"].segments == {"news"}  # contact itself left alone
 
@@ -163,8 +195,18 @@ async def test_prune_segments_topics_properties_only_when_asked(client):
 
 
 async def test_many_new_contacts_go_through_one_import_per_group(app, client):
-    contacts = [Contact(f"user{i}@example.com", f"U{i}", None, False, {"tier": i}, {"customers", "news"},
-                        {"updates": "opt_in"}) for i in range(40)]
+    contacts = [
+        Contact(
+            f"user{i}@example.com",
+            f"U{i}",
+            None,
+            False,
+            {"tier": i},
+            {"customers", "news"},
+            {"updates": "opt_in"},
+        )
+        for i in range(40)
+    ]
     contacts += [Contact(f"solo{i}@example.com", segments={"customers"}) for i in range(2)]
     desired = state(**BASE, contacts=contacts)
     live = await read(client, desired)
@@ -219,15 +261,17 @@ class FlakyTransport(httpx.AsyncBaseTransport):
 @pytest.mark.anyio
 @pytest.mark.parametrize("budget,lost", [(3, False), (5, False), (9, True), (11, True)])
 async def test_an_interrupted_apply_is_completed_by_the_next_with_no_duplicates(app, client, budget, lost):
-    many = [Contact(f"bulk{i}@example.com", segments={"news"}, topics={"billing": "opt_in"}) for i in range(10)]
+    many = [
+        Contact(f"bulk{i}@example.com", segments={"news"}, topics={"billing": "opt_in"}) for i in range(10)
+    ]
     desired = state(**BASE, contacts=base_contacts() + many)
     live = await read(client, desired)
     full = diff(desired, live)
     flaky = httpx.AsyncClient  # noqa: F841 (documentation: the flaky client is a ResendClient on FlakyTransport)
-    from resend_iac.client import ResendClient
 
-    async with ResendClient("re_x", "http://emulator", transport=FlakyTransport(app, budget, lost),
-                            rate_limit=None, max_retries=0) as broken:
+    async with ResendClient(
+        "re_x", "http://emulator", transport=FlakyTransport(app, budget, lost), rate_limit=None, max_retries=0
+    ) as broken:
         with pytest.raises((ApplyError, Exception)):
             await engine_apply(copy.deepcopy(full), broken)
     rest = diff(desired, await read(client, desired))
@@ -243,7 +287,11 @@ async def test_a_failing_request_stops_before_the_next_phase(client):
     live = await read(client, desired)
     plan = diff(desired, live)
     plan.changes.insert(0, copy.deepcopy(plan.changes[0]))
-    plan.changes[0].kind, plan.changes[0].key, plan.changes[0].after = "property", "bad key!", {"key": "bad key!", "type": "string"}
+    plan.changes[0].kind, plan.changes[0].key, plan.changes[0].after = (
+        "property",
+        "bad key!",
+        {"key": "bad key!", "type": "string"},
+    )
     with pytest.raises(ApplyError) as e:
         await engine_apply(plan, client)
     assert "bad key!" in str(e.value) and "plan again" in str(e.value)
@@ -255,17 +303,30 @@ async def test_concurrent_applies_of_the_same_plan_do_not_duplicate(app):
     async with client_for_app(app) as a, client_for_app(app) as b:
         live = await read(a, desired)
         plan = diff(desired, live)
-        await asyncio.gather(engine_apply(copy.deepcopy(plan), a), engine_apply(copy.deepcopy(plan), b),
-                             return_exceptions=True)
+        await asyncio.gather(
+            engine_apply(copy.deepcopy(plan), a), engine_apply(copy.deepcopy(plan), b), return_exceptions=True
+        )
         emails = [c["email"].lower() for c in await a.list_contacts()]
         assert len(emails) == len(set(emails))
 
 
 async def test_import_rows_with_missing_and_mixed_values_converge(client):
     contacts = [
-        Contact("m1@example.com", first_name="Ann", properties={"tier": 7.5, "company": None}, segments={"customers"}),
-        Contact("m2@example.com", first_name=None, last_name="Lee", properties={"tier": 2}, segments={"customers"}),
-        Contact("m3@example.com", unsubscribed=True, properties={"company": "Acme, Inc. \"quoted\""}, segments={"customers"}),
+        Contact(
+            "m1@example.com",
+            first_name="Ann",
+            properties={"tier": 7.5, "company": None},
+            segments={"customers"},
+        ),
+        Contact(
+            "m2@example.com", first_name=None, last_name="Lee", properties={"tier": 2}, segments={"customers"}
+        ),
+        Contact(
+            "m3@example.com",
+            unsubscribed=True,
+            properties={"company": 'Acme, Inc. "quoted"'},
+            segments={"customers"},
+        ),
         Contact("m4@example.com", segments={"customers"}),
         Contact("m5@example.com", first_name="", unsubscribed=False, segments={"customers"}),
     ]
@@ -288,7 +349,9 @@ async def test_protected_contacts_survive_prune(client):
 
 
 async def test_import_upsert_never_resubscribes_a_contact_created_meanwhile(client):
-    desired = state(contacts=[Contact(f"r{i}@example.com", first_name="R", unsubscribed=False) for i in range(5)])
+    desired = state(
+        contacts=[Contact(f"r{i}@example.com", first_name="R", unsubscribed=False) for i in range(5)]
+    )
     live = await read(client, desired)
     plan = diff(desired, live)
     # someone signs up and unsubscribes between plan and apply
@@ -347,8 +410,9 @@ async def test_import_opt_ins_cost_one_request_per_created_row(client, monkeypat
     topics may reach rows it skips), but a row the import itself created has no subscription
     of its own to guard: one PATCH, no read of its topics first."""
     n = 6
-    desired = state(**BASE, contacts=[Contact(f"o{i}@example.com", topics={"billing": "opt_in"})
-                                      for i in range(n)])
+    desired = state(
+        **BASE, contacts=[Contact(f"o{i}@example.com", topics={"billing": "opt_in"}) for i in range(n)]
+    )
     calls = {"list": 0, "update": 0}
     real_list, real_update = client.list_contact_topics, client.update_contact_topics
 

@@ -34,17 +34,38 @@ def test_scenario_files_load_back_to_the_generated_state(tmp_path):
     assert loaded.segments == desired.segments
     assert loaded.topics == desired.topics
     counts = naive.resource_counts(desired)
-    assert counts == {"property": 3, "segment": 5, "topic": 2, "contact": 120, "membership": 180,
-                      "subscription": 240}
+    assert counts == {
+        "property": 3,
+        "segment": 5,
+        "topic": 2,
+        "contact": 120,
+        "membership": 180,
+        "subscription": 240,
+    }
 
 
 @pytest.mark.timeout(240)
 def test_e2e_runs_and_resend_iac_uses_fewer_requests(tmp_path):
     out = tmp_path / "out"
     proc = subprocess.run(
-        [sys.executable, str(BENCH / "e2e.py"), "--n", str(N), "--chart-n", "", "--naive-n", str(N),
-         "--diff-n", "300", "--out", str(out)],
-        capture_output=True, text=True, timeout=230, cwd=ROOT,
+        [
+            sys.executable,
+            str(BENCH / "e2e.py"),
+            "--n",
+            str(N),
+            "--chart-n",
+            "",
+            "--naive-n",
+            str(N),
+            "--diff-n",
+            "300",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=230,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     for name in ("e2e.md", "e2e.json", "e2e.png"):
@@ -55,7 +76,11 @@ def test_e2e_runs_and_resend_iac_uses_fewer_requests(tmp_path):
     theirs = data["naive_measured"][str(N)]
 
     def total(run: dict) -> int:
-        return sum(run[phase][step]["requests"] for phase in ("initial", "drift", "noop") for step in ("plan", "apply"))
+        return sum(
+            run[phase][step]["requests"]
+            for phase in ("initial", "drift", "noop")
+            for step in ("plan", "apply")
+        )
 
     assert total(ours) < total(theirs)
     assert ours["initial"]["apply"]["requests"] < theirs["initial"]["apply"]["requests"]

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from resend_iac.cli import main
-from resend_iac.cli import plan_cmd
+from resend_iac.cli import main, plan_cmd
 from resend_iac.cli.target import seed_app
 from resend_iac.emulator import create_app
 
@@ -48,8 +47,11 @@ def run(*args: str, input: str | None = None):
 def team(path: Path, contacts: list[dict], policy: dict | None = None, segments: dict | None = None) -> Path:
     import yaml
 
-    doc = {"version": 1, "segments": segments if segments is not None else {"members": {}},
-           "contacts": contacts}
+    doc = {
+        "version": 1,
+        "segments": segments if segments is not None else {"members": {}},
+        "contacts": contacts,
+    }
     if policy:
         doc["policy"] = policy
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -57,7 +59,10 @@ def team(path: Path, contacts: list[dict], policy: dict | None = None, segments:
 
 
 def people(n: int, segment: str = "members", prefix: str = "p") -> list[dict]:
-    return [{"email": f"{prefix}{i}@example.com", "first_name": f"Person{i}", "segments": [segment]} for i in range(n)]
+    return [
+        {"email": f"{prefix}{i}@example.com", "first_name": f"Person{i}", "segments": [segment]}
+        for i in range(n)
+    ]
 
 
 def test_no_target_says_how_to_use_each(local):
@@ -69,7 +74,9 @@ def test_no_target_says_how_to_use_each(local):
 def test_readme_first_command_local_apply_twice(local):
     r = run("apply", "--local", QUICKSTART, "--auto-approve")
     assert r.exit_code == 0, r.output
-    assert re.search(r"Apply complete: \d+ created, 0 updated, 0 deleted in [\d.]+ s \(\d+ requests\)", r.output)
+    assert re.search(
+        r"Apply complete: \d+ created, 0 updated, 0 deleted in [\d.]+ s \(\d+ requests\)", r.output
+    )
     assert (local / ".resend-iac" / "local.db").exists()
     again = run("apply", "--local", QUICKSTART, "--auto-approve")
     assert again.exit_code == 0 and "No changes" in again.output
@@ -90,9 +97,11 @@ def test_detailed_exitcode_and_config_errors(local):
 def test_json_plan_is_versioned_and_complete(local):
     r = run("plan", "--local", QUICKSTART, "--format", "json")
     assert r.exit_code == 0
-    data = json.loads(r.output[r.output.index("{"):r.output.rindex("}") + 1])
+    data = json.loads(r.output[r.output.index("{") : r.output.rindex("}") + 1])
     assert data["format_version"] == 1 and data["fingerprint"].startswith("sha256:")
-    assert data["changes"] and all({"action", "kind", "key", "before", "after"} <= set(c) for c in data["changes"])
+    assert data["changes"] and all(
+        {"action", "kind", "key", "before", "after"} <= set(c) for c in data["changes"]
+    )
     assert {c["kind"] for c in data["changes"]} == {"property", "segment", "topic", "contact"}
 
 
@@ -137,7 +146,11 @@ def test_saved_plan_applies_and_a_stale_plan_is_refused(remote, tmp_path):
     # a second plan, then someone changes the team before it is applied
     f2 = team(tmp_path / "team.yaml", people(4))
     assert run("plan", f2, "--out", tmp_path / "p2.json").exit_code == 0
-    run("apply", team(tmp_path / "other.yaml", [{"email": "sneaky@example.com"}], segments={}), "--auto-approve")
+    run(
+        "apply",
+        team(tmp_path / "other.yaml", [{"email": "sneaky@example.com"}], segments={}),
+        "--auto-approve",
+    )
     before = remote.stats()["by_route"]
     r = run("apply", "--plan", tmp_path / "p2.json", "--auto-approve")
     assert r.exit_code == 1 and "changed since the plan" in r.output and "Nothing was applied" in r.output
@@ -167,8 +180,11 @@ def test_empty_saved_plan_applies_without_reading_the_team(remote, tmp_path):
 def _company_team(path: Path, companies: dict[str, str]) -> Path:
     import yaml
 
-    doc = {"version": 1, "properties": {"company": {"type": "string"}},
-           "contacts": [{"email": e, "properties": {"company": v}} for e, v in companies.items()]}
+    doc = {
+        "version": 1,
+        "properties": {"company": {"type": "string"}},
+        "contacts": [{"email": e, "properties": {"company": v}} for e, v in companies.items()],
+    }
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
@@ -176,25 +192,37 @@ def _company_team(path: Path, companies: dict[str, str]) -> Path:
 def _set_company(remote, email: str, company: str) -> None:
     import httpx
 
-    r = httpx.patch(f"{remote.url}/contacts/{email}", json={"properties": {"company": company}},
-                    headers={"Authorization": "Bearer re_test_key", "User-Agent": "test"})
+    r = httpx.patch(
+        f"{remote.url}/contacts/{email}",
+        json={"properties": {"company": company}},
+        headers={"Authorization": "Bearer re_test_key", "User-Agent": "test"},
+    )
     assert r.status_code == 200, r.text
 
 
 def _company(remote, email: str) -> str:
     import httpx
 
-    r = httpx.get(f"{remote.url}/contacts/{email}",
-                  headers={"Authorization": "Bearer re_test_key", "User-Agent": "test"})
+    r = httpx.get(
+        f"{remote.url}/contacts/{email}",
+        headers={"Authorization": "Bearer re_test_key", "User-Agent": "test"},
+    )
     return r.json()["properties"]["company"]["value"]
 
 
 def _plan_one_company_change(tmp_path: Path, n: int) -> None:
     """Apply contacts c0..c<n-1> at company Acme, then save (p.json) a plan moving c0 to Globex."""
     emails = [f"c{i}@example.com" for i in range(n)]
-    assert run("apply", _company_team(tmp_path / "t.yaml", dict.fromkeys(emails, "Acme")), "--auto-approve").exit_code == 0
+    assert (
+        run(
+            "apply", _company_team(tmp_path / "t.yaml", dict.fromkeys(emails, "Acme")), "--auto-approve"
+        ).exit_code
+        == 0
+    )
     changed = {**dict.fromkeys(emails, "Acme"), "c0@example.com": "Globex"}
-    assert run("plan", _company_team(tmp_path / "t.yaml", changed), "--out", tmp_path / "p.json").exit_code == 0
+    assert (
+        run("plan", _company_team(tmp_path / "t.yaml", changed), "--out", tmp_path / "p.json").exit_code == 0
+    )
 
 
 def test_saved_plan_rereads_details_only_of_the_contacts_it_changes(remote, tmp_path):
@@ -353,8 +381,12 @@ def test_apply_killed_mid_way_is_completed_by_the_next_apply(start_emulator, tmp
     f = team(tmp_path / "t.yaml", people(120))
     assert run("apply", f, "--auto-approve").exit_code == 0
     renamed = team(tmp_path / "t.yaml", [dict(p, first_name="Renamed") for p in people(120)])
-    proc = subprocess.Popen([sys.executable, "-m", "resend_iac", "apply", str(renamed), "--auto-approve", "--force"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "resend_iac", "apply", str(renamed), "--auto-approve", "--force"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -367,7 +399,7 @@ def test_apply_killed_mid_way_is_completed_by_the_next_apply(start_emulator, tmp
     if sig == "SIGINT":
         assert proc.returncode == 130 and "run plan again" in stderr, (proc.returncode, stderr[-500:])
     r = run("plan", renamed, "--format", "json")
-    left = len(json.loads(r.output[r.output.index("{"):r.output.rindex("}") + 1])["changes"])
+    left = len(json.loads(r.output[r.output.index("{") : r.output.rindex("}") + 1])["changes"])
     assert 0 < left < 120
     assert run("apply", renamed, "--auto-approve", "--force").exit_code == 0
     assert run("plan", renamed, "--detailed-exitcode").exit_code == 0

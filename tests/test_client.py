@@ -249,7 +249,10 @@ def test_lost_create_response_is_reread_by_email_not_reposted():
 def test_failed_create_is_reposted_after_checking_it_did_not_apply():
     script = Scripted(
         {
-            ("POST", "/contacts"): [err(500, "application_error", "boom"), ok({"object": "contact", "id": "c-2"}, 201)],
+            ("POST", "/contacts"): [
+                err(500, "application_error", "boom"),
+                ok({"object": "contact", "id": "c-2"}, 201),
+            ],
             ("GET", "/contacts/new%40x.com"): [err(404, "not_found", "Contact not found")],
         }
     )
@@ -279,12 +282,21 @@ def test_connect_error_on_create_is_retried_without_reread():
 @pytest.mark.parametrize(
     "method,path,list_path,item,call",
     [
-        ("POST", "/segments", "/segments", {"id": "s-9", "name": "VIP"},
-         lambda c: c.create_segment("VIP")),
-        ("POST", "/topics", "/topics", {"id": "t-9", "name": "News"},
-         lambda c: c.create_topic({"name": "News", "default_subscription": "opt_in"})),
-        ("POST", "/contact-properties", "/contact-properties", {"id": "p-9", "key": "plan"},
-         lambda c: c.create_property({"key": "plan", "type": "string"})),
+        ("POST", "/segments", "/segments", {"id": "s-9", "name": "VIP"}, lambda c: c.create_segment("VIP")),
+        (
+            "POST",
+            "/topics",
+            "/topics",
+            {"id": "t-9", "name": "News"},
+            lambda c: c.create_topic({"name": "News", "default_subscription": "opt_in"}),
+        ),
+        (
+            "POST",
+            "/contact-properties",
+            "/contact-properties",
+            {"id": "p-9", "key": "plan"},
+            lambda c: c.create_property({"key": "plan", "type": "string"}),
+        ),
     ],
 )
 def test_lost_create_of_named_objects_is_reread_from_the_list(method, path, list_path, item, call):
@@ -330,7 +342,9 @@ def test_import_is_multipart_and_retried():
     async def go():
         async with client(script) as c:
             return await c.create_import(
-                b"email\na@x.com\n", {"email": {"column": "email"}}, segment_ids=["s1"],
+                b"email\na@x.com\n",
+                {"email": {"column": "email"}},
+                segment_ids=["s1"],
             )
 
     assert run(go()) == "imp-1"
@@ -348,7 +362,7 @@ def test_key_never_in_repr_errors_tracebacks_or_logs(caplog):
     script = Scripted(
         {
             ("GET", "/contacts/x"): [err(401, "missing_api_key", "Missing API Key")],
-            ("GET", "/topics"): [httpx.ConnectError(f"cannot connect")],
+            ("GET", "/topics"): [httpx.ConnectError("cannot connect")],
         }
     )
     caplog.set_level(logging.DEBUG)
@@ -383,8 +397,12 @@ def test_sync_client_same_methods_from_many_threads():
 
     script = Scripted(
         {
-            ("POST", "/segments"): [lambda r: ok({"object": "segment", "id": "s-" + json.loads(r.content)["name"]}, 201)],
-            ("GET", "/segments"): [ok({"object": "list", "has_more": False, "data": [{"id": "s1", "name": "A"}]})],
+            ("POST", "/segments"): [
+                lambda r: ok({"object": "segment", "id": "s-" + json.loads(r.content)["name"]}, 201)
+            ],
+            ("GET", "/segments"): [
+                ok({"object": "list", "has_more": False, "data": [{"id": "s1", "name": "A"}]})
+            ],
         }
     )
     sc = SyncResendClient(KEY, "http://api.test", transport=httpx.MockTransport(script), rate_limit=None)
@@ -432,9 +450,13 @@ async def test_lost_responses_make_no_duplicates_on_the_emulator():
     app = create_app(":memory:", rate_limit=0)
     inner = httpx.ASGITransport(app=app)
     lossy = LoseResponses(LoseResponses(inner, "POST", "/contacts", times=2), "POST", "/segments")
-    async with ResendClient(KEY, "http://emulator", transport=lossy, rate_limit=None, backoff_base=0.001) as c:
+    async with ResendClient(
+        KEY, "http://emulator", transport=lossy, rate_limit=None, backoff_base=0.001
+    ) as c:
         sid = await c.create_segment("VIP")
-        cid = await c.create_contact({"email": "Lost@Example.com", "first_name": "L", "segments": [{"id": sid}]})
+        cid = await c.create_contact(
+            {"email": "Lost@Example.com", "first_name": "L", "segments": [{"id": sid}]}
+        )
         other = await c.create_contact({"email": "second@example.com"})  # the second loss
         contacts = await c.list_contacts()
         segments = await c.list_segments()

@@ -55,8 +55,11 @@ async def test_first_request_goes_alone_until_the_limit_is_known():
         await asyncio.sleep(0.02)
         in_flight -= 1
         seen_headers = True
-        return httpx.Response(200, json={"object": "list", "has_more": False, "data": []},
-                              headers={"ratelimit-limit": "1000", "ratelimit-policy": "1000;w=1"})
+        return httpx.Response(
+            200,
+            json={"object": "list", "has_more": False, "data": []},
+            headers={"ratelimit-limit": "1000", "ratelimit-policy": "1000;w=1"},
+        )
 
     async with ResendClient(KEY, "http://api.test", transport=httpx.MockTransport(handler)) as c:
         await asyncio.gather(*(c.list_topics() for _ in range(20)))
@@ -71,7 +74,9 @@ async def test_without_headers_keeps_the_configured_rate():
         stamps.append(time.monotonic())
         return httpx.Response(200, json={"object": "list", "has_more": False, "data": []})
 
-    async with ResendClient(KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=20) as c:
+    async with ResendClient(
+        KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=20
+    ) as c:
         await asyncio.gather(*(c.list_topics() for _ in range(7)))
     gaps = [b - a for a, b in zip(stamps, stamps[1:])]
     assert min(gaps) >= 0.039  # 20/s: about 50 ms apart (a late wake-up is made up)

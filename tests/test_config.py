@@ -17,7 +17,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # examples/testing is a Python project (an app and its tests), not one config: its YAML files
 # are seeded and compared one by one by its own tests (tests/test_testing_plugin.py runs them).
 EXAMPLES = sorted(
-    p for p in (ROOT / "examples").iterdir() if p.is_dir() and p.name not in ("pulumi", "github-actions", "testing")
+    p
+    for p in (ROOT / "examples").iterdir()
+    if p.is_dir() and p.name not in ("pulumi", "github-actions", "testing")
 )
 
 HEAD = """version: 1
@@ -56,7 +58,16 @@ def test_every_example_validates(example: Path) -> None:
 
 def test_examples_cover_the_format() -> None:
     names = {p.name for p in EXAMPLES}
-    assert {"quickstart", "csv-seed", "multi-file", "properties", "topics", "segments", "emails-shorthand", "policy"} <= names
+    assert {
+        "quickstart",
+        "csv-seed",
+        "multi-file",
+        "properties",
+        "topics",
+        "segments",
+        "emails-shorthand",
+        "policy",
+    } <= names
 
 
 def test_quickstart_is_a_small_realistic_team() -> None:
@@ -83,9 +94,11 @@ def test_the_schema_alone_accepts_the_issue_example_and_refuses_typos() -> None:
     import jsonschema
     import yaml
 
-    example = yaml.safe_load(HEAD + "contacts:\n  - {email: a@example.com, protect: true, segments: [beta-testers]}\n"
-                             "  - {csv: x.csv, columns: {Email: email}}\n  - {emails: 'b@example.com'}\n"
-                             "policy: {prune_contacts: false, max_delete_fraction: 0.3, max_update_fraction: 0.3}\n")
+    example = yaml.safe_load(
+        HEAD + "contacts:\n  - {email: a@example.com, protect: true, segments: [beta-testers]}\n"
+        "  - {csv: x.csv, columns: {Email: email}}\n  - {emails: 'b@example.com'}\n"
+        "policy: {prune_contacts: false, max_delete_fraction: 0.3, max_update_fraction: 0.3}\n"
+    )
     validator = jsonschema.Draft202012Validator(checks.schema())
     assert list(validator.iter_errors(example)) == []
     example["contacts"][0]["segmnts"] = []
@@ -134,7 +147,11 @@ def test_contact_fields_unset_null_and_values(tmp_path: Path) -> None:
     assert state.segments["newsletter"].membership == "additive"
     assert state.segments["beta-testers"].membership == "authoritative"
     topic = state.topics["product-updates"]
-    assert (topic.default_subscription, topic.description, topic.visibility) == ("opt_in", "Monthly product news", "public")
+    assert (topic.default_subscription, topic.description, topic.visibility) == (
+        "opt_in",
+        "Monthly product news",
+        "public",
+    )
     assert state.policy == Policy()
 
 
@@ -155,7 +172,9 @@ def test_directory_merges_files_and_references_across_them(tmp_path: Path) -> No
     assert result.diagnostics == []
     state = result.state
     assert set(state.contacts) == {"a@example.com", "b@example.com"}
-    assert state.policy == Policy(prune_contacts=True, prune_topics=True, max_delete_fraction=0.1, threshold_min_objects=5)
+    assert state.policy == Policy(
+        prune_contacts=True, prune_topics=True, max_delete_fraction=0.1, threshold_min_objects=5
+    )
     assert len(result.files) == 5
 
 
@@ -179,13 +198,25 @@ def test_csv_rows_convert_types_and_empty_cells_are_unmanaged(tmp_path: Path) ->
         },
     )
     state = config.load([tmp_path / "main.yaml"])
-    ada, grace, linus = (state.contacts[e] for e in ("ada@example.com", "grace@example.com", "linus@example.com"))
+    ada, grace, linus = (
+        state.contacts[e] for e in ("ada@example.com", "grace@example.com", "linus@example.com")
+    )
     assert ada.email == "ada@example.com" and ada.first_name == "Ada" and ada.unsubscribed is True
     assert ada.properties == {"company": "Acme", "plan_tier": 3}
     assert grace.first_name is UNSET and grace.unsubscribed is False
-    assert grace.properties == {"company": "Default Co", "plan_tier": 2.5}  # entry value where the cell is empty
-    assert linus.first_name == 'Linus "T"' and linus.unsubscribed is UNSET and linus.properties["plan_tier"] == -4
-    assert all(c.segments == {"newsletter"} and c.topics == {"product-updates": "opt_out"} for c in (ada, grace, linus))
+    assert grace.properties == {
+        "company": "Default Co",
+        "plan_tier": 2.5,
+    }  # entry value where the cell is empty
+    assert (
+        linus.first_name == 'Linus "T"'
+        and linus.unsubscribed is UNSET
+        and linus.properties["plan_tier"] == -4
+    )
+    assert all(
+        c.segments == {"newsletter"} and c.topics == {"product-updates": "opt_out"}
+        for c in (ada, grace, linus)
+    )
     # No shared mutable state between rows: the rows of one entry share one frozenset of
     # segments and one FrozenDict of topics (immutable); their property maps are their own.
     assert isinstance(ada.segments, frozenset) or ada.segments is not grace.segments
@@ -195,7 +226,11 @@ def test_csv_rows_convert_types_and_empty_cells_are_unmanaged(tmp_path: Path) ->
         ada.topics["product-updates"] = "opt_in"
     assert grace.topics == {"product-updates": "opt_out"} and ada.properties is not grace.properties
     csv_file = str(tmp_path / "seeds" / "customers.csv")
-    assert [c.location for c in (ada, grace, linus)] == [Location(csv_file, 2), Location(csv_file, 3), Location(csv_file, 5)]
+    assert [c.location for c in (ada, grace, linus)] == [
+        Location(csv_file, 2),
+        Location(csv_file, 3),
+        Location(csv_file, 5),
+    ]
 
 
 def test_csv_without_columns_uses_header_names_and_counts_multiline_rows(tmp_path: Path) -> None:
@@ -208,7 +243,9 @@ def test_csv_without_columns_uses_header_names_and_counts_multiline_rows(tmp_pat
     )
     state, diagnostics = config.validate([tmp_path])
     assert state is None
-    assert [str(d) for d in diagnostics] == [f"{tmp_path / 'people.csv'}:4: 'bad-email' is not a valid email address (it needs exactly one @)"]
+    assert [str(d) for d in diagnostics] == [
+        f"{tmp_path / 'people.csv'}:4: 'bad-email' is not a valid email address (it needs exactly one @)"
+    ]
 
 
 def test_emails_shorthand_locations(tmp_path: Path) -> None:
@@ -235,8 +272,7 @@ def test_every_error_is_reported_not_only_the_first(tmp_path: Path) -> None:
     write(
         tmp_path,
         {
-            "a.yaml": HEAD
-            + "contacts:\n  - {email: a@example.com, segmnts: []}\n  - {email: nope}\n"
+            "a.yaml": HEAD + "contacts:\n  - {email: a@example.com, segmnts: []}\n  - {email: nope}\n"
             "  - {email: b@example.com, segments: [ghost]}\n  - csv: missing.csv\n",
             "b.yaml": "version: 1\nsegments:\n  newsletter: {}\n",
         },
@@ -244,8 +280,13 @@ def test_every_error_is_reported_not_only_the_first(tmp_path: Path) -> None:
     _, diagnostics = config.validate([tmp_path])
     text = "\n".join(map(str, diagnostics))
     assert len(diagnostics) == 5, text
-    for wording in ("unknown key 'segmnts'", "'nope' is not a valid email", "segment 'ghost' is not declared",
-                    "missing.csv' not found", "segment 'newsletter' is already declared at"):
+    for wording in (
+        "unknown key 'segmnts'",
+        "'nope' is not a valid email",
+        "segment 'ghost' is not declared",
+        "missing.csv' not found",
+        "segment 'newsletter' is already declared at",
+    ):
         assert wording in text
     assert [d.location.file for d in diagnostics] == sorted(d.location.file for d in diagnostics)
 
@@ -287,7 +328,9 @@ def test_check_functions_use_the_validate_wording() -> None:
     assert config.check_topic({"name": "t", "default_subscription": "opt_in", "visibility": "public"}) == []
     assert config.check_topic({"name": "t" * 51, "description": "d" * 201}) == [
         f"topic name {'t' * 51!r} is 51 characters long; Resend allows at most 50: shorten it",
-        "description of topic " + repr("t" * 51) + " is 201 characters long; Resend allows at most 200: shorten it",
+        "description of topic "
+        + repr("t" * 51)
+        + " is 201 characters long; Resend allows at most 200: shorten it",
     ]
     props = {"plan_tier": Property("plan_tier", "number")}
     assert config.check_contact({"email": "a@example.com", "properties": {"plan_tier": 2}}, props) == []
@@ -330,7 +373,10 @@ def test_email_syntax(email: str, ok: bool) -> None:
 
 
 def test_validate_cli_summary_and_errors(tmp_path: Path) -> None:
-    write(tmp_path, {"ok.yaml": HEAD + "contacts: [{email: a@example.com}]\n", "bad/x.yaml": "version: 1\ncontact: []\n"})
+    write(
+        tmp_path,
+        {"ok.yaml": HEAD + "contacts: [{email: a@example.com}]\n", "bad/x.yaml": "version: 1\ncontact: []\n"},
+    )
     runner = CliRunner()
     ok = runner.invoke(main, ["validate", str(tmp_path / "ok.yaml")])
     assert ok.exit_code == 0
@@ -349,10 +395,35 @@ def test_validate_cli_summary_and_errors(tmp_path: Path) -> None:
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-_scalar = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.sampled_from(["opt_in", "opt_out", "x", ""]))
-_value = st.recursive(_scalar, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "opt_in"]), inner, max_size=3)), max_leaves=6)
+_scalar = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.sampled_from(["opt_in", "opt_out", "x", ""]),
+)
+_value = st.recursive(
+    _scalar,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(["a", "b", "opt_in"]), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
 _entry = st.dictionaries(
-    st.sampled_from(["email", "first_name", "last_name", "unsubscribed", "protect", "properties", "segments", "topics", "segmnts", "csv"]),
+    st.sampled_from(
+        [
+            "email",
+            "first_name",
+            "last_name",
+            "unsubscribed",
+            "protect",
+            "properties",
+            "segments",
+            "topics",
+            "segmnts",
+            "csv",
+        ]
+    ),
     _value,
     max_size=6,
 )
@@ -366,8 +437,15 @@ def test_plain_contact_fast_path_never_hides_a_schema_error(entry: dict) -> None
 
 
 def test_plain_contact_fast_path_accepts_ordinary_contacts() -> None:
-    entry = {"email": "a@example.com", "first_name": None, "unsubscribed": False, "protect": True,
-             "properties": {"k": 1.5, "j": None}, "segments": ["s"], "topics": {"t": "opt_out"}}
+    entry = {
+        "email": "a@example.com",
+        "first_name": None,
+        "unsubscribed": False,
+        "protect": True,
+        "properties": {"k": 1.5, "j": None},
+        "segments": ["s"],
+        "topics": {"t": "opt_out"},
+    }
     assert checks.plain_contact_ok(entry)
     assert not checks.plain_contact_ok({**entry, "segments": ["s", "s"]})
     assert not checks.plain_contact_ok({**entry, "properties": {"k": True}})
@@ -376,10 +454,38 @@ def test_plain_contact_fast_path_accepts_ordinary_contacts() -> None:
 # ------------------------------------------------------------------ never a traceback
 
 _words = st.sampled_from(
-    ["version", "properties", "segments", "topics", "contacts", "policy", "email", "emails", "csv", "columns",
-     "type", "string", "number", "fallback_value", "membership", "additive", "default_subscription", "opt_in",
-     "description", "visibility", "public", "first_name", "unsubscribed", "protect", "prune_contacts",
-     "max_delete_fraction", "a@example.com", "x", "people.csv", "Email"]
+    [
+        "version",
+        "properties",
+        "segments",
+        "topics",
+        "contacts",
+        "policy",
+        "email",
+        "emails",
+        "csv",
+        "columns",
+        "type",
+        "string",
+        "number",
+        "fallback_value",
+        "membership",
+        "additive",
+        "default_subscription",
+        "opt_in",
+        "description",
+        "visibility",
+        "public",
+        "first_name",
+        "unsubscribed",
+        "protect",
+        "prune_contacts",
+        "max_delete_fraction",
+        "a@example.com",
+        "x",
+        "people.csv",
+        "Email",
+    ]
 )
 _leaf = st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.floats(-2, 2), _words)
 _doc = st.recursive(
@@ -438,13 +544,37 @@ def test_the_same_contacts_from_yaml_csv_or_shorthand_give_an_equal_state(tmp_pa
 @settings(max_examples=60, deadline=None)
 @given(
     cells=st.lists(
-        st.lists(st.sampled_from(["a@example.com", "B@example.com", "", " ", "x", "3", "2.5", "yes", "maybe", '"q,"', "é", ",", "\n"]), max_size=5),
+        st.lists(
+            st.sampled_from(
+                [
+                    "a@example.com",
+                    "B@example.com",
+                    "",
+                    " ",
+                    "x",
+                    "3",
+                    "2.5",
+                    "yes",
+                    "maybe",
+                    '"q,"',
+                    "é",
+                    ",",
+                    "\n",
+                ]
+            ),
+            max_size=5,
+        ),
         max_size=6,
     ),
-    header=st.lists(st.sampled_from(["email", "first_name", "plan_tier", "unsubscribed", "company", "Other", ""]), max_size=5),
+    header=st.lists(
+        st.sampled_from(["email", "first_name", "plan_tier", "unsubscribed", "company", "Other", ""]),
+        max_size=5,
+    ),
     mapped=st.booleans(),
 )
-def test_any_csv_gets_diagnostics_never_a_crash(cells: list, header: list, mapped: bool, tmp_path_factory) -> None:
+def test_any_csv_gets_diagnostics_never_a_crash(
+    cells: list, header: list, mapped: bool, tmp_path_factory
+) -> None:
     root = tmp_path_factory.mktemp("fuzzcsv")
     text = "\n".join(",".join(row) for row in [header, *cells])
     (root / "people.csv").write_text(text, encoding="utf-8")
@@ -455,7 +585,9 @@ def test_any_csv_gets_diagnostics_never_a_crash(cells: list, header: list, mappe
     if state is not None:
         for contact in state.contacts.values():
             assert checks.email_problem(contact.email) is None
-            assert contact.properties.get("plan_tier") is None or isinstance(contact.properties["plan_tier"], (int, float))
+            assert contact.properties.get("plan_tier") is None or isinstance(
+                contact.properties["plan_tier"], (int, float)
+            )
 
 
 def test_validate_touches_no_network(monkeypatch) -> None:

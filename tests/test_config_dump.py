@@ -30,7 +30,9 @@ key = st.from_regex(r"[A-Za-z0-9_]{1,50}", fullmatch=True).filter(
     lambda k: k not in ("email", "first_name", "last_name", "unsubscribed")
 )
 email = st.builds(
-    lambda local, domain, upper: (f"{local}@{domain}.example").upper() if upper else f"{local}@{domain}.example",
+    lambda local, domain, upper: (
+        (f"{local}@{domain}.example").upper() if upper else f"{local}@{domain}.example"
+    ),
     st.from_regex(r"[a-z0-9][a-z0-9.+_-]{0,10}[a-z0-9]", fullmatch=True).filter(lambda s: ".." not in s),
     st.from_regex(r"[a-z][a-z0-9]{0,8}", fullmatch=True),
     st.booleans(),
@@ -62,7 +64,9 @@ def states(draw: st.DrawFn) -> State:
         )
     for address in draw(st.lists(email, max_size=6, unique_by=str.lower)):
         props = {}
-        for k in draw(st.lists(st.sampled_from(sorted(state.properties)), unique=True)) if state.properties else []:
+        for k in (
+            draw(st.lists(st.sampled_from(sorted(state.properties)), unique=True)) if state.properties else []
+        ):
             p = state.properties[k]
             props[k] = draw(st.one_of(st.none(), text if p.type == "string" else number))
         state.add_contact(
@@ -72,8 +76,13 @@ def states(draw: st.DrawFn) -> State:
                 last_name=draw(maybe(text)),
                 unsubscribed=draw(maybe(st.booleans(), null=False)),
                 properties=props,
-                segments=set(draw(st.lists(st.sampled_from(sorted(state.segments))))) if state.segments else set(),
-                topics={t: draw(st.sampled_from(SUBSCRIPTIONS)) for t in draw(st.lists(st.sampled_from(sorted(state.topics))))}
+                segments=set(draw(st.lists(st.sampled_from(sorted(state.segments)))))
+                if state.segments
+                else set(),
+                topics={
+                    t: draw(st.sampled_from(SUBSCRIPTIONS))
+                    for t in draw(st.lists(st.sampled_from(sorted(state.topics))))
+                }
                 if state.topics
                 else {},
                 protect=draw(st.booleans()),

@@ -10,7 +10,6 @@ import uuid
 from urllib.parse import quote
 
 import httpx
-import pytest
 
 from resend_iac.emulator import create_app
 
@@ -54,8 +53,10 @@ async def test_contact_lifecycle_and_shapes(asgi_client):
         assert (await c.get(f"/contacts/{ref}")).json()["id"] == cid
     error(await c.get("/contacts/ada x@example.com"), 404, "not_found")
 
-    r = await c.patch("/contacts/ada%2Bx%40example.com",
-                      json={"email": "ada+x@example.com", "last_name": "L", "first_name": None})
+    r = await c.patch(
+        "/contacts/ada%2Bx%40example.com",
+        json={"email": "ada+x@example.com", "last_name": "L", "first_name": None},
+    )
     assert r.json() == {"object": "contact", "id": cid}
     got = (await c.get(f"/contacts/{cid}")).json()
     assert got["first_name"] is None and got["last_name"] == "L"
@@ -74,13 +75,18 @@ async def test_duplicate_email_create_is_an_upsert_resetting_omitted_fields(asgi
     answers 201 with the existing id and resets every omitted field, ``unsubscribed`` too."""
     c = asgi_client
     await c.post("/contact-properties", json={"key": "plan", "type": "string"})
-    cid = await make_contact(c, "dup@example.com", first_name="One", last_name="L",
-                             unsubscribed=True, properties={"plan": "pro"})
+    cid = await make_contact(
+        c, "dup@example.com", first_name="One", last_name="L", unsubscribed=True, properties={"plan": "pro"}
+    )
     r = await c.post("/contacts", json={"email": "DUP@example.com", "first_name": "Two"})
     assert r.status_code == 201 and r.json() == {"object": "contact", "id": cid}
     got = (await c.get(f"/contacts/{cid}")).json()
-    assert (got["first_name"], got["last_name"], got["unsubscribed"], got["properties"]) == \
-        ("Two", None, False, {})
+    assert (got["first_name"], got["last_name"], got["unsubscribed"], got["properties"]) == (
+        "Two",
+        None,
+        False,
+        {},
+    )
     assert got["email"] == "dup@example.com"  # the stored spelling stays
     assert len((await c.get("/contacts")).json()["data"]) == 1
 
@@ -89,52 +95,62 @@ async def test_contact_validation_errors_write_nothing(asgi_client):
     c = asgi_client
     assert "`email`" in error(await c.post("/contacts", json={}), 422, "missing_required_field")
     error(await c.post("/contacts", json={"email": "not-an-email"}), 422, "validation_error")
-    error(await c.post("/contacts", json={"email": "a@b.co", "unsubscribed": "yes"}),
-          422, "validation_error")
-    error(await c.post("/contacts", json={"email": "a@b.co", "first_name": 3}),
-          422, "validation_error")
-    error(await c.post("/contacts", content=b"{nope", headers={"content-type": "application/json"}),
-          400, "validation_error")
+    error(await c.post("/contacts", json={"email": "a@b.co", "unsubscribed": "yes"}), 422, "validation_error")
+    error(await c.post("/contacts", json={"email": "a@b.co", "first_name": 3}), 422, "validation_error")
+    error(
+        await c.post("/contacts", content=b"{nope", headers={"content-type": "application/json"}),
+        400,
+        "validation_error",
+    )
     error(await c.post("/contacts", json=[1, 2]), 422, "validation_error")
     # unknown property / segment / topic: whole request refused
-    error(await c.post("/contacts", json={"email": "a@b.co", "properties": {"nope": "x"}}),
-          422, "validation_error")
-    error(await c.post("/contacts", json={"email": "a@b.co", "segments": [{"id": str(uuid.uuid4())}]}),
-          404, "not_found")
-    error(await c.post("/contacts", json={"email": "a@b.co",
-                                          "topics": [{"id": str(uuid.uuid4()),
-                                                      "subscription": "opt_in"}]}),
-          404, "not_found")
+    error(
+        await c.post("/contacts", json={"email": "a@b.co", "properties": {"nope": "x"}}),
+        422,
+        "validation_error",
+    )
+    error(
+        await c.post("/contacts", json={"email": "a@b.co", "segments": [{"id": str(uuid.uuid4())}]}),
+        404,
+        "not_found",
+    )
+    error(
+        await c.post(
+            "/contacts",
+            json={"email": "a@b.co", "topics": [{"id": str(uuid.uuid4()), "subscription": "opt_in"}]},
+        ),
+        404,
+        "not_found",
+    )
     assert (await c.get("/contacts")).json()["data"] == []
     error(await c.patch(f"/contacts/{uuid.uuid4()}", json={"first_name": "x"}), 404, "not_found")
 
 
 async def test_properties_typed_values_merge_and_null_removal(asgi_client):
     c = asgi_client
-    r = await c.post("/contact-properties", json={"key": "plan", "type": "string",
-                                                 "fallback_value": "free"})
+    r = await c.post("/contact-properties", json={"key": "plan", "type": "string", "fallback_value": "free"})
     assert r.status_code == 201 and r.json()["object"] == "contact_property"
     pid = r.json()["id"]
     await c.post("/contact-properties", json={"key": "seats", "type": "number"})
     cid = await make_contact(c, "p@example.com", properties={"plan": "pro", "seats": 3})
     props = (await c.get(f"/contacts/{cid}")).json()["properties"]
-    assert props == {"plan": {"value": "pro", "type": "string"},
-                     "seats": {"value": 3, "type": "number"}}
+    assert props == {"plan": {"value": "pro", "type": "string"}, "seats": {"value": 3, "type": "number"}}
     # type mismatches refused, nothing changed
-    error(await c.patch(f"/contacts/{cid}", json={"properties": {"seats": "3"}}),
-          422, "validation_error")
-    error(await c.patch(f"/contacts/{cid}", json={"properties": {"seats": True}}),
-          422, "validation_error")
-    error(await c.patch(f"/contacts/{cid}", json={"properties": {"plan": 1, "seats": 4}}),
-          422, "validation_error")
+    error(await c.patch(f"/contacts/{cid}", json={"properties": {"seats": "3"}}), 422, "validation_error")
+    error(await c.patch(f"/contacts/{cid}", json={"properties": {"seats": True}}), 422, "validation_error")
+    error(
+        await c.patch(f"/contacts/{cid}", json={"properties": {"plan": 1, "seats": 4}}),
+        422,
+        "validation_error",
+    )
     assert (await c.get(f"/contacts/{cid}")).json()["properties"]["seats"]["value"] == 3
     # merge; null removes
     await c.patch(f"/contacts/{cid}", json={"properties": {"seats": 4.5, "plan": None}})
     assert (await c.get(f"/contacts/{cid}")).json()["properties"] == {
-        "seats": {"value": 4.5, "type": "number"}}
+        "seats": {"value": 4.5, "type": "number"}
+    }
     # deleting the property deletes stored values
-    seats = [p for p in (await c.get("/contact-properties")).json()["data"]
-             if p["key"] == "seats"][0]
+    seats = [p for p in (await c.get("/contact-properties")).json()["data"] if p["key"] == "seats"][0]
     r = await c.delete(f"/contact-properties/{seats['id']}")
     assert r.json() == {"object": "contact_property", "id": seats["id"], "deleted": True}
     assert (await c.get(f"/contacts/{cid}")).json()["properties"] == {}
@@ -145,24 +161,34 @@ async def test_properties_typed_values_merge_and_null_removal(asgi_client):
 async def test_property_key_format_and_immutability(asgi_client):
     c = asgi_client
     for bad in ("has space", "dash-key", "x" * 51, ""):
-        error(await c.post("/contact-properties", json={"key": bad, "type": "string"}),
-              422, "validation_error" if bad else "missing_required_field")
+        error(
+            await c.post("/contact-properties", json={"key": bad, "type": "string"}),
+            422,
+            "validation_error" if bad else "missing_required_field",
+        )
     error(await c.post("/contact-properties", json={"key": "k"}), 422, "missing_required_field")
-    error(await c.post("/contact-properties", json={"key": "k", "type": "date"}),
-          422, "validation_error")
-    error(await c.post("/contact-properties", json={"key": "k", "type": "number",
-                                                    "fallback_value": "x"}),
-          422, "validation_error")
+    error(await c.post("/contact-properties", json={"key": "k", "type": "date"}), 422, "validation_error")
+    error(
+        await c.post("/contact-properties", json={"key": "k", "type": "number", "fallback_value": "x"}),
+        422,
+        "validation_error",
+    )
     pid = (await c.post("/contact-properties", json={"key": "Company_1", "type": "string"})).json()["id"]
-    error(await c.post("/contact-properties", json={"key": "Company_1", "type": "string"}),
-          422, "validation_error")
+    error(
+        await c.post("/contact-properties", json={"key": "Company_1", "type": "string"}),
+        422,
+        "validation_error",
+    )
     # keys are case-sensitive
-    assert (await c.post("/contact-properties", json={"key": "company_1", "type": "string"})).status_code == 201
+    assert (
+        await c.post("/contact-properties", json={"key": "company_1", "type": "string"})
+    ).status_code == 201
     error(await c.patch(f"/contact-properties/{pid}", json={"key": "other"}), 422, "validation_error")
     error(await c.patch(f"/contact-properties/{pid}", json={"type": "number"}), 422, "validation_error")
     error(await c.patch(f"/contact-properties/{pid}", json={"fallback_value": 5}), 422, "validation_error")
-    r = await c.patch(f"/contact-properties/{pid}",
-                      json={"id": pid, "key": "Company_1", "fallback_value": "ACME"})
+    r = await c.patch(
+        f"/contact-properties/{pid}", json={"id": pid, "key": "Company_1", "fallback_value": "ACME"}
+    )
     assert r.json() == {"object": "contact_property", "id": pid}
     got = (await c.get(f"/contact-properties/{pid}")).json()
     assert got["key"] == "Company_1" and got["type"] == "string" and got["fallback_value"] == "ACME"
@@ -183,7 +209,10 @@ async def test_segments_memberships(asgi_client):
     got = (await c.get(f"/segments/{sid}")).json()
     assert got["object"] == "segment" and got["name"] == "VIP" and CREATED_AT.match(got["created_at"])
     assert "Audience not found" == error(await c.get(f"/segments/{uuid.uuid4()}"), 404, "not_found")
-    assert (await c.patch(f"/segments/{sid}", json={"name": "VIPs"})).json() == {"object": "segment", "id": sid}
+    assert (await c.patch(f"/segments/{sid}", json={"name": "VIPs"})).json() == {
+        "object": "segment",
+        "id": sid,
+    }
     assert (await c.get(f"/segments/{sid}")).json()["name"] == "VIPs"
 
     a = await make_contact(c, "a@example.com", segments=[{"id": sid}])
@@ -192,14 +221,18 @@ async def test_segments_memberships(asgi_client):
     assert [s["id"] for s in (await c.get(f"/contacts/{z}/segments")).json()["data"]] == [sid]
     await c.delete(f"/contacts/{z}")
     await make_contact(c, "c@example.com")
-    r = await c.post(f"/contacts/c%40example.com/segments/{sid}",
-                     json={"segment_id": sid, "email": "c@example.com"})
+    r = await c.post(
+        f"/contacts/c%40example.com/segments/{sid}", json={"segment_id": sid, "email": "c@example.com"}
+    )
     assert r.status_code == 200
     assert r.json()["id"] == sid and r.json()["segment_id"] == sid
     members = (await c.get(f"/segments/{sid}/contacts")).json()["data"]
     assert [m["email"] for m in members] == ["c@example.com", "b@example.com", "a@example.com"]
-    assert [m["email"] for m in (await c.get(f"/contacts?segment_id={sid}")).json()["data"]] == \
-        ["c@example.com", "b@example.com", "a@example.com"]
+    assert [m["email"] for m in (await c.get(f"/contacts?segment_id={sid}")).json()["data"]] == [
+        "c@example.com",
+        "b@example.com",
+        "a@example.com",
+    ]
     segs = (await c.get(f"/contacts/{a}/segments")).json()
     assert segs["object"] == "list" and [s["id"] for s in segs["data"]] == [sid]
     r = await c.delete(f"/contacts/{b}/segments/{sid}")
@@ -217,22 +250,31 @@ async def test_segments_memberships(asgi_client):
 async def test_topics_and_subscriptions(asgi_client):
     c = asgi_client
     error(await c.post("/topics", json={"name": "N"}), 422, "missing_required_field")
-    error(await c.post("/topics", json={"name": "N" * 51, "default_subscription": "opt_in"}),
-          422, "validation_error")
-    error(await c.post("/topics", json={"name": "N", "default_subscription": "maybe"}),
-          422, "validation_error")
-    r = await c.post("/topics", json={"name": "News", "default_subscription": "opt_in",
-                                      "description": "Weekly"})
+    error(
+        await c.post("/topics", json={"name": "N" * 51, "default_subscription": "opt_in"}),
+        422,
+        "validation_error",
+    )
+    error(
+        await c.post("/topics", json={"name": "N", "default_subscription": "maybe"}), 422, "validation_error"
+    )
+    r = await c.post(
+        "/topics", json={"name": "News", "default_subscription": "opt_in", "description": "Weekly"}
+    )
     assert r.status_code == 201
     tid = r.json()["id"]
-    t2 = (await c.post("/topics", json={"name": "Promo", "default_subscription": "opt_out",
-                                        "visibility": "public"})).json()["id"]
+    t2 = (
+        await c.post(
+            "/topics", json={"name": "Promo", "default_subscription": "opt_out", "visibility": "public"}
+        )
+    ).json()["id"]
     got = (await c.get(f"/topics/{tid}")).json()
     assert got["default_subscription"] == "opt_in" and got["visibility"] == "private"
-    error(await c.patch(f"/topics/{tid}", json={"default_subscription": "opt_out"}),
-          422, "validation_error")
-    r = await c.patch(f"/topics/{tid}", json={"id": tid, "name": "Newsletter",
-                                              "visibility": "public", "default_subscription": "opt_in"})
+    error(await c.patch(f"/topics/{tid}", json={"default_subscription": "opt_out"}), 422, "validation_error")
+    r = await c.patch(
+        f"/topics/{tid}",
+        json={"id": tid, "name": "Newsletter", "visibility": "public", "default_subscription": "opt_in"},
+    )
     assert r.json() == {"object": "topic", "id": tid}
     got = (await c.get(f"/topics/{tid}")).json()
     assert (got["name"], got["visibility"], got["description"]) == ("Newsletter", "public", "Weekly")
@@ -244,19 +286,31 @@ async def test_topics_and_subscriptions(asgi_client):
     # bare array (SDKs) and {"topics": [...]} (OAS) both accepted
     r = await c.patch(f"/contacts/{cid}/topics", json=[{"id": tid, "subscription": "opt_in"}])
     assert r.json()["id"] == cid and r.json()["contact_id"] == cid
-    r = await c.patch("/contacts/t%40example.com/topics",
-                      json={"topics": [{"id": t2, "subscription": "opt_in"}]})
+    r = await c.patch(
+        "/contacts/t%40example.com/topics", json={"topics": [{"id": t2, "subscription": "opt_in"}]}
+    )
     assert r.status_code == 200
     subs = {i["id"]: i["subscription"] for i in (await c.get(f"/contacts/{cid}/topics")).json()["data"]}
     assert subs == {tid: "opt_in", t2: "opt_in"}
-    error(await c.patch(f"/contacts/{cid}/topics", json=[{"id": tid, "subscription": "x"}]),
-          422, "validation_error")
-    error(await c.patch(f"/contacts/{cid}/topics",
-                        json=[{"id": tid, "subscription": "opt_out"},
-                              {"id": str(uuid.uuid4()), "subscription": "opt_out"}]),
-          404, "not_found")
-    assert {i["id"]: i["subscription"] for i in
-            (await c.get(f"/contacts/{cid}/topics")).json()["data"]}[tid] == "opt_in"
+    error(
+        await c.patch(f"/contacts/{cid}/topics", json=[{"id": tid, "subscription": "x"}]),
+        422,
+        "validation_error",
+    )
+    error(
+        await c.patch(
+            f"/contacts/{cid}/topics",
+            json=[
+                {"id": tid, "subscription": "opt_out"},
+                {"id": str(uuid.uuid4()), "subscription": "opt_out"},
+            ],
+        ),
+        404,
+        "not_found",
+    )
+    assert {i["id"]: i["subscription"] for i in (await c.get(f"/contacts/{cid}/topics")).json()["data"]}[
+        tid
+    ] == "opt_in"
     assert (await c.delete(f"/topics/{t2}")).json() == {"object": "topic", "id": t2, "deleted": True}
     assert [i["id"] for i in (await c.get(f"/contacts/{cid}/topics")).json()["data"]] == [tid]
     error(await c.delete(f"/topics/{t2}"), 404, "not_found")
@@ -317,29 +371,46 @@ async def test_import_oas_column_map_upsert_segments_topics(asgi_client):
     sid = (await c.post("/segments", json={"name": "Imported"})).json()["id"]
     tid = (await c.post("/topics", json={"name": "T", "default_subscription": "opt_in"})).json()["id"]
     old = await make_contact(c, "old@example.com", first_name="Old")
-    csv = ("Email,First Name,Plan,Seats,Unsub\n"
-           "new@example.com,New,pro,3,false\n"
-           "OLD@example.com,Renamed,,,\n"
-           "broken,X,pro,1,false\n"
-           "bad-seats@example.com,Y,pro,many,false\n"
-           "\n"
-           "new2@example.com,,,2.5,yes\n")
-    column_map = {"email": "Email", "first_name": "First Name", "unsubscribed": "Unsub",
-                  "properties": {"plan": {"column": "Plan", "type": "string"},
-                                 "seats": {"column": "Seats", "type": "number"}}}
+    csv = (
+        "Email,First Name,Plan,Seats,Unsub\n"
+        "new@example.com,New,pro,3,false\n"
+        "OLD@example.com,Renamed,,,\n"
+        "broken,X,pro,1,false\n"
+        "bad-seats@example.com,Y,pro,many,false\n"
+        "\n"
+        "new2@example.com,,,2.5,yes\n"
+    )
+    column_map = {
+        "email": "Email",
+        "first_name": "First Name",
+        "unsubscribed": "Unsub",
+        "properties": {
+            "plan": {"column": "Plan", "type": "string"},
+            "seats": {"column": "Seats", "type": "number"},
+        },
+    }
     import json as _json
-    r = await c.post("/contacts/imports", files={"file": ("c.csv", csv.encode(), "text/csv")},
-                     data={"column_map": _json.dumps(column_map), "on_conflict": "upsert",
-                           "segments": _json.dumps([{"id": sid}]),
-                           "topics": _json.dumps([{"id": tid, "subscription": "opt_out"}])})
+
+    r = await c.post(
+        "/contacts/imports",
+        files={"file": ("c.csv", csv.encode(), "text/csv")},
+        data={
+            "column_map": _json.dumps(column_map),
+            "on_conflict": "upsert",
+            "segments": _json.dumps([{"id": sid}]),
+            "topics": _json.dumps([{"id": tid, "subscription": "opt_out"}]),
+        },
+    )
     assert r.status_code == 201 and r.json()["object"] == "contact_import"
     done = await wait_import(c, r.json()["id"])
     assert done["status"] == "completed" and done["completed_at"]
     assert done["counts"] == {"total": 5, "created": 2, "updated": 1, "skipped": 0, "failed": 2}
     new = (await c.get("/contacts/new@example.com")).json()
     assert new["first_name"] == "New" and new["unsubscribed"] is False
-    assert new["properties"] == {"plan": {"value": "pro", "type": "string"},
-                                 "seats": {"value": 3, "type": "number"}}
+    assert new["properties"] == {
+        "plan": {"value": "pro", "type": "string"},
+        "seats": {"value": 3, "type": "number"},
+    }
     assert (await c.get("/contacts/new2@example.com")).json()["unsubscribed"] is True
     assert (await c.get(f"/contacts/{old}")).json()["first_name"] == "Renamed"
     members = {m["email"] for m in (await c.get(f"/segments/{sid}/contacts")).json()["data"]}
@@ -354,8 +425,11 @@ async def test_import_plain_column_map_skip_and_bad_requests(asgi_client):
     c = asgi_client
     await make_contact(c, "keep@example.com", first_name="Keep")
     csv = b"\xef\xbb\xbfE-mail,Name\nkeep@example.com,Changed\nfresh@example.com,Fresh\n"
-    r = await c.post("/contacts/imports", files={"file": ("c.csv", csv)},
-                     data={"column_map": '{"E-mail": "Email", "Name": "first_name"}'})
+    r = await c.post(
+        "/contacts/imports",
+        files={"file": ("c.csv", csv)},
+        data={"column_map": '{"E-mail": "Email", "Name": "first_name"}'},
+    )
     done = await wait_import(c, r.json()["id"])  # default on_conflict: skip
     assert done["counts"] == {"total": 2, "created": 1, "updated": 0, "skipped": 1, "failed": 0}
     assert (await c.get("/contacts/keep@example.com")).json()["first_name"] == "Keep"
@@ -365,24 +439,44 @@ async def test_import_plain_column_map_skip_and_bad_requests(asgi_client):
     assert (await c.get("/contacts/z@example.com")).json()["last_name"] == "Zed"
 
     files = {"file": ("c.csv", b"email\nq@example.com\n")}
-    error(await c.post("/contacts/imports", files={"other": ("c.csv", b"email\n")}),
-          422, "missing_required_field")
+    error(
+        await c.post("/contacts/imports", files={"other": ("c.csv", b"email\n")}),
+        422,
+        "missing_required_field",
+    )
     error(await c.post("/contacts/imports", json={"file": "email\n"}), 422, "validation_error")
     error(await c.post("/contacts/imports", files={"file": ("c.csv", b"")}), 422, "validation_error")
-    error(await c.post("/contacts/imports", files={"file": ("c.csv", b"\xff\xfe\x00b")}),
-          422, "validation_error")
-    error(await c.post("/contacts/imports", files={"file": ("c.csv", b"name\nx\n")}),
-          422, "validation_error")
-    error(await c.post("/contacts/imports", files=files, data={"column_map": "{bad"}),
-          422, "validation_error")
-    error(await c.post("/contacts/imports", files=files, data={"column_map": '{"email": "Nope"}'}),
-          422, "validation_error")
-    error(await c.post("/contacts/imports", files=files, data={"column_map": '{"email": "email", "properties": {"bad key!": "email"}}'}),
-          422, "validation_error")
-    error(await c.post("/contacts/imports", files=files, data={"on_conflict": "merge"}),
-          422, "validation_error")
-    error(await c.post("/contacts/imports", files=files,
-                       data={"segments": f'[{{"id": "{uuid.uuid4()}"}}]'}), 404, "not_found")
+    error(
+        await c.post("/contacts/imports", files={"file": ("c.csv", b"\xff\xfe\x00b")}),
+        422,
+        "validation_error",
+    )
+    error(await c.post("/contacts/imports", files={"file": ("c.csv", b"name\nx\n")}), 422, "validation_error")
+    error(
+        await c.post("/contacts/imports", files=files, data={"column_map": "{bad"}), 422, "validation_error"
+    )
+    error(
+        await c.post("/contacts/imports", files=files, data={"column_map": '{"email": "Nope"}'}),
+        422,
+        "validation_error",
+    )
+    error(
+        await c.post(
+            "/contacts/imports",
+            files=files,
+            data={"column_map": '{"email": "email", "properties": {"bad key!": "email"}}'},
+        ),
+        422,
+        "validation_error",
+    )
+    error(
+        await c.post("/contacts/imports", files=files, data={"on_conflict": "merge"}), 422, "validation_error"
+    )
+    error(
+        await c.post("/contacts/imports", files=files, data={"segments": f'[{{"id": "{uuid.uuid4()}"}}]'}),
+        404,
+        "not_found",
+    )
     error(await c.get(f"/contacts/imports/{uuid.uuid4()}"), 404, "not_found")
     assert (await c.get("/contacts/q@example.com")).status_code == 404
 
@@ -392,8 +486,11 @@ async def test_import_5000_rows_quickly(asgi_client):
     rows = "".join(f"user{i}@example.com,U{i}\n" for i in range(5000))
     loop = asyncio.get_running_loop()
     t0 = loop.time()
-    r = await c.post("/contacts/imports", files={"file": ("c.csv", ("email,first_name\n" + rows).encode())},
-                     data={"on_conflict": "upsert"})
+    r = await c.post(
+        "/contacts/imports",
+        files={"file": ("c.csv", ("email,first_name\n" + rows).encode())},
+        data={"on_conflict": "upsert"},
+    )
     done = await wait_import(c, r.json()["id"])
     elapsed = loop.time() - t0
     assert done["counts"]["created"] == 5000
@@ -411,8 +508,11 @@ async def test_auth_user_agent_routes_and_stats(emulator_app):
         del c.headers["User-Agent"]  # httpx sends one by default
         error(await c.get("/contacts", headers={"Authorization": "Bearer re_1"}), 403, "invalid_access")
         error(await c.get("/contacts", headers={"User-Agent": "t"}), 401, "missing_api_key")
-        error(await c.get("/contacts", headers={"User-Agent": "t", "Authorization": "Basic x"}),
-              401, "missing_api_key")
+        error(
+            await c.get("/contacts", headers={"User-Agent": "t", "Authorization": "Basic x"}),
+            401,
+            "missing_api_key",
+        )
         h = {"User-Agent": "t", "Authorization": "Bearer re_1"}
         error(await c.get("/nowhere", headers=h), 404, "not_found")
         error(await c.put("/contacts", headers=h), 405, "method_not_allowed")
@@ -432,25 +532,33 @@ async def test_auth_user_agent_routes_and_stats(emulator_app):
 
 async def test_api_keys_restrict_and_rate_headers_in_process():
     app = create_app(api_keys=["re_good"], rate_limit=2)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e",
-                                 headers={"User-Agent": "t"}) as c:
-        msg = error(await c.get("/segments", headers={"Authorization": "Bearer re_bad"}),
-                    400, "validation_error")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://e", headers={"User-Agent": "t"}
+    ) as c:
+        msg = error(
+            await c.get("/segments", headers={"Authorization": "Bearer re_bad"}), 400, "validation_error"
+        )
         assert msg == "API key is invalid"
         r = await c.get("/segments", headers={"Authorization": "Bearer re_good"})
         assert r.status_code == 200 and r.headers["ratelimit-limit"] == "2"
         assert r.headers["ratelimit-policy"] == "2;w=1"
         assert {"ratelimit-remaining", "ratelimit-reset"} <= set(r.headers)
     off = create_app(rate_limit=0)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=off), base_url="http://e",
-                                 headers={"User-Agent": "t", "Authorization": "Bearer k"}) as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=off),
+        base_url="http://e",
+        headers={"User-Agent": "t", "Authorization": "Bearer k"},
+    ) as c:
         assert "ratelimit-limit" not in (await c.get("/segments")).headers
 
 
 async def test_injected_faults_change_nothing():
     app = create_app(rate_limit=0, fail_rate=0.5, seed=7)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e",
-                                 headers={"User-Agent": "t", "Authorization": "Bearer k"}) as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://e",
+        headers={"User-Agent": "t", "Authorization": "Bearer k"},
+    ) as c:
         statuses = []
         for i in range(40):
             r = await c.post("/segments", json={"name": f"s{i}"})
@@ -459,8 +567,11 @@ async def test_injected_faults_change_nothing():
                 assert r.json()["name"] in ("application_error", "service_unavailable")
         assert {500, 503, 201} <= set(statuses)
     app.fail_rate = 0
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e",
-                                 headers={"User-Agent": "t", "Authorization": "Bearer k"}) as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://e",
+        headers={"User-Agent": "t", "Authorization": "Bearer k"},
+    ) as c:
         assert len((await c.get("/segments")).json()["data"]) == statuses.count(201)
 
 
@@ -477,6 +588,7 @@ def test_state_persists_in_the_db_file(tmp_path):
 async def test_no_traceback_on_unexpected_error(asgi_client, emulator_app, monkeypatch):
     def boom(*a, **k):
         raise RuntimeError("secret internals")
+
     monkeypatch.setattr(emulator_app.store, "list_segments", boom)
     msg = error(await asgi_client.get("/segments"), 500, "application_error")
     assert "secret" not in msg and "Traceback" not in msg
@@ -493,8 +605,11 @@ async def test_email_refs_with_encoded_slash_and_trailing_slash(asgi_client):
 
 async def test_rate_limit_below_one_per_second_and_switched_on_later():
     app = create_app(rate_limit=0.5)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e",
-                                 headers={"User-Agent": "t", "Authorization": "Bearer k"}) as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app),
+        base_url="http://e",
+        headers={"User-Agent": "t", "Authorization": "Bearer k"},
+    ) as c:
         first, second = await c.get("/segments"), await c.get("/segments")
         assert first.status_code == 200 and first.headers["ratelimit-policy"] == "1;w=2"
         assert second.status_code == 429 and "2 seconds" in second.json()["message"]
@@ -502,8 +617,11 @@ async def test_rate_limit_below_one_per_second_and_switched_on_later():
         assert (await c.get("/segments")).status_code == 200
     late = create_app(rate_limit=0)
     late.rate_limit = 3
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=late), base_url="http://e",
-                                 headers={"User-Agent": "t", "Authorization": "Bearer k"}) as c:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=late),
+        base_url="http://e",
+        headers={"User-Agent": "t", "Authorization": "Bearer k"},
+    ) as c:
         statuses = [(await c.get("/segments")).status_code for _ in range(4)]
         assert statuses == [200, 200, 200, 429]
 
@@ -513,29 +631,69 @@ async def test_rate_limit_below_one_per_second_and_switched_on_later():
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-FIELDS = ["email", "first_name", "last_name", "unsubscribed", "properties", "segments", "topics",
-          "key", "type", "fallback_value", "name", "default_subscription", "description",
-          "visibility", "id", "subscription", "plan"]
+FIELDS = [
+    "email",
+    "first_name",
+    "last_name",
+    "unsubscribed",
+    "properties",
+    "segments",
+    "topics",
+    "key",
+    "type",
+    "fallback_value",
+    "name",
+    "default_subscription",
+    "description",
+    "visibility",
+    "id",
+    "subscription",
+    "plan",
+]
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8) | st.sampled_from(["a@b.co", "opt_in", "string", "number", "public"]),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-        st.sampled_from(FIELDS) | st.text(max_size=5), inner, max_size=4),
-    max_leaves=8)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**20), 10**20)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8)
+    | st.sampled_from(["a@b.co", "opt_in", "string", "number", "public"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(FIELDS) | st.text(max_size=5), inner, max_size=4)
+    ),
+    max_leaves=8,
+)
 bodies = st.one_of(
     st.dictionaries(st.sampled_from(FIELDS), json_values, max_size=5),
     json_values,
     st.binary(max_size=20),
-    st.sampled_from([b'{"email": "n@example.com", "properties": {"plan": NaN}}', b"Infinity",
-                     b'{"name": "x", "default_subscription": "opt_in", "description": -Infinity}',
-                     b'\xff\xfe{', b'[{"id": NaN, "subscription": "opt_in"}]']),
+    st.sampled_from(
+        [
+            b'{"email": "n@example.com", "properties": {"plan": NaN}}',
+            b"Infinity",
+            b'{"name": "x", "default_subscription": "opt_in", "description": -Infinity}',
+            b"\xff\xfe{",
+            b'[{"id": NaN, "subscription": "opt_in"}]',
+        ]
+    ),
 )
-ROUTES = [("POST", "/contacts"), ("PATCH", "/contacts/{c}"), ("GET", "/contacts/{c}"),
-          ("DELETE", "/contacts/{c}"), ("POST", "/contact-properties"),
-          ("PATCH", "/contact-properties/{p}"), ("POST", "/segments"), ("PATCH", "/segments/{s}"),
-          ("POST", "/topics"), ("PATCH", "/topics/{t}"), ("PATCH", "/contacts/{c}/topics"),
-          ("POST", "/contacts/{c}/segments/{s}"), ("GET", "/contacts"),
-          ("GET", "/segments/{s}/contacts"), ("POST", "/contacts/imports")]
+ROUTES = [
+    ("POST", "/contacts"),
+    ("PATCH", "/contacts/{c}"),
+    ("GET", "/contacts/{c}"),
+    ("DELETE", "/contacts/{c}"),
+    ("POST", "/contact-properties"),
+    ("PATCH", "/contact-properties/{p}"),
+    ("POST", "/segments"),
+    ("PATCH", "/segments/{s}"),
+    ("POST", "/topics"),
+    ("PATCH", "/topics/{t}"),
+    ("PATCH", "/contacts/{c}/topics"),
+    ("POST", "/contacts/{c}/segments/{s}"),
+    ("GET", "/contacts"),
+    ("GET", "/segments/{s}/contacts"),
+    ("POST", "/contacts/imports"),
+]
 _fuzz: dict = {}
 
 
@@ -551,15 +709,20 @@ def _fuzz_app():
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
-@given(route=st.sampled_from(ROUTES), body=bodies,
-       ref=st.sampled_from(["real", "uuid", "text"]), text=st.text(max_size=6),
-       query=st.sampled_from(["", "?limit=0", "?limit=abc", "?limit=5&after=x", "?before=",
-                              "?segment_id=nope"]))
+@given(
+    route=st.sampled_from(ROUTES),
+    body=bodies,
+    ref=st.sampled_from(["real", "uuid", "text"]),
+    text=st.text(max_size=6),
+    query=st.sampled_from(["", "?limit=0", "?limit=abc", "?limit=5&after=x", "?before=", "?segment_id=nope"]),
+)
 def test_fuzzed_requests_never_500_and_never_half_write(route, body, ref, text, query):
     app, ids = _fuzz_app()
     method, template = route
-    fill = {k: (v if ref == "real" else str(uuid.uuid4()) if ref == "uuid" else
-                (quote(text, safe="@+") or "x")) for k, v in ids.items()}
+    fill = {
+        k: (v if ref == "real" else str(uuid.uuid4()) if ref == "uuid" else (quote(text, safe="@+") or "x"))
+        for k, v in ids.items()
+    }
     path = template.format(**fill) + (query if method == "GET" else "")
     if isinstance(body, bytes):
         kwargs = {"content": body}
@@ -567,12 +730,14 @@ def test_fuzzed_requests_never_500_and_never_half_write(route, body, ref, text, 
         kwargs = {"json": body}
 
     async def go() -> httpx.Response:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://e",
-                                     headers={"User-Agent": "t", "Authorization": "Bearer k"}) as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://e",
+            headers={"User-Agent": "t", "Authorization": "Bearer k"},
+        ) as c:
             if template == "/contacts/imports":
                 form = body if isinstance(body, dict) else {}
-                data = {k: v if isinstance(v, str) else __import__("json").dumps(v)
-                        for k, v in form.items()}
+                data = {k: v if isinstance(v, str) else __import__("json").dumps(v) for k, v in form.items()}
                 return await c.post(path, files={"file": ("c.csv", str(body).encode())}, data=data)
             return await c.request(method, path, **kwargs)
 
@@ -584,8 +749,11 @@ def test_fuzzed_requests_never_500_and_never_half_write(route, body, ref, text, 
         assert set(r.json()) == {"statusCode", "message", "name"}
         assert app.store.read("SELECT count(*) FROM contacts")[0][0] == before
     # the seeded contact keeps its typed value unless a successful request changed it
-    for key, value in app.store.get_contact("c@example.com")["properties"].items() \
-            if app.store.read("SELECT 1 FROM contacts WHERE email_key = 'c@example.com'") else []:
+    for _key, value in (
+        app.store.get_contact("c@example.com")["properties"].items()
+        if app.store.read("SELECT 1 FROM contacts WHERE email_key = 'c@example.com'")
+        else []
+    ):
         assert value["type"] == "string" and isinstance(value["value"], str)
 
 
@@ -600,9 +768,11 @@ def test_import_left_queued_by_a_dead_server_runs_on_next_start(tmp_path):
     store = Store(db)
     job = imports.prepare(store, b"email\nlate@example.com\n", {"on_conflict": "upsert"})
     with store.write() as c:  # what submit() stores, without a worker to run it
-        c.execute("INSERT INTO imports (id, status, created_at, job) VALUES"
-                  " ('11111111-1111-4111-8111-111111111111', 'in_progress', 'x', ?)",
-                  (_json.dumps(job),))
+        c.execute(
+            "INSERT INTO imports (id, status, created_at, job) VALUES"
+            " ('11111111-1111-4111-8111-111111111111', 'in_progress', 'x', ?)",
+            (_json.dumps(job),),
+        )
     store.close()
     app = create_app(db, rate_limit=0)
     deadline = _time.monotonic() + 10
@@ -641,8 +811,9 @@ async def test_deprecated_audience_paths(asgi_client):
     assert (await c.get(f"/contacts/{cid}")).status_code == 200  # only the membership went
     assert (await c.get(f"/audiences/{aid}/contacts")).json()["data"] == []
     assert (await c.delete(f"/audiences/{aid}/contacts/{uuid.uuid4()}")).json()["deleted"] is True
-    error(await c.post(f"/audiences/{uuid.uuid4()}/contacts", json={"email": "x@example.com"}),
-          404, "not_found")
+    error(
+        await c.post(f"/audiences/{uuid.uuid4()}/contacts", json={"email": "x@example.com"}), 404, "not_found"
+    )
     assert (await c.delete(f"/audiences/{aid}")).json()["deleted"] is True
     error(await c.get(f"/audiences/{aid}"), 404, "not_found")
 
@@ -655,8 +826,13 @@ def test_emulator_imports_nothing_else_of_the_package():
 
     for path in Path(pkg.__file__).parent.glob("*.py"):
         for node in ast.walk(ast.parse(path.read_text())):
-            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 if name.startswith("resend_iac"):
                     assert name.startswith("resend_iac.emulator"), (path.name, name)

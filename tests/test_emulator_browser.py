@@ -12,9 +12,9 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -68,18 +68,33 @@ def find_chromium() -> str | None:
 CHROMIUM = find_chromium()
 # Skipped where no Chromium is found, except in CI (CI=true), which installs it: there a
 # missing browser fails the test instead of hiding it.
-pytestmark = pytest.mark.skipif(CHROMIUM is None and os.environ.get("CI") != "true",
-                                reason="no Chromium found (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None and os.environ.get("CI") != "true", reason="no Chromium found (.ci/run installs it)"
+)
 
 
 def chromium(*args: str) -> subprocess.CompletedProcess:
     assert CHROMIUM, "no Chromium found: .ci/run should have installed Debian's chromium"
     with tempfile.TemporaryDirectory() as profile:
         return subprocess.run(
-            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--hide-scrollbars", f"--user-data-dir={profile}", *args],
-            capture_output=True, text=True, timeout=120)
+            [
+                CHROMIUM,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--hide-scrollbars",
+                f"--user-data-dir={profile}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
 
 
 class Visible(HTMLParser):
@@ -151,8 +166,14 @@ def team(tmp_path: Path) -> Iterator[EmulatorThread]:
         import httpx
 
         headers = {"Authorization": "Bearer re_x", "User-Agent": "browser-test"}
-        assert httpx.post(server.url + "/contacts", headers=headers,
-                          json={"email": "evil@example.com", "first_name": EVIL}).status_code == 201
+        assert (
+            httpx.post(
+                server.url + "/contacts",
+                headers=headers,
+                json={"email": "evil@example.com", "first_name": EVIL},
+            ).status_code
+            == 201
+        )
         assert httpx.get(server.url + "/contacts/nobody@example.com", headers=headers).status_code == 404
         assert httpx.get(server.url + "/contacts?limit=2", headers=headers).status_code == 200
         yield server
@@ -165,9 +186,19 @@ def test_a_person_sees_the_seeded_team(team):
     assert contacts.title == "Contacts · Resend emulator"
     text = contacts.visible
     assert "Contacts (5)" in text
-    for seen in ("ada@example.com", "Ada Lovelace", "company=Analytical Engines", "seats=12",
-                 "customers", "newsletter", "product-updates: opt_in", "grace@example.com",
-                 "product-updates: opt_out", "margaret@example.com", "linus@example.com"):
+    for seen in (
+        "ada@example.com",
+        "Ada Lovelace",
+        "company=Analytical Engines",
+        "seats=12",
+        "customers",
+        "newsletter",
+        "product-updates: opt_in",
+        "grace@example.com",
+        "product-updates: opt_out",
+        "margaret@example.com",
+        "linus@example.com",
+    ):
         assert seen in text, seen
     # the untrusted first name is shown as text: the browser made no element of it
     assert EVIL in text

@@ -34,8 +34,9 @@ class Clock:
 
 
 def client_for(app) -> httpx.AsyncClient:
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://emulator",
-                             headers=TEST_HEADERS)
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://emulator", headers=TEST_HEADERS
+    )
 
 
 async def wait_import(c: httpx.AsyncClient, iid: str) -> dict:
@@ -79,8 +80,9 @@ async def test_recorded_delete_and_legacy_get_shapes(unknowns):
         assert got.status_code == 200 and set(got.json()) == LEGACY_GET_KEYS  # no "properties"
         r = await c.delete(f"/audiences/{seg}/contacts/rec@example.com")
         assert r.status_code == 200 and r.json()["contact"] == "rec@example.com"  # as passed
-        error_body(await c.get(f"/audiences/{seg}/contacts/rec@example.com"), 404, "not_found",
-                   "Contact not found")
+        error_body(
+            await c.get(f"/audiences/{seg}/contacts/rec@example.com"), 404, "not_found", "Contact not found"
+        )
         assert (await c.get(f"/contacts/{cid}")).status_code == 200  # the contact still exists
         other = (await c.post("/contacts", json={"email": "other@example.com"})).json()["id"]
         for ref, want in (("other@example.com", other), (cid, cid)):  # by email, by id
@@ -95,8 +97,11 @@ async def test_recorded_delete_and_legacy_get_shapes(unknowns):
 @pytest.mark.parametrize("unknowns", ["benign", "hostile"])
 async def test_create_on_existing_email_resubscribes_in_both_profiles(unknowns):
     async with client_for(create_app(rate_limit=0, unknowns=unknowns)) as c:
-        cid = (await c.post("/contacts", json={"email": "out@example.com", "first_name": "O",
-                                               "unsubscribed": True})).json()["id"]
+        cid = (
+            await c.post(
+                "/contacts", json={"email": "out@example.com", "first_name": "O", "unsubscribed": True}
+            )
+        ).json()["id"]
         seg = (await c.post("/segments", json={"name": "s"})).json()["id"]
         # adding to a segment does not touch unsubscribed (notes §11)
         assert (await c.post(f"/contacts/out@example.com/segments/{seg}")).status_code == 200
@@ -128,8 +133,12 @@ async def test_hostile_emails_are_case_sensitive_keys_benign_not():
 async def test_newer_lists_page_at_20_without_limit_when_hostile(unknowns, page):
     async with client_for(create_app(rate_limit=0, unknowns=unknowns)) as c:
         for i in range(25):
-            assert (await c.post("/contact-properties", json={"key": f"p{i}", "type": "string"})).status_code == 201
-            assert (await c.post("/topics", json={"name": f"t{i}", "default_subscription": "opt_in"})).status_code == 201
+            assert (
+                await c.post("/contact-properties", json={"key": f"p{i}", "type": "string"})
+            ).status_code == 201
+            assert (
+                await c.post("/topics", json={"name": f"t{i}", "default_subscription": "opt_in"})
+            ).status_code == 201
             assert (await c.post("/segments", json={"name": f"s{i}"})).status_code == 201
         for path in ("/contact-properties", "/topics"):
             body = (await c.get(path)).json()
@@ -143,9 +152,17 @@ async def test_newer_lists_page_at_20_without_limit_when_hostile(unknowns, page)
 async def test_import_on_conflict_default_and_upsert_of_missing_columns(unknowns):
     async with client_for(create_app(rate_limit=0, unknowns=unknowns)) as c:
         await c.post("/contact-properties", json={"key": "plan", "type": "string"})
-        cid = (await c.post("/contacts", json={"email": "u@example.com", "first_name": "U",
-                                               "unsubscribed": True,
-                                               "properties": {"plan": "pro"}})).json()["id"]
+        cid = (
+            await c.post(
+                "/contacts",
+                json={
+                    "email": "u@example.com",
+                    "first_name": "U",
+                    "unsubscribed": True,
+                    "properties": {"plan": "pro"},
+                },
+            )
+        ).json()["id"]
         csv = b"email,last_name\nu@example.com,Last\nnew@example.com,New\n"
         r = await c.post("/contacts/imports", files={"file": ("c.csv", csv)})  # no on_conflict
         done = await wait_import(c, r.json()["id"])
@@ -155,8 +172,12 @@ async def test_import_on_conflict_default_and_upsert_of_missing_columns(unknowns
             assert (got["first_name"], got["last_name"], got["unsubscribed"]) == ("U", None, True)
         else:  # upsert resetting what the CSV lacks: resubscribed, names and values gone
             assert done["counts"]["updated"] == 1
-            assert (got["first_name"], got["last_name"], got["unsubscribed"], got["properties"]) == \
-                (None, "Last", False, {})
+            assert (got["first_name"], got["last_name"], got["unsubscribed"], got["properties"]) == (
+                None,
+                "Last",
+                False,
+                {},
+            )
         # explicit skip never touches an existing contact, in both profiles
         await c.patch(f"/contacts/{cid}", json={"unsubscribed": True})
         r = await c.post("/contacts/imports", files={"file": ("c.csv", csv)}, data={"on_conflict": "skip"})
@@ -169,8 +190,11 @@ async def test_import_column_map_naming_an_unknown_property_creates_it(unknowns)
     async with client_for(create_app(rate_limit=0, unknowns=unknowns)) as c:
         csv = b"email,Vip,Score\na@example.com,true,7\n"
         cmap = '{"email": "email", "properties": {"vip": {"column": "Vip", "type": "boolean"}, "score": {"column": "Score", "type": "number"}}}'
-        r = await c.post("/contacts/imports", files={"file": ("c.csv", csv)},
-                         data={"column_map": cmap, "on_conflict": "skip"})
+        r = await c.post(
+            "/contacts/imports",
+            files={"file": ("c.csv", csv)},
+            data={"column_map": cmap, "on_conflict": "skip"},
+        )
         assert r.status_code == 201, r.text
         assert (await wait_import(c, r.json()["id"]))["counts"]["created"] == 1
         props = {p["key"]: p["type"] for p in (await c.get("/contact-properties?limit=100")).json()["data"]}
@@ -188,8 +212,9 @@ async def test_list_lag_hides_fresh_writes_from_lists_not_from_reads(unknowns):
     clock = app.store.clock = Clock()
     async with client_for(app) as c:
         seg = (await c.post("/segments", json={"name": "s"})).json()["id"]
-        cid = (await c.post("/contacts", json={"email": "lag@example.com",
-                                               "segments": [{"id": seg}]})).json()["id"]
+        cid = (
+            await c.post("/contacts", json={"email": "lag@example.com", "segments": [{"id": seg}]})
+        ).json()["id"]
         assert (await c.get("/contacts")).json()["data"] == []
         assert (await c.get(f"/segments/{seg}/contacts")).json()["data"] == []
         assert (await c.get("/contacts/lag@example.com")).json()["id"] == cid  # immediate
@@ -199,8 +224,11 @@ async def test_list_lag_hides_fresh_writes_from_lists_not_from_reads(unknowns):
         await c.patch(f"/contacts/{cid}", json={"first_name": "again"})  # a write hides it again
         assert (await c.get("/contacts")).json()["data"] == []
         clock.now += 5
-        r = await c.post("/contacts/imports", files={"file": ("c.csv", b"email\nimp@example.com\n")},
-                         data={"on_conflict": "skip"})
+        r = await c.post(
+            "/contacts/imports",
+            files={"file": ("c.csv", b"email\nimp@example.com\n")},
+            data={"on_conflict": "skip"},
+        )
         await wait_import(c, r.json()["id"])
         clock.now += 5
         assert (await c.get("/contacts")).json()["data"] == []  # both within 15 s
@@ -214,11 +242,17 @@ async def test_list_lag_hides_fresh_writes_from_lists_not_from_reads(unknowns):
 async def test_import_headers_without_column_map_match_case_sensitively(unknowns):
     """Reported by the official CLI's docs: without column_map, `Email` is not `email`."""
     async with client_for(create_app(rate_limit=0, unknowns=unknowns)) as c:
-        r = await c.post("/contacts/imports", files={"file": ("c.csv", b"Email\na@example.com\n")},
-                         data={"on_conflict": "skip"})
+        r = await c.post(
+            "/contacts/imports",
+            files={"file": ("c.csv", b"Email\na@example.com\n")},
+            data={"on_conflict": "skip"},
+        )
         error_body(r, 422, "validation_error")
-        r = await c.post("/contacts/imports", files={"file": ("c.csv", b"email\na@example.com\n")},
-                         data={"on_conflict": "skip"})
+        r = await c.post(
+            "/contacts/imports",
+            files={"file": ("c.csv", b"email\na@example.com\n")},
+            data={"on_conflict": "skip"},
+        )
         assert (await wait_import(c, r.json()["id"]))["counts"]["created"] == 1
 
 
@@ -252,8 +286,11 @@ async def test_recorded_exchange(scenario, unknowns):
         for i in range(scenario.get("setup_contacts", 0)):
             assert (await c.post("/contacts", json={"email": f"test.{i}@example.com"})).status_code == 201
         for step in scenario["steps"]:
-            r = await c.request(step["method"], _fill(step["path"], saved),
-                                json=_fill(step["json"], saved) if "json" in step else None)
+            r = await c.request(
+                step["method"],
+                _fill(step["path"], saved),
+                json=_fill(step["json"], saved) if "json" in step else None,
+            )
             where = f"{step['method']} {step['path']}"
             assert r.status_code == step["status"], (where, r.text)
             assert r.headers["content-type"] == "application/json; charset=utf-8"

@@ -5,7 +5,6 @@ notes say is right, validated against ``shared/api/resend-openapi.yaml``."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from pathlib import Path
@@ -49,8 +48,9 @@ def sdk(emulator_server):
 
 async def scenario(call: Caller, server) -> None:
     # contact properties
-    prop = await call(resend.ContactProperties, "create",
-                      {"key": "plan", "type": "string", "fallback_value": "free"})
+    prop = await call(
+        resend.ContactProperties, "create", {"key": "plan", "type": "string", "fallback_value": "free"}
+    )
     assert prop["object"] == "contact_property"
     seats = await call(resend.ContactProperties, "create", {"key": "seats", "type": "number"})
     got = await call(resend.ContactProperties, "get", prop["id"])
@@ -71,40 +71,60 @@ async def scenario(call: Caller, server) -> None:
     assert len((await call(resend.Segments, "list", {"limit": 1}))["data"]) == 1
 
     # topics
-    topic = await call(resend.Topics, "create", {"name": "News", "default_subscription": "opt_in",
-                                                 "description": "Weekly news"})
+    topic = await call(
+        resend.Topics,
+        "create",
+        {"name": "News", "default_subscription": "opt_in", "description": "Weekly news"},
+    )
     assert topic["object"] == "topic"
     promo = await call(resend.Topics, "create", {"name": "Promo", "default_subscription": "opt_out"})
-    assert (await call(resend.Topics, "update", topic["id"],
-                       {"name": "Newsletter", "description": "Monthly"}))["id"] == topic["id"]
+    assert (
+        await call(resend.Topics, "update", topic["id"], {"name": "Newsletter", "description": "Monthly"})
+    )["id"] == topic["id"]
     got = await call(resend.Topics, "get", topic["id"])
-    assert (got["name"], got["description"], got["default_subscription"]) == \
-        ("Newsletter", "Monthly", "opt_in")
+    assert (got["name"], got["description"], got["default_subscription"]) == (
+        "Newsletter",
+        "Monthly",
+        "opt_in",
+    )
     assert {t["id"] for t in (await call(resend.Topics, "list"))["data"]} == {topic["id"], promo["id"]}
 
     # contacts
-    created = await call(resend.Contacts, "create", {
-        "email": "Grace+ops@example.com", "first_name": "Grace", "unsubscribed": False,
-        "properties": {"plan": "pro", "seats": 5},
-        "segments": [{"id": seg["id"]}],
-        "topics": [{"id": topic["id"], "subscription": "opt_out"}]})
+    created = await call(
+        resend.Contacts,
+        "create",
+        {
+            "email": "Grace+ops@example.com",
+            "first_name": "Grace",
+            "unsubscribed": False,
+            "properties": {"plan": "pro", "seats": 5},
+            "segments": [{"id": seg["id"]}],
+            "topics": [{"id": topic["id"], "subscription": "opt_out"}],
+        },
+    )
     cid = created["id"]
     assert created["object"] == "contact"
     # An existing email is an upsert that resets what the body omits (test_emulator.py):
     # give everything again.
-    again = await call(resend.Contacts, "create", {
-        "email": "grace+ops@example.com", "first_name": "Grace",
-        "properties": {"plan": "pro", "seats": 5}})
+    again = await call(
+        resend.Contacts,
+        "create",
+        {"email": "grace+ops@example.com", "first_name": "Grace", "properties": {"plan": "pro", "seats": 5}},
+    )
     assert again["id"] == cid
     by_email = await call(resend.Contacts, "get", email="grace+ops@example.com")
     by_id = await call(resend.Contacts, "get", id=cid)
     assert by_email == by_id
-    assert by_id["properties"] == {"plan": {"value": "pro", "type": "string"},
-                                   "seats": {"value": 5, "type": "number"}}
+    assert by_id["properties"] == {
+        "plan": {"value": "pro", "type": "string"},
+        "seats": {"value": 5, "type": "number"},
+    }
     assert by_id["first_name"] == "Grace" and by_id["last_name"] is None
-    upd = await call(resend.Contacts, "update", {"email": "grace+ops@example.com",
-                                                 "last_name": "Hopper",
-                                                 "properties": {"seats": 6}})
+    upd = await call(
+        resend.Contacts,
+        "update",
+        {"email": "grace+ops@example.com", "last_name": "Hopper", "properties": {"seats": 6}},
+    )
     assert upd["id"] == cid
     upd = await call(resend.Contacts, "update", {"id": cid, "unsubscribed": True})
     got = await call(resend.Contacts, "get", id=cid)
@@ -130,25 +150,44 @@ async def scenario(call: Caller, server) -> None:
     assert len(segs["data"]) == 1 and segs["has_more"] is True
     removed = await call(resend.Contacts.Segments, "remove", {"segment_id": other["id"], "contact_id": cid})
     assert removed["deleted"] is True and removed["id"]
-    assert [s["id"] for s in (await call(resend.Contacts.Segments, "list", {"contact_id": cid}))["data"]] == [seg["id"]]
+    assert [s["id"] for s in (await call(resend.Contacts.Segments, "list", {"contact_id": cid}))["data"]] == [
+        seg["id"]
+    ]
 
     # contact <-> topics
     topics = await call(resend.Contacts.Topics, "list", contact_id=cid)
     assert [(t["id"], t["subscription"]) for t in topics["data"]] == [(topic["id"], "opt_out")]
-    upd = await call(resend.Contacts.Topics, "update", {"email": "grace+ops@example.com", "topics": [
-        {"id": topic["id"], "subscription": "opt_in"}, {"id": promo["id"], "subscription": "opt_in"}]})
+    upd = await call(
+        resend.Contacts.Topics,
+        "update",
+        {
+            "email": "grace+ops@example.com",
+            "topics": [
+                {"id": topic["id"], "subscription": "opt_in"},
+                {"id": promo["id"], "subscription": "opt_in"},
+            ],
+        },
+    )
     assert upd["id"] == cid
     topics = await call(resend.Contacts.Topics, "list", email="grace+ops@example.com")
-    assert {t["id"]: t["subscription"] for t in topics["data"]} == {topic["id"]: "opt_in",
-                                                                   promo["id"]: "opt_in"}
+    assert {t["id"]: t["subscription"] for t in topics["data"]} == {
+        topic["id"]: "opt_in",
+        promo["id"]: "opt_in",
+    }
     assert len((await call(resend.Contacts.Topics, "list", contact_id=cid, params={"limit": 1}))["data"]) == 1
 
     # imports
-    imp = await call(resend.Contacts.Imports, "create", {
-        "file": b"Email,Plan\nnew@example.com,gold\nb@example.com,silver\nnope,x\n",
-        "column_map": {"email": "Email", "properties": {"plan": {"column": "Plan", "type": "string"}}},
-        "on_conflict": "upsert", "segments": [{"id": seg["id"]}],
-        "topics": [{"id": promo["id"], "subscription": "opt_out"}]})
+    imp = await call(
+        resend.Contacts.Imports,
+        "create",
+        {
+            "file": b"Email,Plan\nnew@example.com,gold\nb@example.com,silver\nnope,x\n",
+            "column_map": {"email": "Email", "properties": {"plan": {"column": "Plan", "type": "string"}}},
+            "on_conflict": "upsert",
+            "segments": [{"id": seg["id"]}],
+            "topics": [{"id": promo["id"], "subscription": "opt_out"}],
+        },
+    )
     assert imp["object"] == "contact_import"
     for _ in range(200):
         status = await call(resend.Contacts.Imports, "get", imp["id"])
@@ -167,10 +206,15 @@ async def scenario(call: Caller, server) -> None:
     assert aud["object"] == "segment"
     assert (await call(resend.Audiences, "get", aud["id"]))["name"] == "Legacy"
     assert aud["id"] in {a["id"] for a in (await call(resend.Audiences, "list"))["data"]}
-    legacy = await call(resend.Contacts, "create", {"audience_id": aud["id"],
-                                                    "email": "old@example.com", "first_name": "Old"})
-    assert (await call(resend.Contacts, "get", audience_id=aud["id"], email="old@example.com"))["id"] == legacy["id"]
-    await call(resend.Contacts, "update", {"audience_id": aud["id"], "id": legacy["id"], "last_name": "Timer"})
+    legacy = await call(
+        resend.Contacts, "create", {"audience_id": aud["id"], "email": "old@example.com", "first_name": "Old"}
+    )
+    assert (await call(resend.Contacts, "get", audience_id=aud["id"], email="old@example.com"))[
+        "id"
+    ] == legacy["id"]
+    await call(
+        resend.Contacts, "update", {"audience_id": aud["id"], "id": legacy["id"], "last_name": "Timer"}
+    )
     assert (await call(resend.Contacts, "get", id=legacy["id"]))["last_name"] == "Timer"
     in_aud = await call(resend.Contacts, "list", audience_id=aud["id"])
     assert [c["id"] for c in in_aud["data"]] == [legacy["id"]]
@@ -220,8 +264,9 @@ class ReusedHTTPXClient(resend.HTTPXClient):
         if files is not None:
             resp = await self.client.request(method, url, headers=headers, files=files, data=data)
         else:
-            resp = await self.client.request(method, url, headers=headers,
-                                             json=json if data is None else None, data=data)
+            resp = await self.client.request(
+                method, url, headers=headers, json=json if data is None else None, data=data
+            )
         return resp.content, resp.status_code, resp.headers
 
 
@@ -251,21 +296,27 @@ def oas():
     if not SPEC.exists():
         pytest.skip(f"OpenAPI spec not found at {SPEC} (CI copies shared/ beside the clone)")
     doc = yaml.load(SPEC.read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    registry = Registry().with_resource("urn:oas", Resource.from_contents(
-        doc, default_specification=__import__("referencing.jsonschema").jsonschema.DRAFT202012))
+    registry = Registry().with_resource(
+        "urn:oas",
+        Resource.from_contents(
+            doc, default_specification=__import__("referencing.jsonschema").jsonschema.DRAFT202012
+        ),
+    )
 
     def validator(schema_name: str) -> Draft202012Validator:
         assert schema_name in doc["components"]["schemas"], schema_name
-        return Draft202012Validator({"$ref": f"urn:oas#/components/schemas/{schema_name}"},
-                                    registry=registry)
+        return Draft202012Validator({"$ref": f"urn:oas#/components/schemas/{schema_name}"}, registry=registry)
 
     return doc, validator
 
 
 def test_oas_schema_validation_catches_a_wrong_body(oas):
     _, validator = oas
-    errors = list(validator("GetTopicResponseSuccess").iter_errors(
-        {"object": "topic", "id": "x", "default_subscription": "sometimes"}))
+    errors = list(
+        validator("GetTopicResponseSuccess").iter_errors(
+            {"object": "topic", "id": "x", "default_subscription": "sometimes"}
+        )
+    )
     assert errors  # the validator does look inside the referenced schemas
 
 
@@ -277,6 +328,7 @@ def test_responses_validate_against_openapi(oas, emulator_server):
     doc, validator = oas
     checked: list[str] = []
     with httpx.Client(base_url=emulator_server.url, headers=HEADERS) as c:
+
         def check(method: str, path: str, template: str, status: int, **kw: Any) -> dict:
             r = c.request(method, path, **kw)
             assert r.status_code == status, (path, r.text)
@@ -288,35 +340,71 @@ def test_responses_validate_against_openapi(oas, emulator_server):
             checked.append(f"{method} {template}")
             return r.json()
 
-        pid = check("POST", "/contact-properties", "/contact-properties", 201,
-                    json={"key": "plan", "type": "string", "fallback_value": "free"})["id"]
+        pid = check(
+            "POST",
+            "/contact-properties",
+            "/contact-properties",
+            201,
+            json={"key": "plan", "type": "string", "fallback_value": "free"},
+        )["id"]
         check("GET", "/contact-properties", "/contact-properties", 200)
         check("GET", f"/contact-properties/{pid}", "/contact-properties/{id}", 200)
-        check("PATCH", f"/contact-properties/{pid}", "/contact-properties/{id}", 200,
-              json={"fallback_value": "basic"})
+        check(
+            "PATCH",
+            f"/contact-properties/{pid}",
+            "/contact-properties/{id}",
+            200,
+            json={"fallback_value": "basic"},
+        )
         sid = check("POST", "/segments", "/segments", 201, json={"name": "S"})["id"]
         check("GET", "/segments", "/segments", 200)
         check("GET", f"/segments/{sid}", "/segments/{id}", 200)
-        tid = check("POST", "/topics", "/topics", 201,
-                    json={"name": "T", "default_subscription": "opt_in", "description": "d"})["id"]
+        tid = check(
+            "POST",
+            "/topics",
+            "/topics",
+            201,
+            json={"name": "T", "default_subscription": "opt_in", "description": "d"},
+        )["id"]
         check("GET", "/topics", "/topics", 200)
         check("GET", f"/topics/{tid}", "/topics/{id}", 200)
         check("PATCH", f"/topics/{tid}", "/topics/{id}", 200, json={"name": "T2"})
-        cid = check("POST", "/contacts", "/contacts", 201,
-                    json={"email": "v@example.com", "first_name": "V", "last_name": "W",
-                          "properties": {"plan": "pro"}})["id"]
+        cid = check(
+            "POST",
+            "/contacts",
+            "/contacts",
+            201,
+            json={
+                "email": "v@example.com",
+                "first_name": "V",
+                "last_name": "W",
+                "properties": {"plan": "pro"},
+            },
+        )["id"]
         check("GET", "/contacts", "/contacts", 200)
         check("GET", f"/contacts?segment_id={sid}", "/contacts", 200)
         check("GET", f"/contacts/{cid}", "/contacts/{id}", 200)
         check("PATCH", f"/contacts/{cid}", "/contacts/{id}", 200, json={"first_name": "X"})
         check("POST", f"/contacts/{cid}/segments/{sid}", "/contacts/{contact_id}/segments/{segment_id}", 200)
         check("GET", f"/contacts/{cid}/segments", "/contacts/{contact_id}/segments", 200)
-        check("PATCH", f"/contacts/{cid}/topics", "/contacts/{contact_id}/topics", 200,
-              json={"topics": [{"id": tid, "subscription": "opt_out"}]})
+        check(
+            "PATCH",
+            f"/contacts/{cid}/topics",
+            "/contacts/{contact_id}/topics",
+            200,
+            json={"topics": [{"id": tid, "subscription": "opt_out"}]},
+        )
         check("GET", f"/contacts/{cid}/topics", "/contacts/{contact_id}/topics", 200)
-        check("DELETE", f"/contacts/{cid}/segments/{sid}", "/contacts/{contact_id}/segments/{segment_id}", 200)
-        iid = check("POST", "/contacts/imports", "/contacts/imports", 201,
-                    files={"file": ("c.csv", b"email\nq@example.com\n")})["id"]
+        check(
+            "DELETE", f"/contacts/{cid}/segments/{sid}", "/contacts/{contact_id}/segments/{segment_id}", 200
+        )
+        iid = check(
+            "POST",
+            "/contacts/imports",
+            "/contacts/imports",
+            201,
+            files={"file": ("c.csv", b"email\nq@example.com\n")},
+        )["id"]
         deadline = time.monotonic() + 10
         while c.get(f"/contacts/imports/{iid}").json()["status"] not in ("completed", "failed"):
             assert time.monotonic() < deadline

@@ -62,9 +62,22 @@ def test_rate_limit_off_means_no_headers_and_no_429(emulator_server):
 
 def _cli(db: str, port: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "resend_iac", "emulator", "--port", str(port), "--db", db,
-         "--rate-limit", "0"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL)
+        [
+            sys.executable,
+            "-m",
+            "resend_iac",
+            "emulator",
+            "--port",
+            str(port),
+            "--db",
+            db,
+            "--rate-limit",
+            "0",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _wait_up(url: str, proc: subprocess.Popen) -> None:
@@ -98,8 +111,10 @@ def test_state_survives_restart_and_kill_9_with_whole_writes(tmp_path):
         with httpx.Client(base_url=url, headers=HEADERS) as c:
             c.post("/contact-properties", json={"key": "n", "type": "number"})
             sid = c.post("/segments", json={"name": "S"}).json()["id"]
-            first = c.post("/contacts", json={"email": "first@example.com", "properties": {"n": 1},
-                                              "segments": [{"id": sid}]}).json()["id"]
+            first = c.post(
+                "/contacts",
+                json={"email": "first@example.com", "properties": {"n": 1}, "segments": [{"id": sid}]},
+            ).json()["id"]
         _stop(proc)  # graceful restart
         server.start()
         with httpx.Client(base_url=url, headers=HEADERS) as c:
@@ -113,9 +128,15 @@ def test_state_survives_restart_and_kill_9_with_whole_writes(tmp_path):
                     i = 0
                     while not stop.is_set():
                         try:
-                            r = w.post("/contacts", json={
-                                "email": f"w{i}@example.com", "first_name": f"W{i}",
-                                "properties": {"n": i}, "segments": [{"id": sid}]})
+                            r = w.post(
+                                "/contacts",
+                                json={
+                                    "email": f"w{i}@example.com",
+                                    "first_name": f"W{i}",
+                                    "properties": {"n": i},
+                                    "segments": [{"id": sid}],
+                                },
+                            )
                             if r.status_code == 201:
                                 created.append(r.json()["id"])
                         except httpx.TransportError:
@@ -179,7 +200,10 @@ def test_latency_and_api_keys(start_emulator):
         assert r.status_code == 200 and time.monotonic() - t0 >= 0.15
         r = c.get("/segments", headers={"Authorization": "Bearer re_other"})
         assert r.status_code == 400 and r.json() == {
-            "statusCode": 400, "message": "API key is invalid", "name": "validation_error"}
+            "statusCode": 400,
+            "message": "API key is invalid",
+            "name": "validation_error",
+        }
         assert c.get("/segments").status_code == 401
 
 
@@ -189,8 +213,18 @@ def test_cli_help_lists_the_options():
     from resend_iac.cli import main
 
     out = CliRunner().invoke(main, ["emulator", "--help"]).output
-    for option in ("--host", "--port", "--db", "--rate-limit", "--api-key", "--fail-rate",
-                   "--latency-ms", "--unknowns", "--list-lag", "--seed"):
+    for option in (
+        "--host",
+        "--port",
+        "--db",
+        "--rate-limit",
+        "--api-key",
+        "--fail-rate",
+        "--latency-ms",
+        "--unknowns",
+        "--list-lag",
+        "--seed",
+    ):
         assert option in out
 
 
@@ -211,9 +245,24 @@ def test_cli_seed_loads_config_then_serves_with_its_rate_limit(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "resend_iac", "emulator", "--port", str(port), "--db", ":memory:",
-         "--rate-limit", "1", "--seed", examples],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "resend_iac",
+            "emulator",
+            "--port",
+            str(port),
+            "--db",
+            ":memory:",
+            "--rate-limit",
+            "1",
+            "--seed",
+            examples,
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_up(url, proc)
         assert httpx.get(url + "/_emulator/stats").json()["total"] == 0
@@ -229,8 +278,22 @@ def test_cli_seed_with_bad_file_says_where_and_does_not_serve(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("contacts:\n  - email: [not, an, email]\n")
     result = subprocess.run(
-        [sys.executable, "-m", "resend_iac", "emulator", "--port", str(free_port()), "--db",
-         ":memory:", "--seed", str(bad)], capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "resend_iac",
+            "emulator",
+            "--port",
+            str(free_port()),
+            "--db",
+            ":memory:",
+            "--seed",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 1
     assert "bad.yaml" in result.stderr and "not started" in result.stderr
 

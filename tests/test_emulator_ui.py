@@ -6,8 +6,8 @@ from __future__ import annotations
 import html
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import httpx
 import pytest
@@ -115,22 +115,22 @@ def test_links_between_pages(seeded):
     r = page(server, "/contacts")
     segment_links = [h for h in links(r) if re.fullmatch(r"/_emulator/ui/segments/[0-9a-f-]{36}", h)]
     assert segment_links
-    seg = page(server, segment_links[0][len("/_emulator/ui"):])
+    seg = page(server, segment_links[0][len("/_emulator/ui") :])
     text = text_of(seg)
     assert "Segment customers (2 members)" in text or "Segment <b>VIP</b> (1 members)" in text
     assert "ada@example.com" in text
     ada = next(h for h in links(r) if h.startswith("/_emulator/ui/contacts/"))
-    detail = text_of(page(server, ada[len("/_emulator/ui"):]))
+    detail = text_of(page(server, ada[len("/_emulator/ui") :]))
     assert "Segments" in detail and "Topics" in detail
     topics = page(server, "/topics")
     assert re.search(r"product-news .* opt_out private 1 1", text_of(topics))
     topic_link = next(h for h in links(topics) if "/topics/" in h)
-    assert "ada@example.com" in text_of(page(server, topic_link[len("/_emulator/ui"):]))
+    assert "ada@example.com" in text_of(page(server, topic_link[len("/_emulator/ui") :]))
     props = text_of(page(server, "/properties"))
     assert "plan string free 1" in props and "seats number 1" in props
     for h in links(page(server, "")):
         if h.startswith("/_emulator/ui"):
-            page(server, h[len("/_emulator/ui"):])  # every link of the overview works
+            page(server, h[len("/_emulator/ui") :])  # every link of the overview works
 
 
 def test_unknown_ids_and_writes(seeded):
@@ -150,12 +150,12 @@ def test_pagination_of_a_large_team(served):
     assert emails(first) == [f"p{i:03d}@example.com" for i in range(119, 69, -1)]
     older = next(h for h in links(first) if "after=" in h)
     assert not [h for h in links(first) if "before=" in h]
-    second = page(server, older[len("/_emulator/ui"):])
+    second = page(server, older[len("/_emulator/ui") :])
     assert emails(second) == [f"p{i:03d}@example.com" for i in range(69, 19, -1)]
-    third = page(server, next(h for h in links(second) if "after=" in h)[len("/_emulator/ui"):])
+    third = page(server, next(h for h in links(second) if "after=" in h)[len("/_emulator/ui") :])
     assert emails(third) == [f"p{i:03d}@example.com" for i in range(19, -1, -1)]
     assert not [h for h in links(third) if "after=" in h]
-    back = page(server, next(h for h in links(third) if "before=" in h)[len("/_emulator/ui"):])
+    back = page(server, next(h for h in links(third) if "before=" in h)[len("/_emulator/ui") :])
     assert emails(back) == emails(second)
     found = page(server, "/contacts?q=p11")
     assert sorted(emails(found)) == [f"p11{i}@example.com" for i in range(10)]

@@ -6,7 +6,16 @@ import json
 
 import pytest
 
-from resend_iac.engine import Change, Plan, PlanFileError, SafetyError, check_safety, fingerprint, load_plan, save_plan
+from resend_iac.engine import (
+    Change,
+    Plan,
+    PlanFileError,
+    SafetyError,
+    check_safety,
+    fingerprint,
+    load_plan,
+    save_plan,
+)
 from resend_iac.engine.planfile import write_atomic
 from resend_iac.model import UNSET, Contact, Policy, Segment, State
 
@@ -35,9 +44,13 @@ def test_small_collections_are_exempt_and_min_objects_is_configurable():
 
 
 def test_updates_count_distinct_contacts_including_subscriptions_and_removals():
-    changes = [Change("update", "contact", "a"), Change("update", "subscription", "a"),
-               Change("delete", "membership", "b", parent="s"), Change("create", "membership", "c", parent="s"),
-               Change("create", "membership", "d", parent="s")]
+    changes = [
+        Change("update", "contact", "a"),
+        Change("update", "subscription", "a"),
+        Change("delete", "membership", "b", parent="s"),
+        Change("create", "membership", "c", parent="s"),
+        Change("create", "membership", "d", parent="s"),
+    ]
     assert check_safety(plan_with(changes, {"contact": 10}), Policy(max_update_fraction=0.2)) == []
     with pytest.raises(SafetyError, match="updates 2 of 10 live contacts"):
         check_safety(plan_with(changes, {"contact": 10}), Policy(max_update_fraction=0.1))
@@ -73,9 +86,14 @@ def test_fingerprint_is_stable_and_sensitive():
 
 
 def test_save_and_load_plan_round_trip(tmp_path):
-    plan = Plan(changes=[Change("create", "segment", "s", None, {"name": "s"})], fingerprint="sha256:x",
-                live_counts={"segment": 0}, warnings=["w"], policy={"prune_contacts": True},
-                scope={"property_emails": ["a@x.com"], "topic_emails": []})
+    plan = Plan(
+        changes=[Change("create", "segment", "s", None, {"name": "s"})],
+        fingerprint="sha256:x",
+        live_counts={"segment": 0},
+        warnings=["w"],
+        policy={"prune_contacts": True},
+        scope={"property_emails": ["a@x.com"], "topic_emails": []},
+    )
     path = tmp_path / "sub" / "plan.json"
     save_plan(plan, path)
     assert load_plan(path).to_dict() == plan.to_dict()

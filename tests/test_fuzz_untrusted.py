@@ -26,7 +26,11 @@ from resend_iac.engine import Change, Plan, PlanFileError, load_plan
 from resend_iac.engine.planfile import seal
 
 KEY = "re_test_0123456789_not_a_real_key"
-SETTINGS = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=list(HealthCheck))
+SETTINGS = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "60")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 class Counting(httpx.AsyncBaseTransport):
@@ -43,8 +47,11 @@ def invoke(*args: str) -> tuple[object, int]:
     """Run the CLI with its API client replaced by one that counts requests."""
     counting = Counting()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(plan_cmd, "_client", lambda *a, **k: ResendClient(KEY, "http://emulator", transport=counting,
-                                                                       rate_limit=None))
+        mp.setattr(
+            plan_cmd,
+            "_client",
+            lambda *a, **k: ResendClient(KEY, "http://emulator", transport=counting, rate_limit=None),
+        )
         mp.setenv("NO_COLOR", "1")
         result = CliRunner().invoke(main, list(args))
     return result, counting.requests
@@ -58,23 +65,98 @@ def assert_clean(result) -> None:
 
 # ---------------------------------------------------------------------------- config files
 
-WORDS = ["version", "properties", "segments", "topics", "contacts", "policy", "email", "emails", "csv",
-         "columns", "first_name", "last_name", "unsubscribed", "protect", "type", "fallback_value",
-         "membership", "default_subscription", "visibility", "description", "prune_contacts",
-         "max_delete_fraction", "x-a", "company", "news", "members", "string", "number", "opt_in"]
+WORDS = [
+    "version",
+    "properties",
+    "segments",
+    "topics",
+    "contacts",
+    "policy",
+    "email",
+    "emails",
+    "csv",
+    "columns",
+    "first_name",
+    "last_name",
+    "unsubscribed",
+    "protect",
+    "type",
+    "fallback_value",
+    "membership",
+    "default_subscription",
+    "visibility",
+    "description",
+    "prune_contacts",
+    "max_delete_fraction",
+    "x-a",
+    "company",
+    "news",
+    "members",
+    "string",
+    "number",
+    "opt_in",
+]
 SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.sampled_from(WORDS),
-    st.sampled_from(["a@example.com", "B@Example.com", "bad@@x", "p.csv", "../secret.csv", "/proc/self/environ",
-                     "sub/../p.csv", "link.csv", "1e400", "yes", ""]),
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.sampled_from(WORDS),
+    st.sampled_from(
+        [
+            "a@example.com",
+            "B@Example.com",
+            "bad@@x",
+            "p.csv",
+            "../secret.csv",
+            "/proc/self/environ",
+            "sub/../p.csv",
+            "link.csv",
+            "1e400",
+            "yes",
+            "",
+        ]
+    ),
     st.text(max_size=12),
 )
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(
-    st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(WORDS) | st.text(max_size=6), inner, max_size=5)),
-    max_leaves=25)
-SNIPPETS = ['"a\\0b"', "csv: \"p\\0.csv\"\n", "&a ", "*a", "<<: *a\n", "!!python/object/apply:os.system ['id']", "\t", "{", "[", "]", ": ",
-            "- ", "\n  ", "csv: ../secret.csv\n", "csv: /proc/self/environ\n", "\x00", "\ufeff", "'", '"',
-            "1.0e+400", ".nan", ".inf", "? ", "%YAML 1.1\n", "---\n", "!!binary aGk=", "&b [*b]", "#"]
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.sampled_from(WORDS) | st.text(max_size=6), inner, max_size=5),
+    ),
+    max_leaves=25,
+)
+SNIPPETS = [
+    '"a\\0b"',
+    'csv: "p\\0.csv"\n',
+    "&a ",
+    "*a",
+    "<<: *a\n",
+    "!!python/object/apply:os.system ['id']",
+    "\t",
+    "{",
+    "[",
+    "]",
+    ": ",
+    "- ",
+    "\n  ",
+    "csv: ../secret.csv\n",
+    "csv: /proc/self/environ\n",
+    "\x00",
+    "\ufeff",
+    "'",
+    '"',
+    "1.0e+400",
+    ".nan",
+    ".inf",
+    "? ",
+    "%YAML 1.1\n",
+    "---\n",
+    "!!binary aGk=",
+    "&b [*b]",
+    "#",
+]
 
 
 @st.composite
@@ -83,12 +165,36 @@ def config_files(draw) -> tuple[str, str]:
     doc.update(draw(st.dictionaries(st.sampled_from(WORDS), VALUES, max_size=6)))
     if draw(st.booleans()):
         csv_entry = st.fixed_dictionaries(
-            {"csv": st.sampled_from(["p.csv", "../secret.csv", "link.csv", "/proc/self/environ", "sub/../../secret.csv",
-                                     "p\x00.csv", "p.csv\n", "a" * 300, "a/" * 3000, ".", "", " ", "~root/x"])},
-            optional={"columns": st.dictionaries(st.sampled_from(["email", "Email", "x", "nope"]),
-                                                 st.sampled_from(["email", "first_name", "company"]), max_size=2)})
-        doc["contacts"] = draw(st.lists(st.dictionaries(st.sampled_from(WORDS), VALUES, max_size=5) | csv_entry,
-                                        max_size=4))
+            {
+                "csv": st.sampled_from(
+                    [
+                        "p.csv",
+                        "../secret.csv",
+                        "link.csv",
+                        "/proc/self/environ",
+                        "sub/../../secret.csv",
+                        "p\x00.csv",
+                        "p.csv\n",
+                        "a" * 300,
+                        "a/" * 3000,
+                        ".",
+                        "",
+                        " ",
+                        "~root/x",
+                    ]
+                )
+            },
+            optional={
+                "columns": st.dictionaries(
+                    st.sampled_from(["email", "Email", "x", "nope"]),
+                    st.sampled_from(["email", "first_name", "company"]),
+                    max_size=2,
+                )
+            },
+        )
+        doc["contacts"] = draw(
+            st.lists(st.dictionaries(st.sampled_from(WORDS), VALUES, max_size=5) | csv_entry, max_size=4)
+        )
     try:
         text = yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
     except yaml.YAMLError:  # pragma: no cover
@@ -98,8 +204,10 @@ def config_files(draw) -> tuple[str, str]:
         text = text[:at] + draw(st.sampled_from(SNIPPETS)) + text[at:]
     if draw(st.booleans()):
         text = text[: draw(st.integers(0, len(text)))]
-    csv = draw(st.sampled_from(["email\na@example.com\n", "", "Email,x\n\"a,b\n", f"email,{KEY}\n", "email\n1e400\n"])
-               | st.text(max_size=40))
+    csv = draw(
+        st.sampled_from(["email\na@example.com\n", "", 'Email,x\n"a,b\n', f"email,{KEY}\n", "email\n1e400\n"])
+        | st.text(max_size=40)
+    )
     return text, csv
 
 
@@ -133,22 +241,54 @@ def test_fuzz_config_files(files):
 # ------------------------------------------------------------------------------ plan files
 
 JSON = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-(2**60), 2**60), st.floats(allow_nan=False, allow_infinity=False),
-              st.text(max_size=10), st.sampled_from(["create", "update", "delete", "replace", "contact", "membership",
-                                                     "frobnicate", "a@x.com", "A@X.com", "bad@@", "sha256:00"])),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-(2**60), 2**60),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=10),
+        st.sampled_from(
+            [
+                "create",
+                "update",
+                "delete",
+                "replace",
+                "contact",
+                "membership",
+                "frobnicate",
+                "a@x.com",
+                "A@X.com",
+                "bad@@",
+                "sha256:00",
+            ]
+        ),
+    ),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
-    max_leaves=10)
+    max_leaves=10,
+)
 
 
 def base_plan() -> dict:
-    plan = Plan(changes=[
-        Change("create", "property", "tier", None, {"key": "tier", "type": "number"}),
-        Change("create", "segment", "s", None, {"name": "s"}),
-        Change("create", "contact", "a@x.com", None, {"email": "a@x.com", "segments": ["s"], "properties": {"tier": 1}},
-               email="a@x.com"),
-        Change("create", "membership", "b@x.com", None, {"segment": "s"}, parent="s", email="b@x.com"),
-        Change("update", "subscription", "b@x.com", {"news": "opt_out"}, {"news": "opt_in"}, email="b@x.com"),
-    ], fingerprint="sha256:" + "0" * 64, live_counts={"contact": 0})
+    plan = Plan(
+        changes=[
+            Change("create", "property", "tier", None, {"key": "tier", "type": "number"}),
+            Change("create", "segment", "s", None, {"name": "s"}),
+            Change(
+                "create",
+                "contact",
+                "a@x.com",
+                None,
+                {"email": "a@x.com", "segments": ["s"], "properties": {"tier": 1}},
+                email="a@x.com",
+            ),
+            Change("create", "membership", "b@x.com", None, {"segment": "s"}, parent="s", email="b@x.com"),
+            Change(
+                "update", "subscription", "b@x.com", {"news": "opt_out"}, {"news": "opt_in"}, email="b@x.com"
+            ),
+        ],
+        fingerprint="sha256:" + "0" * 64,
+        live_counts={"contact": 0},
+    )
     return json.loads(json.dumps(seal(plan.to_dict())))
 
 
@@ -221,20 +361,69 @@ def test_fuzz_finds_the_reported_plan_cases(tmp_path):
     assert result.exit_code == 1 and requests == 0 and "changes: must be array" in result.output
 
 
-FIELD = st.one_of(st.none(), st.booleans(), st.integers(-5, 5), st.floats(allow_nan=False, allow_infinity=False),
-                  st.text(max_size=4), st.sampled_from(["opt_in", "opt_out", "s", "a@x.com"]),
-                  st.lists(st.sampled_from(["s", 1, None]), max_size=2),
-                  st.dictionaries(st.sampled_from(["news", "tier", "segment"]),
-                                  st.sampled_from(["opt_in", "opt_out", 1, None, "s", True]), max_size=2))
+FIELD = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 5),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=4),
+    st.sampled_from(["opt_in", "opt_out", "s", "a@x.com"]),
+    st.lists(st.sampled_from(["s", 1, None]), max_size=2),
+    st.dictionaries(
+        st.sampled_from(["news", "tier", "segment"]),
+        st.sampled_from(["opt_in", "opt_out", 1, None, "s", True]),
+        max_size=2,
+    ),
+)
 TEMPLATES = [
-    {"action": "create", "kind": "contact", "key": "a@x.com", "before": None, "email": "a@x.com",
-     "after": {"email": "a@x.com", "first_name": "A", "unsubscribed": False, "properties": {"tier": 1, "co": None},
-               "segments": ["s"], "topics": {"news": "opt_in"}}},
-    {"action": "update", "kind": "contact", "key": "a@x.com", "id": "c1", "email": "a@x.com",
-     "before": {"first_name": None, "properties": {"tier": 1}}, "after": {"first_name": "B", "properties": {"tier": 2.5}}},
-    {"action": "delete", "kind": "contact", "key": "a@x.com", "id": "c1", "before": {"email": "a@x.com"}, "after": None},
-    {"action": "create", "kind": "membership", "key": "a@x.com", "parent": "s", "before": None, "after": {"segment": "s"}},
-    {"action": "delete", "kind": "membership", "key": "a@x.com", "parent": "s", "before": {"segment": "s"}, "after": None},
+    {
+        "action": "create",
+        "kind": "contact",
+        "key": "a@x.com",
+        "before": None,
+        "email": "a@x.com",
+        "after": {
+            "email": "a@x.com",
+            "first_name": "A",
+            "unsubscribed": False,
+            "properties": {"tier": 1, "co": None},
+            "segments": ["s"],
+            "topics": {"news": "opt_in"},
+        },
+    },
+    {
+        "action": "update",
+        "kind": "contact",
+        "key": "a@x.com",
+        "id": "c1",
+        "email": "a@x.com",
+        "before": {"first_name": None, "properties": {"tier": 1}},
+        "after": {"first_name": "B", "properties": {"tier": 2.5}},
+    },
+    {
+        "action": "delete",
+        "kind": "contact",
+        "key": "a@x.com",
+        "id": "c1",
+        "before": {"email": "a@x.com"},
+        "after": None,
+    },
+    {
+        "action": "create",
+        "kind": "membership",
+        "key": "a@x.com",
+        "parent": "s",
+        "before": None,
+        "after": {"segment": "s"},
+    },
+    {
+        "action": "delete",
+        "kind": "membership",
+        "key": "a@x.com",
+        "parent": "s",
+        "before": {"segment": "s"},
+        "after": None,
+    },
 ]
 
 
@@ -256,8 +445,11 @@ def perturbed_changes(draw) -> dict:
 CHANGES = perturbed_changes()
 
 
-@settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
 @given(CHANGES)
 def test_the_plan_fast_path_never_accepts_what_the_schema_refuses(change):
     """`_plain_change_ok` skips jsonschema for the common changes: it must be a strict subset."""

@@ -49,7 +49,10 @@ class Repo:
     def git(self, *args: str) -> str:
         return subprocess.run(
             ["git", "-c", "user.name=CI", "-c", "user.email=ci@localhost", *args],
-            cwd=self.path, check=True, capture_output=True, text=True,
+            cwd=self.path,
+            check=True,
+            capture_output=True,
+            text=True,
         ).stdout
 
     def team(self) -> dict[str, Any]:
@@ -66,8 +69,12 @@ class Repo:
         output.write_text("")
         env["GITHUB_OUTPUT"] = str(output)
         return subprocess.run(
-            ["bash", str(SCRIPTS / script)], cwd=self.path, env=env,
-            capture_output=True, text=True, timeout=60,
+            ["bash", str(SCRIPTS / script)],
+            cwd=self.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
 
     def outputs(self) -> dict[str, str]:
@@ -272,15 +279,20 @@ def test_a_hostile_pull_request_gets_no_secret_into_its_comment(tmp_path):
     (tmp_path / "outside.csv").write_text(f"email,{API_KEY}\n")
     (repo.path / "resend" / "leak.csv").symlink_to(tmp_path / "outside.csv")
     team = repo.team()
-    team["contacts"] += [{"csv": "/proc/self/environ", "columns": {"nope": "email"}},
-                         {"csv": "../../outside.csv"}, {"csv": "leak.csv"}]
+    team["contacts"] += [
+        {"csv": "/proc/self/environ", "columns": {"nope": "email"}},
+        {"csv": "../../outside.csv"},
+        {"csv": "leak.csv"},
+    ]
     repo.git("add", ".")
     repo.write_team(team, "Hostile")
     result = repo.run("pr-plan.sh")
     assert result.returncode == 1
     body = (repo.out / "comment.md").read_text()
     assert "do not validate" in body
-    assert re.search(r"resend/team\.yaml:\d+:\d+: csv: '/proc/self/environ' is not a relative path", body), body
+    assert re.search(r"resend/team\.yaml:\d+:\d+: csv: '/proc/self/environ' is not a relative path", body), (
+        body
+    )
     assert body.count("leads outside resend (the config root") == 2, body
     for text in (body, result.stdout, result.stderr):
         assert API_KEY not in text and "PATH=" not in text
@@ -372,12 +384,15 @@ def test_plan_job_runs_the_base_branch_and_reads_the_pull_request_as_data():
     runs = [s for s in steps if "run" in s]
     for step in runs:  # nothing from the pull request is run or installed
         assert "pr/" not in step["run"] and "requirements" not in step["run"], step
-        assert step["run"].startswith(("pip install \"resend-iac==", 'bash "$RESEND_IAC_SCRIPTS/')), step
+        assert step["run"].startswith(('pip install "resend-iac==', 'bash "$RESEND_IAC_SCRIPTS/')), step
     plans = [s for s in runs if "pr-plan.sh" in s["run"]]
     assert {s["env"]["RESEND_IAC_CONFIG"] for s in plans} == {"pr/resend"}
     fork = next(s for s in plans if "!=" in s["if"])
     same = next(s for s in plans if "==" in s["if"])
-    assert "RESEND_API_KEY" not in fork["env"] and same["env"]["RESEND_API_KEY"] == "${{ secrets.RESEND_API_KEY }}"
+    assert (
+        "RESEND_API_KEY" not in fork["env"]
+        and same["env"]["RESEND_API_KEY"] == "${{ secrets.RESEND_API_KEY }}"
+    )
     for cond in (fork["if"], same["if"]):
         assert "github.event.pull_request.head.repo.full_name" in cond and "github.repository" in cond
     for step in steps:  # a fork's run never saves into the base branch's cache scope
@@ -427,7 +442,10 @@ def github_script(job: str, tmp_path: Path, state: dict, **env: str) -> list:
     script = tmp_path / f"{job}.js"
     script.write_text(FAKE_GITHUB % step["with"]["script"])
     result = subprocess.run(
-        [NODE, str(script)], capture_output=True, text=True, timeout=30,
+        [NODE, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=30,
         env={**os.environ, "RESEND_IAC_OUT": str(tmp_path), "FAKE_STATE": json.dumps(state), **env},
     )
     assert result.returncode == 0, result.stderr
@@ -439,14 +457,26 @@ def test_sticky_comment_is_created_once_then_updated(tmp_path):
     body = "<!-- resend-iac-plan -->\n## resend-iac plan\n"
     (tmp_path / "comment.md").write_text(body)
     bot = {"type": "Bot"}
-    calls = github_script("plan", tmp_path, {"comments": [
-        {"id": 1, "user": {"type": "User"}, "body": "quoting <!-- resend-iac-plan --> by hand"},
-    ]})
+    calls = github_script(
+        "plan",
+        tmp_path,
+        {
+            "comments": [
+                {"id": 1, "user": {"type": "User"}, "body": "quoting <!-- resend-iac-plan --> by hand"},
+            ]
+        },
+    )
     assert calls == [["createComment", {"owner": "o", "repo": "r", "issue_number": 5, "body": body}]]
-    calls = github_script("plan", tmp_path, {"comments": [
-        {"id": 1, "user": bot, "body": "another bot"},
-        {"id": 2, "user": bot, "body": "<!-- resend-iac-plan -->\nold plan"},
-    ]})
+    calls = github_script(
+        "plan",
+        tmp_path,
+        {
+            "comments": [
+                {"id": 1, "user": bot, "body": "another bot"},
+                {"id": 2, "user": bot, "body": "<!-- resend-iac-plan -->\nold plan"},
+            ]
+        },
+    )
     assert calls == [["updateComment", {"owner": "o", "repo": "r", "comment_id": 2, "body": body}]]
 
 

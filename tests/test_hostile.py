@@ -59,7 +59,8 @@ async def fresh_plan(client, desired: State):
 def is_list_request(request: httpx.Request) -> bool:
     path = request.url.path
     return request.method == "GET" and (
-        path in LIST_PATHS or path.endswith(("/contacts", "/segments", "/topics")))
+        path in LIST_PATHS or path.endswith(("/contacts", "/segments", "/topics"))
+    )
 
 
 # -- the done-when scenario, over HTTP ------------------------------------------------------
@@ -68,14 +69,34 @@ def is_list_request(request: httpx.Request) -> bool:
 def declared() -> State:
     props = [Property(f"p{i:02d}", "string") for i in range(22)]
     topics = [Topic(f"topic{i:02d}", "opt_in") for i in range(22)]
-    contacts = [Contact(f"bulk{i}@example.com", first_name=f"B{i}", unsubscribed=False,
-                        properties={"p00": "x"}, segments={"members"}, topics={"topic00": "opt_in"})
-                for i in range(6)]  # one import group (and two of them exist already)
-    contacts += [Contact("solo@example.com", first_name="Solo", unsubscribed=False,
-                         segments={"members"}, topics={"topic01": "opt_in"}),
-                 Contact("Mixed@Example.com", first_name="Mixed", properties={"p01": "y"})]
-    return state(properties=props, segments=[Segment("members")], topics=topics,
-                 contacts=contacts, policy=Policy(prune_contacts=True))
+    contacts = [
+        Contact(
+            f"bulk{i}@example.com",
+            first_name=f"B{i}",
+            unsubscribed=False,
+            properties={"p00": "x"},
+            segments={"members"},
+            topics={"topic00": "opt_in"},
+        )
+        for i in range(6)
+    ]  # one import group (and two of them exist already)
+    contacts += [
+        Contact(
+            "solo@example.com",
+            first_name="Solo",
+            unsubscribed=False,
+            segments={"members"},
+            topics={"topic01": "opt_in"},
+        ),
+        Contact("Mixed@Example.com", first_name="Mixed", properties={"p01": "y"}),
+    ]
+    return state(
+        properties=props,
+        segments=[Segment("members")],
+        topics=topics,
+        contacts=contacts,
+        policy=Policy(prune_contacts=True),
+    )
 
 
 async def test_done_when_hostile_lagging_api_over_http(start_emulator):
@@ -106,8 +127,10 @@ async def test_done_when_hostile_lagging_api_over_http(start_emulator):
             await plan_apply(client, desired)
 
         # An out-of-band opt-out of a declared opt-in topic, hidden by the lag again.
-        await client.update_contact_topics("solo@example.com", [
-            {"id": (await read_live(client)).topics["topic01"].id, "subscription": "opt_out"}])
+        await client.update_contact_topics(
+            "solo@example.com",
+            [{"id": (await read_live(client)).topics["topic01"].id, "subscription": "opt_out"}],
+        )
         await plan_apply(client, desired)
 
         server.advance(16)
@@ -123,12 +146,19 @@ async def test_done_when_hostile_lagging_api_over_http(start_emulator):
         for email in ("bulk0@example.com", "bulk1@example.com", "Mixed@Example.com"):
             assert (await client.get_contact(email))["unsubscribed"] is True, email  # consent kept
         assert (await client.get_contact("bulk2@example.com"))["unsubscribed"] is False
-        live = await read_live(client, property_emails=["bulk0@example.com"],
-                               topic_emails=["solo@example.com", "bulk0@example.com"])
+        live = await read_live(
+            client,
+            property_emails=["bulk0@example.com"],
+            topic_emails=["solo@example.com", "bulk0@example.com"],
+        )
         assert live.contacts["solo@example.com"].topics["topic01"] == "opt_out"  # stays out
         bulk0 = live.contacts["bulk0@example.com"]
-        assert (bulk0.first_name, bulk0.properties, bulk0.segments, bulk0.topics) == \
-            ("B0", {"p00": "x"}, {"members"}, {"topic00": "opt_in"})  # declared fields written
+        assert (bulk0.first_name, bulk0.properties, bulk0.segments, bulk0.topics) == (
+            "B0",
+            {"p00": "x"},
+            {"members"},
+            {"topic00": "opt_in"},
+        )  # declared fields written
         props = await client.list_properties()
         topics = await client.list_topics()
         assert sorted(p["key"] for p in props) == sorted(desired.properties)  # each once
@@ -149,10 +179,19 @@ async def test_hidden_unsubscribed_contact_is_resubscribed_only_when_allowed(lag
     app = lagging_app
     async with client_for_app(app) as client:
         topic = await client.create_topic({"name": "news", "default_subscription": "opt_in"})
-        await client.create_contact({"email": "gone@example.com", "unsubscribed": True,
-                                     "topics": [{"id": topic, "subscription": "opt_out"}]})
-        desired = state(topics=[Topic("news", "opt_in")], contacts=[
-            Contact("gone@example.com", first_name="G", unsubscribed=False, topics={"news": "opt_in"})])
+        await client.create_contact(
+            {
+                "email": "gone@example.com",
+                "unsubscribed": True,
+                "topics": [{"id": topic, "subscription": "opt_out"}],
+            }
+        )
+        desired = state(
+            topics=[Topic("news", "opt_in")],
+            contacts=[
+                Contact("gone@example.com", first_name="G", unsubscribed=False, topics={"news": "opt_in"})
+            ],
+        )
         plan, result = await plan_apply(client, desired, allow_resubscribe=allow)
         assert [(c.action, c.kind) for c in plan.changes] == [("create", "contact")]
         got = await client.get_contact("gone@example.com")
@@ -167,8 +206,7 @@ async def test_hidden_unsubscribed_contact_is_resubscribed_only_when_allowed(lag
 
 async def test_undeclared_unsubscribed_is_never_sent(lagging_app):
     async with client_for_app(lagging_app) as client:
-        await client.create_contact({"email": "quiet@example.com", "unsubscribed": True,
-                                     "last_name": "Keep"})
+        await client.create_contact({"email": "quiet@example.com", "unsubscribed": True, "last_name": "Keep"})
         desired = state(contacts=[Contact("quiet@example.com", first_name="Q")])  # unsubscribed: unset
         patches = []
         real = client.update_contact
@@ -190,8 +228,14 @@ async def test_imports_never_overwrite_existing_contacts(lagging_app):
     async with client_for_app(lagging_app) as client:
         await client.create_property({"key": "plan", "type": "string"})
         for i in range(5):
-            await client.create_contact({"email": f"e{i}@example.com", "unsubscribed": True,
-                                         "last_name": "Kept", "properties": {"plan": "gold"}})
+            await client.create_contact(
+                {
+                    "email": f"e{i}@example.com",
+                    "unsubscribed": True,
+                    "last_name": "Kept",
+                    "properties": {"plan": "gold"},
+                }
+            )
         sent = []
         real = client.create_import
 
@@ -200,8 +244,10 @@ async def test_imports_never_overwrite_existing_contacts(lagging_app):
             return await real(*a, **kw)
 
         client.create_import = spy
-        desired = state(properties=[Property("plan", "string")],
-                        contacts=[Contact(f"e{i}@example.com", first_name="F") for i in range(5)])
+        desired = state(
+            properties=[Property("plan", "string")],
+            contacts=[Contact(f"e{i}@example.com", first_name="F") for i in range(5)],
+        )
         _, result = await plan_apply(client, desired)
         assert sent == ["skip"] and result.existing == 5
         for i in range(5):
@@ -232,16 +278,26 @@ class FlakyTransport(httpx.AsyncBaseTransport):
 @pytest.mark.parametrize("budget,lost", [(4, False), (9, True), (14, True)])
 async def test_an_interrupted_apply_under_a_lag_is_completed_without_duplicates(lagging_app, budget, lost):
     app = lagging_app
-    desired = state(segments=[Segment("news")], topics=[Topic("billing", "opt_out")],
-                    contacts=[Contact(f"bulk{i}@example.com", first_name="B", segments={"news"},
-                                      topics={"billing": "opt_in"}) for i in range(6)]
-                    + [Contact("one@example.com", unsubscribed=True)])
+    desired = state(
+        segments=[Segment("news")],
+        topics=[Topic("billing", "opt_out")],
+        contacts=[
+            Contact(f"bulk{i}@example.com", first_name="B", segments={"news"}, topics={"billing": "opt_in"})
+            for i in range(6)
+        ]
+        + [Contact("one@example.com", unsubscribed=True)],
+    )
     async with client_for_app(app) as client:
         p, t = read_scope(desired)
         live = await read_live(client, property_emails=p, topic_emails=t)
         full = diff(desired, live)
-        async with ResendClient("re_x", "http://emulator", transport=FlakyTransport(app, budget, lost),
-                                rate_limit=None, max_retries=0) as broken:
+        async with ResendClient(
+            "re_x",
+            "http://emulator",
+            transport=FlakyTransport(app, budget, lost),
+            rate_limit=None,
+            max_retries=0,
+        ) as broken:
             with pytest.raises((ApplyError, Exception)):
                 await engine_apply(copy.deepcopy(full), broken)
         await plan_apply(client, desired)  # what the first run made is hidden: found by email
@@ -260,15 +316,15 @@ async def test_contacts_differing_only_by_case_are_named_and_left_alone():
     app = create_app(":memory:", rate_limit=0, unknowns="hostile")
     async with client_for_app(app) as client:
         a = await client.create_contact({"email": "Dup@example.com", "first_name": "A"})
-        b = await client.create_contact({"email": "dup@example.com", "first_name": "B",
-                                         "unsubscribed": True})
+        b = await client.create_contact({"email": "dup@example.com", "first_name": "B", "unsubscribed": True})
         assert a != b
-        desired = state(contacts=[Contact("dup@example.com", first_name="Z", unsubscribed=False)],
-                        policy=Policy(prune_contacts=True))
+        desired = state(
+            contacts=[Contact("dup@example.com", first_name="Z", unsubscribed=False)],
+            policy=Policy(prune_contacts=True),
+        )
         plan, _ = await plan_apply(client, desired, allow_resubscribe=True)
         assert plan.empty  # nothing merged, deleted or written
-        assert any("Dup@example.com" in w and "dup@example.com" in w and "case" in w
-                   for w in plan.warnings)
+        assert any("Dup@example.com" in w and "dup@example.com" in w and "case" in w for w in plan.warnings)
         got = {c["id"]: (c["first_name"], c["unsubscribed"]) for c in await client.list_contacts()}
         assert got == {a: ("A", False), b: ("B", True)}
 
@@ -279,9 +335,10 @@ async def test_one_skipped_row_does_not_cost_a_read_per_row(unknowns):
     is read and corrected (created_at older than the import), not all 60."""
     app = create_app(":memory:", rate_limit=0, unknowns=unknowns)
     async with client_for_app(app) as client:
-        desired = state(segments=[Segment("all")],
-                        contacts=[Contact(f"r{i}@example.com", first_name="R", segments={"all"})
-                                  for i in range(60)])
+        desired = state(
+            segments=[Segment("all")],
+            contacts=[Contact(f"r{i}@example.com", first_name="R", segments={"all"}) for i in range(60)],
+        )
         p, t = read_scope(desired)
         live = await read_live(client, property_emails=p, topic_emails=t)
         plan = diff(desired, live)
@@ -306,9 +363,26 @@ def test_cli_emulator_unknowns_hostile_list_lag(tmp_path):
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "resend_iac", "emulator", "--port", str(port), "--db", ":memory:",
-         "--rate-limit", "0", "--unknowns", "hostile", "--list-lag", "15"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "resend_iac",
+            "emulator",
+            "--port",
+            str(port),
+            "--db",
+            ":memory:",
+            "--rate-limit",
+            "0",
+            "--unknowns",
+            "hostile",
+            "--list-lag",
+            "15",
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     headers = {"Authorization": "Bearer re_cli", "User-Agent": "resend-iac-tests/1"}
     try:
         deadline = time.monotonic() + 30
@@ -337,12 +411,15 @@ async def test_an_import_never_opts_a_skipped_contact_back_in(lagging_app, defau
     app = lagging_app
     async with client_for_app(app) as client:
         tid = await client.create_topic({"name": "news", "default_subscription": default})
-        await client.create_contact({"email": "n0@example.com",
-                                     "topics": [{"id": tid, "subscription": "opt_out"}]})
+        await client.create_contact(
+            {"email": "n0@example.com", "topics": [{"id": tid, "subscription": "opt_out"}]}
+        )
         app.store.advance(1001)
         app.store.touch([1])  # n0 just written: hidden from the lists, so planned as new
-        desired = state(topics=[Topic("news", default)],
-                        contacts=[Contact(f"n{i}@example.com", topics={"news": "opt_in"}) for i in range(5)])
+        desired = state(
+            topics=[Topic("news", default)],
+            contacts=[Contact(f"n{i}@example.com", topics={"news": "opt_in"}) for i in range(5)],
+        )
         _, result = await plan_apply(client, desired)
         assert result.existing == 1
         subs = {t["id"]: t["subscription"] for t in await client.list_contact_topics("n0@example.com")}

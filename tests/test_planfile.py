@@ -33,10 +33,22 @@ def remote(emulator_server, monkeypatch, tmp_path):
 
 
 def saved_plan(tmp_path: Path, env=None) -> Path:
-    doc = {"version": 1, "properties": {"tier": {"type": "number"}}, "segments": {"members": {}},
-           "topics": {"news": {}},
-           "contacts": [{"email": f"p{i}@example.com", "first_name": f"P{i}", "segments": ["members"],
-                         "properties": {"tier": i}, "topics": {"news": "opt_in"}} for i in range(3)]}
+    doc = {
+        "version": 1,
+        "properties": {"tier": {"type": "number"}},
+        "segments": {"members": {}},
+        "topics": {"news": {}},
+        "contacts": [
+            {
+                "email": f"p{i}@example.com",
+                "first_name": f"P{i}",
+                "segments": ["members"],
+                "properties": {"tier": i},
+                "topics": {"news": "opt_in"},
+            }
+            for i in range(3)
+        ],
+    }
     (tmp_path / "team.yaml").write_text(yaml.safe_dump(doc))
     r = run("plan", tmp_path / "team.yaml", "--out", tmp_path / "p.json", env=env)
     assert r.exit_code == 0, r.output
@@ -71,34 +83,89 @@ def _set(path, value):
         for step in path[:-1]:
             node = node[step]
         node[path[-1]] = value
+
     return edit
 
 
 TAMPERS = [
     ("edited", lambda d: d["changes"][0]["after"].update(type="string"), "digest does not match"),
-    ("unknown action", _set(["changes", 0, "action"], "frobnicate"), "changes[0].action: \"frobnicate\" is not one of create, update, replace, delete"),
-    ("unknown kind", _set(["changes", 0, "kind"], "webhook"), "changes[0].kind: \"webhook\" is not one of property"),
-    ("changes a string", _set(["changes"], "oops"), "changes: must be array, not \"oops\""),
-    ("action not of kind", _set(["changes", 1, "action"], "update"), "changes[1].action: \"update\" is not one of create, delete"),
-    ("extra key", _set(["changes", 0, "shell"], "rm -rf /"), "unknown key \"shell\""),
+    (
+        "unknown action",
+        _set(["changes", 0, "action"], "frobnicate"),
+        'changes[0].action: "frobnicate" is not one of create, update, replace, delete',
+    ),
+    (
+        "unknown kind",
+        _set(["changes", 0, "kind"], "webhook"),
+        'changes[0].kind: "webhook" is not one of property',
+    ),
+    ("changes a string", _set(["changes"], "oops"), 'changes: must be array, not "oops"'),
+    (
+        "action not of kind",
+        _set(["changes", 1, "action"], "update"),
+        'changes[1].action: "update" is not one of create, delete',
+    ),
+    ("extra key", _set(["changes", 0, "shell"], "rm -rf /"), 'unknown key "shell"'),
     ("no digest", lambda d: d.pop("digest"), "has no digest"),
     ("bad policy", _set(["policy", "max_delete_fraction"], 7), "policy.max_delete_fraction: 7 does not fit"),
     ("format", _set(["format_version"], 2), "format_version 2 is not supported"),
 ]
 # sealed again after the edit: the digest matches, the rules refuse
 RESEALED = [
-    ("bad email", lambda d: _contact(d).update(key="not-an-email", email="not-an-email"), "changes[", "not a valid email address"),
-    ("email not the key", lambda d: _contact(d).update(email="other@example.com"), "changes[", "is not the address of the change's key"),
-    ("key not normalised", lambda d: _contact(d).update(key="P0@Example.com"), "changes[", "not a normalised address"),
-    ("property key", lambda d: d["changes"][0].update(key="bad-key"), "changes[0", "may only contain letters, digits and underscore"),
-    ("fallback type", lambda d: d["changes"][0]["after"].update(fallback_value="x"), "changes[0]", "fallback_value"),
-    ("property value type", lambda d: _contact(d)["after"]["properties"].update(tier=[1]), "changes[", "must be string or number or boolean or null, not [1]"),
-    ("value of the plan's type", lambda d: _contact(d)["after"]["properties"].update(tier="high"), "changes[",
-     "property 'tier' is a number, but the value is the string 'high'"),
-    ("boolean to write", lambda d: _contact(d)["after"]["properties"].update(tier=True), "changes[",
-     "a value to write is a string, a number or null, not True"),
-    ("boolean property type", lambda d: d["changes"][0]["after"].update(type="boolean"), "changes[0]",
-     "needs its type, string or number"),
+    (
+        "bad email",
+        lambda d: _contact(d).update(key="not-an-email", email="not-an-email"),
+        "changes[",
+        "not a valid email address",
+    ),
+    (
+        "email not the key",
+        lambda d: _contact(d).update(email="other@example.com"),
+        "changes[",
+        "is not the address of the change's key",
+    ),
+    (
+        "key not normalised",
+        lambda d: _contact(d).update(key="P0@Example.com"),
+        "changes[",
+        "not a normalised address",
+    ),
+    (
+        "property key",
+        lambda d: d["changes"][0].update(key="bad-key"),
+        "changes[0",
+        "may only contain letters, digits and underscore",
+    ),
+    (
+        "fallback type",
+        lambda d: d["changes"][0]["after"].update(fallback_value="x"),
+        "changes[0]",
+        "fallback_value",
+    ),
+    (
+        "property value type",
+        lambda d: _contact(d)["after"]["properties"].update(tier=[1]),
+        "changes[",
+        "must be string or number or boolean or null, not [1]",
+    ),
+    (
+        "value of the plan's type",
+        lambda d: _contact(d)["after"]["properties"].update(tier="high"),
+        "changes[",
+        "property 'tier' is a number, but the value is the string 'high'",
+    ),
+    (
+        "boolean to write",
+        lambda d: _contact(d)["after"]["properties"].update(tier=True),
+        "changes[",
+        "a value to write is a string, a number or null, not True",
+    ),
+    (
+        "boolean property type",
+        lambda d: d["changes"][0]["after"].update(type="boolean"),
+        "changes[0]",
+        "needs its type, string or number",
+    ),
     ("twice", lambda d: d["changes"].append(dict(d["changes"][1])), "changes[", "a second change of segment"),
     ("summary", lambda d: d["summary"].update({"segment.create": 9}), "summary", "do not match"),
     ("redacted", lambda d: d.update(redacted=True), "", "redacted plan"),
@@ -121,7 +188,7 @@ def test_tampered_plan_is_refused_before_any_request(remote, tmp_path, name, edi
     assert r.exit_code == 1
     assert wording in r.output, r.output
     if wording.startswith("changes["):  # the line the change starts on, as plan --out laid it out
-        index = int(wording[len("changes["):].split("]")[0])
+        index = int(wording[len("changes[") :].split("]")[0])
         starts = [n for n, text in enumerate(path.read_text().splitlines(), 1) if text == "    {"]
         assert f"{path}:{starts[index]}: {wording}" in r.output, r.output
     assert "Traceback" not in r.output
@@ -153,13 +220,16 @@ def test_truncated_plan_is_refused(remote, tmp_path, cut):
     assert remote.stats()["total"] == before
 
 
-@pytest.mark.parametrize("text,wording", [
-    ('{"changes": [], "x": NaN}', "NaN is not allowed"),
-    ('{"changes": [], "x": 1e400}', "beyond what JSON numbers"),
-    ('{"changes": [], "x": ' + "9" * 5000 + "}", "not a plan file"),
-    ('{"changes": ' + "[" * 100000 + "]" * 100000 + "}", "nested too deep"),
-    ("\xff\xfe", "not UTF-8"),
-])
+@pytest.mark.parametrize(
+    "text,wording",
+    [
+        ('{"changes": [], "x": NaN}', "NaN is not allowed"),
+        ('{"changes": [], "x": 1e400}', "beyond what JSON numbers"),
+        ('{"changes": [], "x": ' + "9" * 5000 + "}", "not a plan file"),
+        ('{"changes": ' + "[" * 100000 + "]" * 100000 + "}", "nested too deep"),
+        ("\xff\xfe", "not UTF-8"),
+    ],
+)
 def test_hostile_json_is_an_error_not_a_traceback(tmp_path, text, wording):
     path = tmp_path / "p.json"
     path.write_bytes(text.encode("latin-1") if text.startswith("\xff") else text.encode())
@@ -202,25 +272,76 @@ def test_every_kind_of_change_passes_the_checks(tmp_path):
     ch = [
         Change("create", "property", "tier", None, {"key": "tier", "type": "number", "fallback_value": 0}),
         Change("update", "property", "co", {"fallback_value": "a"}, {"fallback_value": "b"}, id="p1"),
-        Change("replace", "property", "n", {"key": "n", "type": "number"}, {"key": "n", "type": "string"}, id="p2"),
+        Change(
+            "replace",
+            "property",
+            "n",
+            {"key": "n", "type": "number"},
+            {"key": "n", "type": "string"},
+            id="p2",
+        ),
         Change("delete", "property", "old", {"key": "old", "type": "string"}, None, id="p3"),
-        Change("delete", "property", "flag", {"key": "flag", "type": "boolean"}, None, id="p4"),  # made by an import
+        Change(
+            "delete", "property", "flag", {"key": "flag", "type": "boolean"}, None, id="p4"
+        ),  # made by an import
         Change("create", "segment", "s", None, {"name": "s"}),
         Change("delete", "segment", "t", {"name": "t"}, None, id="s1"),
-        Change("create", "topic", "news", None, {"name": "news", "default_subscription": "opt_in", "visibility": "public"}),
+        Change(
+            "create",
+            "topic",
+            "news",
+            None,
+            {"name": "news", "default_subscription": "opt_in", "visibility": "public"},
+        ),
         Change("update", "topic", "b", {"description": None}, {"description": "x"}, id="t1"),
-        Change("replace", "topic", "c", {"name": "c", "default_subscription": "opt_in"},
-               {"name": "c", "default_subscription": "opt_out"}, id="t2"),
+        Change(
+            "replace",
+            "topic",
+            "c",
+            {"name": "c", "default_subscription": "opt_in"},
+            {"name": "c", "default_subscription": "opt_out"},
+            id="t2",
+        ),
         Change("delete", "topic", "d", {"name": "d", "default_subscription": "opt_in"}, None, id="t3"),
-        Change("create", "contact", "a@x.com", None, {"email": "A@x.com", "first_name": "A", "segments": ["s"],
-                                                       "topics": {"news": "opt_in"}, "properties": {"tier": 2.5}},
-               email="A@x.com"),
-        Change("update", "contact", "b@x.com", {"first_name": None, "properties": {"co": True}},
-               {"first_name": "B", "properties": {"co": "Acme"}}, id="c1", email="b@x.com"),
+        Change(
+            "create",
+            "contact",
+            "a@x.com",
+            None,
+            {
+                "email": "A@x.com",
+                "first_name": "A",
+                "segments": ["s"],
+                "topics": {"news": "opt_in"},
+                "properties": {"tier": 2.5},
+            },
+            email="A@x.com",
+        ),
+        Change(
+            "update",
+            "contact",
+            "b@x.com",
+            {"first_name": None, "properties": {"co": True}},
+            {"first_name": "B", "properties": {"co": "Acme"}},
+            id="c1",
+            email="b@x.com",
+        ),
         Change("delete", "contact", "odd+addr@localhost", {"email": "odd+addr@localhost"}, None, id="c2"),
-        Change("create", "membership", "b@x.com", None, {"segment": "s"}, parent="s", id="c1", email="b@x.com"),
-        Change("delete", "membership", "b@x.com", {"segment": "t"}, None, parent="t", id="c1", email="b@x.com"),
-        Change("update", "subscription", "b@x.com", {"news": "opt_out"}, {"news": "opt_in"}, id="c1", email="b@x.com"),
+        Change(
+            "create", "membership", "b@x.com", None, {"segment": "s"}, parent="s", id="c1", email="b@x.com"
+        ),
+        Change(
+            "delete", "membership", "b@x.com", {"segment": "t"}, None, parent="t", id="c1", email="b@x.com"
+        ),
+        Change(
+            "update",
+            "subscription",
+            "b@x.com",
+            {"news": "opt_out"},
+            {"news": "opt_in"},
+            id="c1",
+            email="b@x.com",
+        ),
     ]
     save_plan(Plan(changes=ch), tmp_path / "p.json")
     assert len(load_plan(tmp_path / "p.json").changes) == len(ch)

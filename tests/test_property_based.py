@@ -30,7 +30,9 @@ NAMES = [None, "Ann", "Bob"]
 
 
 def values_for(ptype: str):
-    return st.sampled_from(["acme", "globex", None]) if ptype == "string" else st.sampled_from([1, 2, 7.5, None])
+    return (
+        st.sampled_from(["acme", "globex", None]) if ptype == "string" else st.sampled_from([1, 2, 7.5, None])
+    )
 
 
 @st.composite
@@ -41,11 +43,16 @@ def states(draw, desired: bool) -> State:
         fb = draw(st.one_of(st.just(UNSET), values_for(ptype))) if desired else draw(values_for(ptype))
         s.properties[key] = Property(key, ptype, fb)
     for name in draw(st.lists(st.sampled_from(SEGMENTS), unique=True)):
-        s.segments[name] = Segment(name, draw(st.sampled_from(["authoritative", "additive"])) if desired else "authoritative")
+        s.segments[name] = Segment(
+            name, draw(st.sampled_from(["authoritative", "additive"])) if desired else "authoritative"
+        )
     for name in draw(st.lists(st.sampled_from(TOPICS), unique=True)):
-        s.topics[name] = Topic(name, draw(st.sampled_from(["opt_in", "opt_out"])),
-                               draw(st.sampled_from([UNSET, None, "about"] if desired else [None, "about"])),
-                               draw(st.sampled_from([UNSET, "public", "private"] if desired else ["public", "private"])))
+        s.topics[name] = Topic(
+            name,
+            draw(st.sampled_from(["opt_in", "opt_out"])),
+            draw(st.sampled_from([UNSET, None, "about"] if desired else [None, "about"])),
+            draw(st.sampled_from([UNSET, "public", "private"] if desired else ["public", "private"])),
+        )
     maybe = (lambda strat: st.one_of(st.just(UNSET), strat)) if desired else (lambda strat: strat)
     for email in draw(st.lists(st.sampled_from(EMAILS), unique=True)):
         props = {}
@@ -58,18 +65,26 @@ def states(draw, desired: bool) -> State:
         for name in s.topics:
             if draw(st.booleans()):
                 topics[name] = draw(st.sampled_from(["opt_in", "opt_out"]))
-        s.add_contact(Contact(
-            email,
-            first_name=draw(maybe(st.sampled_from(NAMES))),
-            last_name=draw(maybe(st.sampled_from(NAMES))),
-            unsubscribed=draw(maybe(st.booleans())),
-            properties=props,
-            segments=set(draw(st.lists(st.sampled_from(sorted(s.segments)), unique=True))) if s.segments else set(),
-            topics=topics,
-        ))
+        s.add_contact(
+            Contact(
+                email,
+                first_name=draw(maybe(st.sampled_from(NAMES))),
+                last_name=draw(maybe(st.sampled_from(NAMES))),
+                unsubscribed=draw(maybe(st.booleans())),
+                properties=props,
+                segments=set(draw(st.lists(st.sampled_from(sorted(s.segments)), unique=True)))
+                if s.segments
+                else set(),
+                topics=topics,
+            )
+        )
     if desired:
-        s.policy = Policy(prune_contacts=draw(st.booleans()), prune_segments=draw(st.booleans()),
-                          prune_topics=draw(st.booleans()), prune_properties=draw(st.booleans()))
+        s.policy = Policy(
+            prune_contacts=draw(st.booleans()),
+            prune_segments=draw(st.booleans()),
+            prune_topics=draw(st.booleans()),
+            prune_properties=draw(st.booleans()),
+        )
     return s
 
 
@@ -89,8 +104,9 @@ async def plan_apply(client, desired: State, allow_resubscribe: bool = False):
 LAG = 1000.0  # seconds; skipped with store.advance(), never waited
 
 
-async def scenario(live_state: State, desired: State, allow_resubscribe: bool,
-                   unknowns: str = "benign", lag: bool = False) -> None:
+async def scenario(
+    live_state: State, desired: State, allow_resubscribe: bool, unknowns: str = "benign", lag: bool = False
+) -> None:
     app = create_app(":memory:", rate_limit=0, unknowns=unknowns, list_lag=LAG if lag else 0.0)
     async with client_for_app(app) as client:
         await plan_apply(client, live_state)  # seed the live team
@@ -105,8 +121,11 @@ async def scenario(live_state: State, desired: State, allow_resubscribe: bool,
         await plan_apply(client, desired, allow_resubscribe)
         app.store.advance(LAG + 1)
         p, t = read_scope(desired)
-        fresh = diff(desired, await read_live(client, property_emails=p, topic_emails=t),
-                     allow_resubscribe=allow_resubscribe)
+        fresh = diff(
+            desired,
+            await read_live(client, property_emails=p, topic_emails=t),
+            allow_resubscribe=allow_resubscribe,
+        )
         assert fresh.empty, [(c.action, c.kind, c.key, c.before, c.after) for c in fresh.changes]
         after = await read_all(client)
     check_scope(before, after, desired)
@@ -115,8 +134,11 @@ async def scenario(live_state: State, desired: State, allow_resubscribe: bool,
 
 def check_scope(before: State, after: State, desired: State) -> None:
     pol = desired.policy
-    for coll, prune in (("properties", pol.prune_properties), ("segments", pol.prune_segments),
-                        ("topics", pol.prune_topics)):
+    for coll, prune in (
+        ("properties", pol.prune_properties),
+        ("segments", pol.prune_segments),
+        ("topics", pol.prune_topics),
+    ):
         for name, obj in getattr(before, coll).items():
             if name in getattr(desired, coll):
                 continue
@@ -133,7 +155,11 @@ def check_scope(before: State, after: State, desired: State) -> None:
                 assert now is None, key
                 continue
             assert now is not None and now.id == was.id, key
-            assert (now.first_name, now.last_name, now.unsubscribed) == (was.first_name, was.last_name, was.unsubscribed)
+            assert (now.first_name, now.last_name, now.unsubscribed) == (
+                was.first_name,
+                was.last_name,
+                was.unsubscribed,
+            )
             kept = {s for s in was.segments if s not in authoritative and s in after.segments}
             assert kept <= now.segments and not (now.segments - was.segments), key
             continue
@@ -168,7 +194,7 @@ def check_declared(before: State, after: State, desired: State, allow_resubscrib
             assert members == declared, name
     for key, want in desired.contacts.items():
         now, was = after.contacts[key], before.contacts.get(key)
-        guarded = (not allow_resubscribe and was is not None and was.unsubscribed is True)
+        guarded = not allow_resubscribe and was is not None and was.unsubscribed is True
         for f in ("first_name", "last_name"):
             if getattr(want, f) is not UNSET:
                 assert (getattr(now, f) or None) == (getattr(want, f) or None), (key, f)
@@ -182,14 +208,19 @@ def check_declared(before: State, after: State, desired: State, allow_resubscrib
             explicit = now.topics.get(name)
             effective = explicit or desired.topics[name].default_subscription
             was_explicit = None if was is None or was.topics is UNSET else was.topics.get(name)
-            kept_opt_out = (not allow_resubscribe and was_explicit == "opt_out" and sub == "opt_in"
-                            and before.topics.get(name) is not None
-                            and before.topics[name].default_subscription == desired.topics[name].default_subscription)
+            kept_opt_out = (
+                not allow_resubscribe
+                and was_explicit == "opt_out"
+                and sub == "opt_in"
+                and before.topics.get(name) is not None
+                and before.topics[name].default_subscription == desired.topics[name].default_subscription
+            )
             assert effective == ("opt_out" if kept_opt_out else sub), (key, name)
 
 
-@pytest.mark.parametrize("unknowns,lag", [("benign", False), ("hostile", False), ("benign", True),
-                                          ("hostile", True)])
+@pytest.mark.parametrize(
+    "unknowns,lag", [("benign", False), ("hostile", False), ("benign", True), ("hostile", True)]
+)
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(live_state=states(desired=False), desired=states(desired=True), allow_resubscribe=st.booleans())
 def test_apply_converges_and_stays_in_scope(unknowns, lag, live_state, desired, allow_resubscribe):

@@ -11,18 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import os
 import runpy
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import dill
 import httpx
 import pulumi
 import pytest
 from pulumi.runtime import Mocks
-
 from pulumi_harness import PROVIDER_KEY, Engine, ProviderServer
+
 from resend_iac.config import validate
 from resend_iac.emulator.server import EmulatorProcess
 from resend_iac.pulumi import (
@@ -104,9 +104,15 @@ def _run_program(mocks: Mocks, monkeypatch: pytest.MonkeyPatch) -> dict:
 
 
 def test_example_files() -> None:
-    assert "runtime:" in (EXAMPLE / "Pulumi.yaml").read_text() and "python" in (EXAMPLE / "Pulumi.yaml").read_text()
-    reqs = [line.strip() for line in (EXAMPLE / "requirements.txt").read_text().splitlines()
-            if line.strip() and not line.startswith("#")]
+    assert (
+        "runtime:" in (EXAMPLE / "Pulumi.yaml").read_text()
+        and "python" in (EXAMPLE / "Pulumi.yaml").read_text()
+    )
+    reqs = [
+        line.strip()
+        for line in (EXAMPLE / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     assert any(r.startswith("pulumi") for r in reqs)
     # resend-iac is installed from this repository, relative to the example's directory
     local = [r.split()[-1].removesuffix("[pulumi]") for r in reqs if r.startswith("-e ")]
@@ -139,7 +145,11 @@ def test_program_declares_the_resources(monkeypatch: pytest.MonkeyPatch) -> None
     company = by_name["company"].inputs
     assert (company["key"], company["type"], company["fallback_value"]) == ("company", "string", "n/a")
     topic = by_name["product-updates"].inputs
-    assert (topic["name"], topic["default_subscription"], topic["visibility"]) == ("product-updates", "opt_in", "public")
+    assert (topic["name"], topic["default_subscription"], topic["visibility"]) == (
+        "product-updates",
+        "opt_in",
+        "public",
+    )
     ada = by_name["ada"].inputs
     assert ada["email"] == "ada@example.com" and ada["first_name"] == "Ada"
     assert ada["properties"] == {"company": "Analytical Engines", "plan_tier": 3}
@@ -175,8 +185,12 @@ def test_pulumi_up_of_the_example(emulator: EmulatorProcess, monkeypatch: pytest
     with httpx.Client(base_url=emulator.url, headers=headers) as api:
         contacts = {c["email"]: c for c in api.get("/contacts").json()["data"]}
         assert set(contacts) == {
-            "ada@example.com", "grace@example.com", "alan@example.com",  # Contact resources
-            "linus@example.com", "margaret@example.com", "dennis@example.com",  # ContactList
+            "ada@example.com",
+            "grace@example.com",
+            "alan@example.com",  # Contact resources
+            "linus@example.com",
+            "margaret@example.com",
+            "dennis@example.com",  # ContactList
             "barbara@example.com",
         }
         segments = {s["name"]: s["id"] for s in api.get("/segments").json()["data"]}

@@ -9,16 +9,16 @@ One provider server and one emulator for the module; the emulator is emptied per
 from __future__ import annotations
 
 import base64
-import os
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import httpx
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
+from pulumi_harness import UNKNOWN, Engine, ProviderError, ProviderServer
 
-from pulumi_harness import UNKNOWN, CheckFailed, Engine, ProviderError, ProviderServer
 from resend_iac.emulator.server import EmulatorProcess
 from resend_iac.pulumi import (
     ContactListProvider,
@@ -123,7 +123,10 @@ def test_property_check(server: ProviderServer) -> None:
     _, failures = server.check(PROPERTY, {"key": "plan tier", "type": "numbr"})
     by_prop = {f.property: f.reason for f in failures}
     assert "may only contain letters, digits and underscore" in by_prop["key"]
-    assert by_prop["type"] == "'type' must be one of string, number, not the string 'numbr' (did you mean 'number'?)"
+    assert (
+        by_prop["type"]
+        == "'type' must be one of string, number, not the string 'numbr' (did you mean 'number'?)"
+    )
     _, failures = server.check(PROPERTY, {"key": "tier", "type": "number", "fallback_value": "x"})
     assert [f.property for f in failures] == ["fallback_value"]
 
@@ -136,10 +139,15 @@ def test_property_lifecycle(engine: Engine, server: ProviderServer, api: httpx.C
     assert r.state.outputs["created_at"] == live["created_at"]
 
     # no change
-    assert engine.up(PROPERTY, "tier", {"key": "plan_tier", "type": "number", "fallback_value": 1}, r.state).op == "same"
+    assert (
+        engine.up(PROPERTY, "tier", {"key": "plan_tier", "type": "number", "fallback_value": 1}, r.state).op
+        == "same"
+    )
 
     # update in place: fallback_value is mutable
-    d = server.diff(PROPERTY, r.state.id, r.state.outputs, {"key": "plan_tier", "type": "number", "fallback_value": 2})
+    d = server.diff(
+        PROPERTY, r.state.id, r.state.outputs, {"key": "plan_tier", "type": "number", "fallback_value": 2}
+    )
     assert d.some and d.replaces == []
     r2 = engine.up(PROPERTY, "tier", {"key": "plan_tier", "type": "number", "fallback_value": 2}, r.state)
     assert r2.op == "update" and r2.state.id == r.state.id
@@ -149,23 +157,34 @@ def test_property_lifecycle(engine: Engine, server: ProviderServer, api: httpx.C
     api.patch(f"/contact-properties/{r.state.id}", json={"fallback_value": 7}).raise_for_status()
     refreshed = engine.refresh(PROPERTY, r2.state)
     assert refreshed.outputs["fallback_value"] == 7
-    assert engine.up(PROPERTY, "tier", {"key": "plan_tier", "type": "number", "fallback_value": 2}, refreshed).op == "update"
+    assert (
+        engine.up(PROPERTY, "tier", {"key": "plan_tier", "type": "number", "fallback_value": 2}, refreshed).op
+        == "update"
+    )
     assert get(api, f"/contact-properties/{r.state.id}")["fallback_value"] == 2
 
     # replace: key and type are immutable; keys are unique, so delete first
     d = server.diff(PROPERTY, r.state.id, r2.state.outputs, {"key": "plan_tier", "type": "string"})
     assert d.replaces == ["type"] and d.delete_before_replace
-    d = server.diff(PROPERTY, r.state.id, r2.state.outputs, {"key": "tier", "type": "number", "fallback_value": 2})
+    d = server.diff(
+        PROPERTY, r.state.id, r2.state.outputs, {"key": "tier", "type": "number", "fallback_value": 2}
+    )
     assert d.replaces == ["key"]
-    r3 = engine.up(PROPERTY, "tier", {"key": "plan_tier", "type": "string", "fallback_value": "free"}, r2.state)
+    r3 = engine.up(
+        PROPERTY, "tier", {"key": "plan_tier", "type": "string", "fallback_value": "free"}, r2.state
+    )
     assert r3.op == "replace" and r3.state.id != r.state.id
     assert get(api, f"/contact-properties/{r.state.id}") is None
     assert get(api, f"/contact-properties/{r3.state.id}")["type"] == "string"
 
     # import by id
-    imported = engine.import_(PROPERTY, "tier", r3.state.id, {"key": "plan_tier", "type": "string", "fallback_value": "free"})
+    imported = engine.import_(
+        PROPERTY, "tier", r3.state.id, {"key": "plan_tier", "type": "string", "fallback_value": "free"}
+    )
     assert imported.op == "import"
-    mismatch = engine.import_(PROPERTY, "tier", r3.state.id, {"key": "plan_tier", "type": "string", "fallback_value": "paid"})
+    mismatch = engine.import_(
+        PROPERTY, "tier", r3.state.id, {"key": "plan_tier", "type": "string", "fallback_value": "paid"}
+    )
     assert mismatch.op == "import-mismatch"
 
     engine.destroy(PROPERTY, r3.state)
@@ -206,7 +225,12 @@ def test_topic_lifecycle(engine: Engine, server: ProviderServer, api: httpx.Clie
     _, failures = server.check(TOPIC, {"name": "n" * 51})
     assert "at most 50" in failures[0].reason
 
-    inputs = {"name": "news", "default_subscription": "opt_in", "description": "Monthly", "visibility": "public"}
+    inputs = {
+        "name": "news",
+        "default_subscription": "opt_in",
+        "description": "Monthly",
+        "visibility": "public",
+    }
     r = engine.up(TOPIC, "news", inputs)
     live = get(api, f"/topics/{r.state.id}")
     assert (live["name"], live["description"], live["visibility"]) == ("news", "Monthly", "public")
@@ -246,16 +270,24 @@ def _contact_live(api: httpx.Client, id_: str) -> dict:
 def test_contact_check(server: ProviderServer) -> None:
     _, failures = server.check(CONTACT, {"email": "ada@example.com", "topics": {"t1": "opt_in"}})
     assert failures == []
-    _, failures = server.check(CONTACT, {"email": "ada.example.com", "unsubscribed": "no", "topics": {"t1": "yes"}})
+    _, failures = server.check(
+        CONTACT, {"email": "ada.example.com", "unsubscribed": "no", "topics": {"t1": "yes"}}
+    )
     by_prop = {f.property: f.reason for f in failures}
     assert by_prop["email"] == "'ada.example.com' is not a valid email address (it needs exactly one @)"
     assert by_prop["unsubscribed"] == "'unsubscribed' must be true or false, not the string 'no'"
     assert "must be one of opt_in, opt_out" in by_prop["topics"]
     # During a preview, ids of resources not created yet are unknown: not a failure.
-    _, failures = server.check(CONTACT, {"email": "ada@example.com", "segment_ids": [UNKNOWN], "topics": UNKNOWN})
+    _, failures = server.check(
+        CONTACT, {"email": "ada@example.com", "segment_ids": [UNKNOWN], "topics": UNKNOWN}
+    )
     assert failures == []
-    d = server.diff(CONTACT, "c1", {"email": "ada@example.com", "segment_ids": ["s1"]},
-                    {"email": "ada@example.com", "segment_ids": [UNKNOWN]})
+    d = server.diff(
+        CONTACT,
+        "c1",
+        {"email": "ada@example.com", "segment_ids": ["s1"]},
+        {"email": "ada@example.com", "segment_ids": [UNKNOWN]},
+    )
     assert d.some and d.replaces == []
 
 
@@ -268,9 +300,12 @@ def test_contact_lifecycle(engine: Engine, server: ProviderServer, api: httpx.Cl
     t2 = post(api, "/topics", {"name": "billing", "default_subscription": "opt_out"})
 
     inputs = {
-        "email": "Ada@Example.com", "first_name": "Ada", "last_name": "Lovelace",
+        "email": "Ada@Example.com",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
         "properties": {"company": "Engines", "tier": 3},
-        "segment_ids": [s1], "topics": {t1: "opt_in", t2: "opt_out"},
+        "segment_ids": [s1],
+        "topics": {t1: "opt_in", t2: "opt_out"},
     }
     r = engine.up(CONTACT, "ada", inputs)
     live = _contact_live(api, r.state.id)
@@ -287,9 +322,12 @@ def test_contact_lifecycle(engine: Engine, server: ProviderServer, api: httpx.Cl
 
     # update: names, a property value (and one removed: cleared), segments, a topic
     new = {
-        "email": "Ada@Example.com", "first_name": "Augusta", "last_name": "Lovelace",
+        "email": "Ada@Example.com",
+        "first_name": "Augusta",
+        "last_name": "Lovelace",
         "properties": {"company": "Analytical"},
-        "segment_ids": [s2], "topics": {t1: "opt_out", t2: "opt_out"},
+        "segment_ids": [s2],
+        "topics": {t1: "opt_out", t2: "opt_out"},
     }
     d = server.diff(CONTACT, r.state.id, r.state.outputs, new)
     assert d.some and d.replaces == []
@@ -322,7 +360,9 @@ def test_contact_lifecycle(engine: Engine, server: ProviderServer, api: httpx.Cl
     declared = {**new, "unsubscribed": True}
     imported = engine.import_(CONTACT, "ada", r.state.id, declared)
     assert imported.op == "import", imported.diff
-    assert engine.import_(CONTACT, "ada", r.state.id, {**declared, "last_name": "Byron"}).op == "import-mismatch"
+    assert (
+        engine.import_(CONTACT, "ada", r.state.id, {**declared, "last_name": "Byron"}).op == "import-mismatch"
+    )
 
     # replace: another address is another person (the new one is created first)
     d = server.diff(CONTACT, r.state.id, fixed.state.outputs, {**declared, "email": "ada@lovelace.org"})
@@ -342,8 +382,16 @@ def test_contact_import_of_everything(engine: Engine, server: ProviderServer, ap
     """Read with nothing declared (only the id) reports every field, shaped like inputs."""
     seg = post(api, "/segments", {"name": "vip"})
     post(api, "/contact-properties", {"key": "company", "type": "string"})
-    cid = post(api, "/contacts", {"email": "grace@example.com", "first_name": "Grace",
-                                  "properties": {"company": "Navy"}, "segments": [{"id": seg}]})
+    cid = post(
+        api,
+        "/contacts",
+        {
+            "email": "grace@example.com",
+            "first_name": "Grace",
+            "properties": {"company": "Navy"},
+            "segments": [{"id": seg}],
+        },
+    )
     got_id, outs, inputs = server.read(CONTACT, cid, None, {})
     assert got_id == cid
     assert inputs["email"] == "grace@example.com" and inputs["first_name"] == "Grace"
@@ -390,7 +438,9 @@ TEAM = """\
     """
 
 
-def test_contact_list_lifecycle(engine: Engine, server: ProviderServer, api: httpx.Client, tmp_path: Path) -> None:
+def test_contact_list_lifecycle(
+    engine: Engine, server: ProviderServer, api: httpx.Client, tmp_path: Path
+) -> None:
     team = _write(tmp_path / "team", TEAM)
     inputs = {"path": str(team)}
 
@@ -415,7 +465,10 @@ def test_contact_list_lifecycle(engine: Engine, server: ProviderServer, api: htt
     # a file changes: the digest and the plan show it; the update applies it
     _write(team, TEAM.replace("first_name: Ada", "first_name: Augusta"))
     checked, _ = server.check(CONTACT_LIST, inputs, r.state.inputs)
-    assert checked["plan_summary"] == "Plan: 1 contact to update." and checked["plan_digest"] != EMPTY_PLAN_DIGEST
+    assert (
+        checked["plan_summary"] == "Plan: 1 contact to update."
+        and checked["plan_digest"] != EMPTY_PLAN_DIGEST
+    )
     assert checked["digest"] != r.state.inputs["digest"]
     r2 = engine.up(CONTACT_LIST, "team", inputs, r.state)
     assert r2.op == "update"
@@ -438,7 +491,9 @@ def test_contact_list_check_failures(server: ProviderServer, api: httpx.Client, 
     _, failures = server.check(CONTACT_LIST, {"path": str(tmp_path / "missing")})
     assert failures[0].property == "path" and "no such file or directory" in failures[0].reason
 
-    bad = _write(tmp_path / "bad", TEAM.replace("default_subscription: opt_in", "default_subscription: opt-in"))
+    bad = _write(
+        tmp_path / "bad", TEAM.replace("default_subscription: opt_in", "default_subscription: opt-in")
+    )
     _, failures = server.check(CONTACT_LIST, {"path": str(bad)})
     # the message `resend-iac validate` prints: file:line:column: message
     assert failures and all(f.property == "path" for f in failures)
@@ -448,12 +503,15 @@ def test_contact_list_check_failures(server: ProviderServer, api: httpx.Client, 
 def test_contact_list_safety_thresholds(server: ProviderServer, api: httpx.Client, tmp_path: Path) -> None:
     for i in range(12):
         post(api, "/contacts", {"email": f"p{i}@example.com"})
-    team = _write(tmp_path / "prune", """\
+    team = _write(
+        tmp_path / "prune",
+        """\
         version: 1
         contacts:
           - email: p0@example.com
         policy: {prune_contacts: true}
-        """)
+        """,
+    )
     _, failures = server.check(CONTACT_LIST, {"path": str(team)})
     assert len(failures) == 1
     assert "Refusing to apply" in failures[0].reason and "11 of 12 live contacts" in failures[0].reason

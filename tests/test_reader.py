@@ -52,15 +52,30 @@ async def test_read_live_fills_the_model():
         vip = await c.create_segment("VIP")
         await c.create_segment("Trial")
         news = await c.create_topic(
-            {"name": "News", "default_subscription": "opt_in", "description": "Monthly", "visibility": "public"}
+            {
+                "name": "News",
+                "default_subscription": "opt_in",
+                "description": "Monthly",
+                "visibility": "public",
+            }
         )
         promo = await c.create_topic({"name": "Promo", "default_subscription": "opt_out"})
         a = await c.create_contact(
-            {"email": "Ann@Example.com", "first_name": "Ann", "properties": {"plan": "pro", "seats": 3},
-             "segments": [{"id": vip}]}
+            {
+                "email": "Ann@Example.com",
+                "first_name": "Ann",
+                "properties": {"plan": "pro", "seats": 3},
+                "segments": [{"id": vip}],
+            }
         )
-        await c.create_contact({"email": "bob@example.com", "last_name": "B", "unsubscribed": True,
-                                "properties": {"plan": "team"}})
+        await c.create_contact(
+            {
+                "email": "bob@example.com",
+                "last_name": "B",
+                "unsubscribed": True,
+                "properties": {"plan": "team"},
+            }
+        )
         await c.create_contact({"email": "cy@example.com"})
         await c.update_contact_topics(a, [{"id": news, "subscription": "opt_out"}])
         await c.update_contact_topics("bob@example.com", [{"id": promo, "subscription": "opt_in"}])
@@ -130,14 +145,26 @@ async def test_request_count_for_10000_contacts_in_5_segments():
         await c.create_property({"key": "plan", "type": "string"})
         await c.create_topic({"name": "News", "default_subscription": "opt_in"})
         rows = "email,first_name,plan\n" + "".join(f"u{i}@x.com,U{i},p{i % 3}\n" for i in range(n))
-        await import_csv(c, rows, {"email": "email", "first_name": "first_name",
-                                    "properties": {"plan": {"column": "plan", "type": "string"}}})
+        await import_csv(
+            c,
+            rows,
+            {
+                "email": "email",
+                "first_name": "first_name",
+                "properties": {"plan": {"column": "plan", "type": "string"}},
+            },
+        )
         members = {}
         for k, sid in enumerate(seg_ids):
             chosen = range(k, n, 2 + 3 * k)  # 5000, 2000, 1250, ... members
             members[f"seg{k}"] = len(chosen)
-            await import_csv(c, "email\n" + "".join(f"u{i}@x.com\n" for i in chosen),
-                             {"email": "email"}, segment_ids=[sid], on_conflict="upsert")
+            await import_csv(
+                c,
+                "email\n" + "".join(f"u{i}@x.com\n" for i in chosen),
+                {"email": "email"},
+                segment_ids=[sid],
+                on_conflict="upsert",
+            )
 
         reports = []
         before = await stats(c)
@@ -174,8 +201,9 @@ async def test_read_live_through_faults_on_a_real_server(start_emulator):
         tid = await c.create_topic({"name": "T", "default_subscription": "opt_in"})
         await c.create_property({"key": "k", "type": "number"})
         for i in range(20):
-            await c.create_contact({"email": f"f{i}@x.com", "properties": {"k": i},
-                                    "segments": [{"id": sid}] if i % 2 else []})
+            await c.create_contact(
+                {"email": f"f{i}@x.com", "properties": {"k": i}, "segments": [{"id": sid}] if i % 2 else []}
+            )
         await c.update_contact_topics("f3@x.com", [{"id": tid, "subscription": "opt_out"}])
         emails = {f"f{i}@x.com" for i in range(20)}
         state = await read_live(c, property_emails=emails, topic_emails=emails)
@@ -191,12 +219,16 @@ async def test_read_live_through_faults_on_a_real_server(start_emulator):
 async def test_a_failing_read_raises_the_api_error_itself():
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/segments":
-            return httpx.Response(401, json={"statusCode": 401, "name": "missing_api_key", "message": "Missing API Key"})
+            return httpx.Response(
+                401, json={"statusCode": 401, "name": "missing_api_key", "message": "Missing API Key"}
+            )
         return httpx.Response(200, json={"object": "list", "has_more": False, "data": []})
 
     from resend_iac.client import ResendAPIError
 
-    async with ResendClient(KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=None) as c:
+    async with ResendClient(
+        KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=None
+    ) as c:
         with pytest.raises(ResendAPIError) as info:
             await read_live(c)
     assert (info.value.status, info.value.name) == (401, "missing_api_key")
@@ -207,8 +239,11 @@ async def test_members_are_matched_by_id_and_duplicate_emails_warn():
     """A (hypothetical) team with two contacts whose emails differ only in case: the
     first listed is kept, memberships follow contact ids, a warning says so."""
     lists = {
-        "/contacts": [{"id": "c1", "email": "A@x.com"}, {"id": "c2", "email": "a@x.com"},
-                      {"id": "c3", "email": "b@x.com"}],
+        "/contacts": [
+            {"id": "c1", "email": "A@x.com"},
+            {"id": "c2", "email": "a@x.com"},
+            {"id": "c3", "email": "b@x.com"},
+        ],
         "/segments": [{"id": "s1", "name": "S"}],
         "/segments/s1/contacts": [{"id": "c2", "email": "a@x.com"}, {"id": "c3", "email": "b@x.com"}],
     }
@@ -218,7 +253,9 @@ async def test_members_are_matched_by_id_and_duplicate_emails_warn():
         return httpx.Response(200, json={"object": "list", "has_more": False, "data": data})
 
     warnings: list[str] = []
-    async with ResendClient(KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=None) as c:
+    async with ResendClient(
+        KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=None
+    ) as c:
         state = await read_live(c, warnings=warnings)
     assert state.contacts["a@x.com"].id == "c1"
     assert state.contacts["a@x.com"].segments == set()  # c2 is the member, not c1

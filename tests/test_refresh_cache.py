@@ -39,8 +39,15 @@ def run(*args: object, ok: tuple[int, ...] = (0, 2)):
     return result
 
 
-def write_team(path: Path, n: int, *, tier: dict[int, str] | None = None, news: dict[int, str] | None = None,
-               props: bool = True, topics: bool = True) -> Path:
+def write_team(
+    path: Path,
+    n: int,
+    *,
+    tier: dict[int, str] | None = None,
+    news: dict[int, str] | None = None,
+    props: bool = True,
+    topics: bool = True,
+) -> Path:
     contacts = []
     for i in range(n):
         c: dict = {"email": f"person{i:04d}@zq-example.org", "first_name": f"Quetzal{i:04d}"}
@@ -49,8 +56,12 @@ def write_team(path: Path, n: int, *, tier: dict[int, str] | None = None, news: 
         if topics:
             c["topics"] = {"news": (news or {}).get(i, "opt_in")}
         contacts.append(c)
-    doc = {"version": 1, "properties": {"tier": {"type": "string"}},
-           "topics": {"news": {"default_subscription": "opt_in"}}, "contacts": contacts}
+    doc = {
+        "version": 1,
+        "properties": {"tier": {"type": "string"}},
+        "topics": {"news": {"default_subscription": "opt_in"}},
+        "contacts": contacts,
+    }
     path.write_text(yaml.safe_dump(doc, sort_keys=False))
     return path
 
@@ -104,8 +115,9 @@ def test_deleted_and_recreated_out_of_band_is_read_not_served_from_the_cache(war
     with api(remote) as c:
         old = contact_id(c, email)
         c.delete_contact(old)
-        c.create_contact({"email": email, "first_name": "Quetzal0002",
-                          "properties": {"tier": "recreated-value"}})
+        c.create_contact(
+            {"email": email, "first_name": "Quetzal0002", "properties": {"tier": "recreated-value"}}
+        )
         assert contact_id(c, email) != old
     p = plan(warm, "--refresh-budget", 0)
     [update] = changes(p, "contact")
@@ -117,7 +129,9 @@ def test_deleted_and_recreated_out_of_band_is_read_not_served_from_the_cache(war
 @pytest.mark.parametrize("cache_flag", ["--no-cache", "--refresh-budget=0"])
 def test_opted_out_out_of_band_is_never_resubscribed(warm, remote, cache_flag):
     with api(remote) as c:
-        c.update_contact_topics("person0003@zq-example.org", [{"id": topic_id(c, "news"), "subscription": "opt_out"}])
+        c.update_contact_topics(
+            "person0003@zq-example.org", [{"id": topic_id(c, "news"), "subscription": "opt_out"}]
+        )
         c.update_contact("person0004@zq-example.org", {"unsubscribed": True})
     write_team(warm, 6)  # the files still say opt_in (and, implicitly, nothing about unsubscribed)
     p = plan(warm, cache_flag)
@@ -144,7 +158,9 @@ def test_opted_out_out_of_band_is_never_resubscribed(warm, remote, cache_flag):
     assert changes(p, "contact") == [] and any("person0004" in w for w in p["warnings"])
 
 
-def test_out_of_band_drift_found_by_full_at_once_and_by_rotation_within_ceil_managed_over_budget(warm, remote):
+def test_out_of_band_drift_found_by_full_at_once_and_by_rotation_within_ceil_managed_over_budget(
+    warm, remote
+):
     managed, budget = 6, 2
     # the entry verified last in the rotation order (oldest first, then by email)
     email = "person0005@zq-example.org"
@@ -172,13 +188,23 @@ def test_the_cache_file_holds_no_email_name_or_value(warm, remote, tmp_path):
     run("export", "--out", tmp_path / "export.yaml")  # export writes the cache too
     data = (tmp_path / "cache.sqlite").read_bytes()
     assert len(data) > 0
-    for needle in (b"zq-example", b"person000", b"Quetzal", b"tierval", b"opt_in", b"opt_out", b"news",
-                   b"tier", KEY.encode()):
+    for needle in (
+        b"zq-example",
+        b"person000",
+        b"Quetzal",
+        b"tierval",
+        b"opt_in",
+        b"opt_out",
+        b"news",
+        b"tier",
+        KEY.encode(),
+    ):
         assert needle not in data, needle
 
 
-def test_a_cache_made_against_one_team_used_against_another_gives_a_correct_plan(warm, remote, start_emulator,
-                                                                                 monkeypatch, tmp_path):
+def test_a_cache_made_against_one_team_used_against_another_gives_a_correct_plan(
+    warm, remote, start_emulator, monkeypatch, tmp_path
+):
     other = start_emulator(db_path=":memory:", rate_limit=0)
     monkeypatch.setenv("RESEND_API_URL", other.url)
     # the other team: the same emails, other values
@@ -304,8 +330,14 @@ def test_the_freshness_line_in_text_markdown_and_json():
     from resend_iac.engine import Plan
     from resend_iac.render import render_json, render_markdown, render_text
 
-    fresh = {"refresh": "auto", "budget": 100, "cache": True, "read_now": 12, "from_cache": 9988,
-             "oldest_verified": "2026-11-29T03:17:40Z"}
+    fresh = {
+        "refresh": "auto",
+        "budget": 100,
+        "cache": True,
+        "read_now": 12,
+        "from_cache": 9988,
+        "oldest_verified": "2026-11-29T03:17:40Z",
+    }
     plan = Plan(fingerprint="sha256:" + "0" * 64, freshness=fresh)
     for text in (render_text(plan), render_markdown(plan)):
         assert "12 read now" in text and "9,988 from the refresh cache" in text

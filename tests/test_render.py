@@ -29,39 +29,81 @@ def sample_plan() -> Plan:
         warnings=["carl@example.com is opted out of newsletter; resubscription left out"],
         changes=[
             Change("create", "property", "company", None, {"type": "string", "fallback_value": None}),
-            Change("update", "property", "plan", {"fallback_value": "free"}, {"fallback_value": "pro"}, id="p1"),
             Change(
-                "replace", "property", "age",
-                {"type": "string", "fallback_value": None}, {"type": "number", "fallback_value": 0}, id="p2",
+                "update", "property", "plan", {"fallback_value": "free"}, {"fallback_value": "pro"}, id="p1"
+            ),
+            Change(
+                "replace",
+                "property",
+                "age",
+                {"type": "string", "fallback_value": None},
+                {"type": "number", "fallback_value": 0},
+                id="p2",
             ),
             Change("delete", "property", "legacy", {"type": "string", "fallback_value": None}, None, id="p3"),
             Change("create", "segment", "beta-testers", None, {}),
             Change("delete", "segment", "old-segment", {}, None, id="s2"),
-            Change("create", "topic", "newsletter", None, {"default_subscription": "opt_in", "visibility": "public"}),
-            Change("update", "topic", "product", {"description": "Old"}, {"description": "Product news"}, id="t1"),
             Change(
-                "replace", "topic", "events",
+                "create",
+                "topic",
+                "newsletter",
+                None,
+                {"default_subscription": "opt_in", "visibility": "public"},
+            ),
+            Change(
+                "update", "topic", "product", {"description": "Old"}, {"description": "Product news"}, id="t1"
+            ),
+            Change(
+                "replace",
+                "topic",
+                "events",
                 {"default_subscription": "opt_in", "description": "Events"},
-                {"default_subscription": "opt_out", "description": "Events"}, id="t2",
+                {"default_subscription": "opt_out", "description": "Events"},
+                id="t2",
             ),
             Change("delete", "topic", "legacy-topic", {"default_subscription": "opt_in"}, None, id="t3"),
             Change(
-                "create", "contact", "ada@example.com", None,
+                "create",
+                "contact",
+                "ada@example.com",
+                None,
                 {
-                    "first_name": "Ada", "last_name": "Lovelace", "unsubscribed": False,
+                    "first_name": "Ada",
+                    "last_name": "Lovelace",
+                    "unsubscribed": False,
                     "properties": {"company": "Acme Widgets", "age": 36},
-                    "segments": ["beta-testers"], "topics": {"newsletter": "opt_in"},
+                    "segments": ["beta-testers"],
+                    "topics": {"newsletter": "opt_in"},
                 },
                 email="Ada@Example.com",
             ),
-            Change("update", "contact", "bob@mail.test.org", {"first_name": "Bob"}, {"first_name": "Robert"}, id="c2"),
-            Change("delete", "contact", "eve@evil.io", {"first_name": "Eve", "unsubscribed": True}, None, id="c3"),
-            Change("create", "membership", "bob@mail.test.org", parent="beta-testers", id="c2"),
-            Change("delete", "membership", "dora@example.com", parent="old-members", id="c4",
-                   email="Dora@Example.com"),
             Change(
-                "update", "subscription", "carl@example.com",
-                {"product": "opt_in"}, {"product": "opt_out"}, id="c5",
+                "update",
+                "contact",
+                "bob@mail.test.org",
+                {"first_name": "Bob"},
+                {"first_name": "Robert"},
+                id="c2",
+            ),
+            Change(
+                "delete", "contact", "eve@evil.io", {"first_name": "Eve", "unsubscribed": True}, None, id="c3"
+            ),
+            Change("create", "membership", "bob@mail.test.org", parent="beta-testers", id="c2"),
+            Change(
+                "delete",
+                "membership",
+                "dora@example.com",
+                parent="old-members",
+                id="c4",
+                email="Dora@Example.com",
+            ),
+            Change(
+                "update",
+                "subscription",
+                "carl@example.com",
+                {"product": "opt_in"},
+                {"product": "opt_out"},
+                id="c5",
             ),
         ],
     )
@@ -72,7 +114,9 @@ def contacts_plan(n: int, *, kind: str = "contact", fingerprint: str = "fp") -> 
     for i in range(n):
         email = f"user{i:05d}@example.com"
         if kind == "contact":
-            changes.append(Change("create", "contact", email, None, {"first_name": f"Name{i}", "last_name": "Doe"}))
+            changes.append(
+                Change("create", "contact", email, None, {"first_name": f"Name{i}", "last_name": "Doe"})
+            )
         else:
             changes.append(Change("create", "membership", email, parent="beta-testers"))
     return Plan(changes=changes, fingerprint=fingerprint)
@@ -115,11 +159,15 @@ def test_text_groups_by_kind_and_ends_with_warnings_then_summary():
     plan = sample_plan()
     out = render_text(plan)
     lines = out.splitlines()
-    assert lines[-1] == plan.summary() == (
-        "Plan: 1 property to create, 1 to update, 1 to replace, 1 to delete; "
-        "1 segment to create, 1 to delete; 1 topic to create, 1 to update, 1 to replace, 1 to delete; "
-        "1 contact to create, 1 to update, 1 to delete; 1 membership to add, 1 to remove; "
-        "1 subscription to change."
+    assert (
+        lines[-1]
+        == plan.summary()
+        == (
+            "Plan: 1 property to create, 1 to update, 1 to replace, 1 to delete; "
+            "1 segment to create, 1 to delete; 1 topic to create, 1 to update, 1 to replace, 1 to delete; "
+            "1 contact to create, 1 to update, 1 to delete; 1 membership to add, 1 to remove; "
+            "1 subscription to change."
+        )
     )
     headers = [line.split(" ")[0] for line in lines if re.match(r"^[a-z]+ \(\d+ changes?:", line)]
     assert headers == ["property", "segment", "topic", "contact", "membership", "subscription"]
@@ -131,12 +179,17 @@ def test_text_groups_by_kind_and_ends_with_warnings_then_summary():
 
 def test_summary_names_objects_and_relations_apart():
     contacts = [Change("create", "contact", f"c{i}@x.com") for i in range(2)]
-    plan = Plan(changes=contacts + [Change("update", "contact", "u@x.com")]
-                + [Change("create", "membership", f"a{i}@x.com", parent="s") for i in range(3)]
-                + [Change("delete", "membership", f"r{i}@x.com", parent="s") for i in range(3000)]
-                + [Change("update", "subscription", "t@x.com")])
-    assert plan.summary() == ("Plan: 2 contacts to create, 1 to update; 3 memberships to add, "
-                              "3,000 to remove; 1 subscription to change.")
+    plan = Plan(
+        changes=contacts
+        + [Change("update", "contact", "u@x.com")]
+        + [Change("create", "membership", f"a{i}@x.com", parent="s") for i in range(3)]
+        + [Change("delete", "membership", f"r{i}@x.com", parent="s") for i in range(3000)]
+        + [Change("update", "subscription", "t@x.com")]
+    )
+    assert plan.summary() == (
+        "Plan: 2 contacts to create, 1 to update; 3 memberships to add, "
+        "3,000 to remove; 1 subscription to change."
+    )
     # a plan that only removes memberships deletes nothing
     only = Plan(changes=[Change("delete", "membership", "r@x.com", parent="s")])
     assert "delete" not in only.summary() and only.summary() == "Plan: 1 membership to remove."
@@ -221,8 +274,8 @@ def test_markdown_folds_long_sections():
     plan = contacts_plan(25)
     plan.changes += contacts_plan(3, kind="membership").changes
     md = render_markdown(plan)
-    contact_section = md[md.index("### contact"):md.index("### membership")]
-    membership_section = md[md.index("### membership"):]
+    contact_section = md[md.index("### contact") : md.index("### membership")]
+    membership_section = md[md.index("### membership") :]
     assert "<details><summary>" in contact_section and "</details>" in contact_section
     assert contact_section.count("\n+ contact ") == 25
     assert "<details>" not in membership_section
@@ -235,13 +288,15 @@ def test_markdown_truncates_huge_plan_with_visible_note():
     assert len(md) <= 60_000
     shown = md.count("\n+ contact ")
     assert 100 < shown < 50_000
-    m = re.search(r"… (\d+) more changes not shown\*\* \(plan truncated to stay under 60,000 characters\)", md)
+    m = re.search(
+        r"… (\d+) more changes not shown\*\* \(plan truncated to stay under 60,000 characters\)", md
+    )
     assert m, md[-500:]
     assert int(m.group(1)) + shown == 50_000
-    assert "resend-iac plan" in md[m.start():]
+    assert "resend-iac plan" in md[m.start() :]
     # the open <details> and the code fence are closed before the note
     assert md.count("<details>") == md.count("</details>")
-    assert md[:m.start()].count("```") % 2 == 0
+    assert md[: m.start()].count("```") % 2 == 0
     # the table still counts everything
     assert "| contact | 50000 | 0 | 0 | 0 |" in md
 
@@ -265,7 +320,9 @@ def test_markdown_not_truncated_when_it_fits():
 
 
 def test_markdown_code_fence_survives_backticks_in_values():
-    plan = Plan(changes=[Change("update", "topic", "news", {"description": "a"}, {"description": "```\n# hi"})])
+    plan = Plan(
+        changes=[Change("update", "topic", "news", {"description": "a"}, {"description": "```\n# hi"})]
+    )
     md = render_markdown(plan)
     fence = re.search(r"^(`{4,})diff$", md, re.M)
     assert fence, md
@@ -381,11 +438,17 @@ def test_redaction_distinct_even_when_short_hashes_collide():
 
 
 def test_redaction_of_flat_property_fields_and_email_values():
-    plan = Plan(changes=[Change(
-        "update", "contact", "x@y.com",
-        {"properties.city": "Paris", "email": "X@Y.com", "properties.score": 3},
-        {"properties.city": "Lyon", "email": "x@y.com", "properties.score": 4},
-    )])
+    plan = Plan(
+        changes=[
+            Change(
+                "update",
+                "contact",
+                "x@y.com",
+                {"properties.city": "Paris", "email": "X@Y.com", "properties.score": 3},
+                {"properties.city": "Lyon", "email": "x@y.com", "properties.score": 4},
+            )
+        ]
+    )
     out = render_json(plan, redact=True)
     for raw in ("Paris", "Lyon", "x@y.com", "X@Y.com"):
         assert raw not in out
@@ -411,11 +474,25 @@ def test_redaction_covers_every_email_in_the_json_even_in_extra_fields():
 
 
 def test_new_contacts_email_field_is_not_repeated():
-    plan = Plan(changes=[
-        Change("create", "contact", "ada@example.com", None, {"email": "Ada@Example.com", "first_name": "Ada"},
-               email="Ada@Example.com"),
-        Change("update", "contact", "bob@example.com", {"email": "bob@example.com"}, {"email": "Bob@Example.com"}),
-    ])
+    plan = Plan(
+        changes=[
+            Change(
+                "create",
+                "contact",
+                "ada@example.com",
+                None,
+                {"email": "Ada@Example.com", "first_name": "Ada"},
+                email="Ada@Example.com",
+            ),
+            Change(
+                "update",
+                "contact",
+                "bob@example.com",
+                {"email": "bob@example.com"},
+                {"email": "Bob@Example.com"},
+            ),
+        ]
+    )
     lines = render_text(plan).splitlines()
     assert "  + contact Ada@Example.com" in lines
     assert not any(line.strip().startswith("email: null") for line in lines)

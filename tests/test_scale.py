@@ -26,11 +26,19 @@ def _live(n: int) -> State:
     st.segments["vip"] = Segment("vip", id="s1", created_at="2026-01-02")
     st.topics["news"] = Topic("news", "opt_out", None, "public", "t1", "2026-01-03")
     for i in reversed(range(n)):  # not in key order
-        st.add_contact(Contact(
-            f"User{i}@Example.com", f"F{i}" if i % 3 else None, UNSET if i % 4 else "L",
-            i % 2 == 0, UNSET if i % 5 == 0 else {"plan": f"v{i}", "n": i * 1.5},
-            {"vip", "a"} if i % 2 else set(), UNSET if i % 7 == 0 else {"news": "opt_in", "x": "opt_out"},
-            id=f"id-{i}", created_at="2026-02-01"))
+        st.add_contact(
+            Contact(
+                f"User{i}@Example.com",
+                f"F{i}" if i % 3 else None,
+                UNSET if i % 4 else "L",
+                i % 2 == 0,
+                UNSET if i % 5 == 0 else {"plan": f"v{i}", "n": i * 1.5},
+                {"vip", "a"} if i % 2 else set(),
+                UNSET if i % 7 == 0 else {"news": "opt_in", "x": "opt_out"},
+                id=f"id-{i}",
+                created_at="2026-02-01",
+            )
+        )
     return st
 
 
@@ -57,10 +65,13 @@ def test_csv_rows_share_repeated_values_and_keep_types(tmp_path):
     from resend_iac import config
 
     (tmp_path / "list.csv").write_text(
-        "email,plan,seats\nA@x.com,pro,5\nb@x.com,pro,5\nc@x.com,5,2.5\nd@x.com,,\n", encoding="utf-8")
+        "email,plan,seats\nA@x.com,pro,5\nb@x.com,pro,5\nc@x.com,5,2.5\nd@x.com,,\n", encoding="utf-8"
+    )
     (tmp_path / "team.yaml").write_text(
         "version: 1\nproperties:\n  plan: {type: string}\n  seats: {type: number}\nsegments:\n  news: {}\n"
-        "contacts:\n  - csv: list.csv\n    segments: [news]\n", encoding="utf-8")
+        "contacts:\n  - csv: list.csv\n    segments: [news]\n",
+        encoding="utf-8",
+    )
     state = config.load([tmp_path / "team.yaml"])
     a, b, c, d = (state.contacts[k] for k in ("a@x.com", "b@x.com", "c@x.com", "d@x.com"))
     assert a.properties == {"plan": "pro", "seats": 5} and a.properties["plan"] is b.properties["plan"]
@@ -68,14 +79,18 @@ def test_csv_rows_share_repeated_values_and_keep_types(tmp_path):
     assert d.properties == {} and a.segments == {"news"} == d.segments
     assert a.email == "A@x.com" and b.email is next(k for k in state.contacts if k == "b@x.com")
 
-    (tmp_path / "list.csv").write_text("email,plan,seats\na@x.com,pro,5\nb@x.com,pro,five\n", encoding="utf-8")
+    (tmp_path / "list.csv").write_text(
+        "email,plan,seats\na@x.com,pro,5\nb@x.com,pro,five\n", encoding="utf-8"
+    )
     state, diagnostics = config.validate([tmp_path / "team.yaml"])
     assert state is None and [d.location.line for d in diagnostics] == [3]
     assert "'five'" in diagnostics[0].message and "not a number" in diagnostics[0].message
 
 
-CSV_ROWS = (b"email,first_name\na@x.com,A\nb@x.com,B\nbad-email,X\nA@X.com,A2\nc@x.com,\n"
-            b"d@x.com,D\nb@x.com,\ne@x.com,E\n")
+CSV_ROWS = (
+    b"email,first_name\na@x.com,A\nb@x.com,B\nbad-email,X\nA@X.com,A2\nc@x.com,\n"
+    b"d@x.com,D\nb@x.com,\ne@x.com,E\n"
+)
 
 
 def _import(chunk_rows, monkeypatch, on_conflict, interrupt_after=None, unknowns="benign"):
@@ -92,8 +107,10 @@ def _import(chunk_rows, monkeypatch, on_conflict, interrupt_after=None, unknowns
     store.create_contact("d@x.com", {"first_name": "old"}, {}, [], [])
     job = imports.prepare(store, CSV_ROWS, {"on_conflict": on_conflict})
     with store.write() as c:
-        c.execute("INSERT INTO imports (id, status, created_at, job) VALUES ('i', 'in_progress', 'x', ?)",
-                  (_json.dumps(job),))
+        c.execute(
+            "INSERT INTO imports (id, status, created_at, job) VALUES ('i', 'in_progress', 'x', ?)",
+            (_json.dumps(job),),
+        )
     if interrupt_after is not None:
         real, calls = imports._apply_rows, []
 
@@ -132,6 +149,7 @@ def test_chunked_hostile_imports_end_as_one_transaction_would(monkeypatch, on_co
     for chunk in (1, 2, 3):
         assert _import(chunk, monkeypatch, on_conflict, unknowns="hostile") == whole
 
+
 def test_frozen_dict_reads_like_a_dict_and_refuses_changes():
     import copy
     import pickle
@@ -143,8 +161,15 @@ def test_frozen_dict_reads_like_a_dict_and_refuses_changes():
     assert sorted(d.items()) == [("news", "opt_in")] and d.get("x") is None and len(d) == 1
     for clone in (copy.copy(d), copy.deepcopy(d), pickle.loads(pickle.dumps(d))):
         assert clone == d and type(clone) is FrozenDict
-    for change in (lambda: d.__setitem__("a", 1), lambda: d.__delitem__("news"), d.clear, d.popitem,
-                   lambda: d.pop("news"), lambda: d.setdefault("a", 1), lambda: d.update(a=1)):
+    for change in (
+        lambda: d.__setitem__("a", 1),
+        lambda: d.__delitem__("news"),
+        d.clear,
+        d.popitem,
+        lambda: d.pop("news"),
+        lambda: d.setdefault("a", 1),
+        lambda: d.update(a=1),
+    ):
         with pytest.raises(TypeError):
             change()
     with pytest.raises(TypeError):
@@ -219,6 +244,11 @@ def test_an_upload_reset_while_stored_is_dropped_and_a_killed_one_is_resumed(mon
         c.execute("INSERT INTO import_csv (import_id, part, text) VALUES ('orphan', 0, 'x')")
     again = imports.Importer(store)
     again.resume()
-    assert _wait_done(again, iid)["counts"] == {"total": 8, "created": 5, "updated": 2,
-                                               "skipped": 0, "failed": 1}
+    assert _wait_done(again, iid)["counts"] == {
+        "total": 8,
+        "created": 5,
+        "updated": 2,
+        "skipped": 0,
+        "failed": 1,
+    }
     assert store.read("SELECT * FROM import_csv") == []

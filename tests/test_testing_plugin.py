@@ -35,10 +35,16 @@ contacts:
 def run_pytest(folder: Path, *args: str) -> tuple[dict[str, int], str]:
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rA", *args],
-        cwd=folder, capture_output=True, text=True, timeout=120)
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     out = proc.stdout + proc.stderr
-    counts = {m.group(2): int(m.group(1))
-              for m in re.finditer(r"(\d+) (passed|failed|errors?|skipped)", out.splitlines()[-1])}
+    counts = {
+        m.group(2): int(m.group(1))
+        for m in re.finditer(r"(\d+) (passed|failed|errors?|skipped)", out.splitlines()[-1])
+    }
     return counts, out
 
 
@@ -60,9 +66,12 @@ def write(folder: Path, files: dict[str, str]) -> Path:
 
 
 def test_seeded_then_empty_then_unaffected(pytester):
-    write(pytester.path, {"data/team.yaml": TEAM,
-                          "one.yaml": "version: 1\ncontacts:\n  - email: solo@example.com\n",
-                          "test_app.py": """
+    write(
+        pytester.path,
+        {
+            "data/team.yaml": TEAM,
+            "one.yaml": "version: 1\ncontacts:\n  - email: solo@example.com\n",
+            "test_app.py": """
         import os, threading
         import pytest, resend
 
@@ -126,17 +135,23 @@ def test_seeded_then_empty_then_unaffected(pytester):
                           headers={"Authorization": "Bearer re_other", "User-Agent": "t"})
             assert r.status_code == 400 and r.json()["message"] == "API key is invalid"
             assert resend_emulator.requests()[-1].status == 400
-    """})
+    """,
+        },
+    )
     counts, out = run_inline(pytester)
     assert counts == {"passed": 7}, out
 
 
 def test_options_from_ini_command_line_and_marker(pytester):
-    write(pytester.path, {"pytest.ini": """
+    write(
+        pytester.path,
+        {
+            "pytest.ini": """
         [pytest]
         resend_rate_limit = 2
         resend_api_key = re_from_ini
-    """, "test_opts.py": """
+    """,
+            "test_opts.py": """
         import httpx, pytest, resend
 
         def test_ini(resend_emulator):
@@ -157,7 +172,9 @@ def test_options_from_ini_command_line_and_marker(pytester):
         def test_command_line_and_marker(resend_emulator):
             assert resend_emulator.options["rate_limit"] == 0.0  # from the command line
             assert resend_emulator.options["latency_ms"] == 150
-    """})
+    """,
+        },
+    )
     counts, out = run_inline(pytester, "--resend-rate-limit", "0", "-k", "marker")
     assert counts == {"passed": 2, "deselected": 1}, out
     counts, out = run_inline(pytester, "-k", "ini")
@@ -165,8 +182,11 @@ def test_options_from_ini_command_line_and_marker(pytester):
 
 
 def test_bad_seed_and_unknown_option_are_clear_errors(pytester):
-    write(pytester.path, {"bad.yaml": "version: 1\ncontacts:\n  - bob@example.com\n",
-                     "test_bad.py": """
+    write(
+        pytester.path,
+        {
+            "bad.yaml": "version: 1\ncontacts:\n  - bob@example.com\n",
+            "test_bad.py": """
         import pytest
 
         @pytest.mark.resend_seed("bad.yaml")
@@ -180,7 +200,9 @@ def test_bad_seed_and_unknown_option_are_clear_errors(pytester):
         @pytest.mark.resend_emulator(ratelimit=5)
         def test_typo(resend_emulator):
             pass
-    """})
+    """,
+        },
+    )
     counts, out = run_inline(pytester)
     assert counts == {"errors": 3}, out
     assert "bad.yaml:3" in out and "Traceback" not in out
@@ -189,9 +211,10 @@ def test_bad_seed_and_unknown_option_are_clear_errors(pytester):
 
 
 def test_profiles_pass_through_only_when_the_emulator_has_them():
+    import inspect
+
     from resend_iac.emulator import create_app
     from resend_iac.testing.emulator import create_app_kwargs
-    import inspect
 
     accepted = inspect.signature(create_app).parameters
     kwargs = create_app_kwargs({"rate_limit": 0.0, "unknowns": "benign", "list_lag": 0.0})
@@ -229,9 +252,11 @@ def test_the_example_user_suite_passes():
     """examples/testing/ is a user's project: run its own test suite, in its own folder."""
     counts, out = run_pytest(EXAMPLE)
     assert counts == {"passed": 6}, out
-    for name in ("test_seeded_team_is_seen_through_the_sdk",
-                 "test_the_next_test_starts_from_an_empty_team",
-                 "test_without_the_fixture_nothing_changes"):
+    for name in (
+        "test_seeded_team_is_seen_through_the_sdk",
+        "test_the_next_test_starts_from_an_empty_team",
+        "test_without_the_fixture_nothing_changes",
+    ):
         assert f"PASSED tests/test_newsletter.py::{name}" in out, out
 
 
@@ -251,8 +276,7 @@ def test_keep_alive_requests_are_not_delayed():
         server.switch.use(create_app(":memory:", rate_limit=0))
         listening = server.server.servers[0].sockets[0]
         assert listening.proto == socket.IPPROTO_TCP
-        with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer k",
-                                                        "User-Agent": "t"}) as c:
+        with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer k", "User-Agent": "t"}) as c:
             c.get("/contacts")
             start = time.perf_counter()
             for _ in range(20):
@@ -275,7 +299,8 @@ def test_seeding_and_reading_under_the_hostile_profile_and_a_list_lag(tmp_path):
     if "list_lag" not in inspect.signature(create_app).parameters:
         pytest.skip("this emulator has no profiles")
     (tmp_path / "team.yaml").write_text(
-        "version: 1\ncontacts:\n  - email: Ada@Example.com\n    first_name: Ada\n")
+        "version: 1\ncontacts:\n  - email: Ada@Example.com\n    first_name: Ada\n"
+    )
     server = EmulatorThread().start()
     try:
         templates: dict = {}
@@ -284,8 +309,9 @@ def test_seeding_and_reading_under_the_hostile_profile_and_a_list_lag(tmp_path):
             handle = ResendEmulator(server.url, "re_x", app, base=tmp_path)
             server.switch.use(app, handle.log)
             handle.seed_fresh(["team.yaml"], templates)
-            with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer re_x",
-                                                            "User-Agent": "t"}) as c:
+            with httpx.Client(
+                base_url=server.url, headers={"Authorization": "Bearer re_x", "User-Agent": "t"}
+            ) as c:
                 listed = [x["email"] for x in c.get("/contacts").json()["data"]]
                 assert listed == ["Ada@Example.com"], unknowns  # seeded: not lagging
                 assert c.get("/contacts/Ada@Example.com").json()["first_name"] == "Ada"
@@ -294,8 +320,9 @@ def test_seeding_and_reading_under_the_hostile_profile_and_a_list_lag(tmp_path):
                 assert listed == ["Ada@Example.com"], unknowns  # the new one lags
             assert sorted(handle.state().contacts) == ["ada@example.com", "new@example.com"]
             handle.assert_matches("team.yaml")
-            with httpx.Client(base_url=server.url, headers={"Authorization": "Bearer re_x",
-                                                            "User-Agent": "t"}) as c:
+            with httpx.Client(
+                base_url=server.url, headers={"Authorization": "Bearer re_x", "User-Agent": "t"}
+            ) as c:
                 assert len(c.get("/contacts").json()["data"]) == 1  # still lagging after
         assert len(templates) == 2  # one seeded template per profile
     finally:

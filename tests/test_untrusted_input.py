@@ -38,8 +38,13 @@ def test_alias_bomb_is_refused_fast_and_small():
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
 
     start = time.monotonic()
-    r = subprocess.run([sys.executable, "-m", "resend_iac", "validate", str(bomb)], capture_output=True,
-                       text=True, timeout=60, preexec_fn=cap)
+    r = subprocess.run(
+        [sys.executable, "-m", "resend_iac", "validate", str(bomb)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=cap,
+    )
     took = time.monotonic() - start
     assert r.returncode == 1, r.stderr
     assert "billion laughs" in r.stderr and "Traceback" not in r.stderr
@@ -60,7 +65,10 @@ def test_alias_bomb_in_process_costs_little():
 
 
 def test_reasonable_aliases_and_merges_still_work(tmp_path):
-    text = HEAD.replace("contacts:\n", "segments: {a: {}, b: {}}\nx-d: &d {segments: [a, b], unsubscribed: false}\ncontacts:\n")
+    text = HEAD.replace(
+        "contacts:\n",
+        "segments: {a: {}, b: {}}\nx-d: &d {segments: [a, b], unsubscribed: false}\ncontacts:\n",
+    )
     text += "".join(f"  - {{<<: *d, email: u{i}@example.com}}\n" for i in range(2000))
     (tmp_path / "t.yaml").write_text(text)
     state = config.load([tmp_path / "t.yaml"])
@@ -133,9 +141,19 @@ def test_proc_self_environ_never_leaks(tmp_path, monkeypatch):
     (root / "seeds" / "out.csv").symlink_to(outside)
     (root / "seeds" / "loop.csv").symlink_to(root / "seeds" / "loop.csv")
     (root / "sub").symlink_to(tmp_path, target_is_directory=True)  # a directory link: not followed
-    entries = ["/proc/self/environ", "../outside.csv", "seeds/env.csv", "seeds/out.csv", "seeds/../../outside.csv",
-               "sub/outside.csv", "seeds/loop.csv", str(outside)]
-    text = "version: 1\ncontacts:\n" + "".join(f"  - csv: {e}\n    columns: {{Nope: email}}\n" for e in entries)
+    entries = [
+        "/proc/self/environ",
+        "../outside.csv",
+        "seeds/env.csv",
+        "seeds/out.csv",
+        "seeds/../../outside.csv",
+        "sub/outside.csv",
+        "seeds/loop.csv",
+        str(outside),
+    ]
+    text = "version: 1\ncontacts:\n" + "".join(
+        f"  - csv: {e}\n    columns: {{Nope: email}}\n" for e in entries
+    )
     (root / "team.yaml").write_text(text)
     opened: list[str] = []
     real_open = os.open
@@ -160,8 +178,13 @@ def test_proc_self_environ_never_leaks(tmp_path, monkeypatch):
 def test_mask_secrets():
     assert mask_secrets(f"key {KEY}.") == "key re_****."
     assert mask_secrets("RESEND_API_KEY=re_test_gitops_0123456789\n") == "RESEND_API_KEY=re_****\n"
-    for keep in ("re_dev", "re_local", "re_engaged_customer_tier", "re_abcdefgh12345678@example.com",
-                 "are_very_long_identifier_1234567"):
+    for keep in (
+        "re_dev",
+        "re_local",
+        "re_engaged_customer_tier",
+        "re_abcdefgh12345678@example.com",
+        "are_very_long_identifier_1234567",
+    ):
         assert mask_secrets(keep) == keep
 
 
@@ -169,7 +192,9 @@ def test_render_outputs_mask_keys():
     from resend_iac.engine import Change, Plan
     from resend_iac.render import render_json, render_markdown, render_text
 
-    plan = Plan(changes=[Change("create", "contact", "a@x.com", None, {"email": "a@x.com", "first_name": KEY})])
+    plan = Plan(
+        changes=[Change("create", "contact", "a@x.com", None, {"email": "a@x.com", "first_name": KEY})]
+    )
     for out in (render_text(plan), render_markdown(plan), render_json(plan)):
         assert KEY not in out and "re_****" in out
 
@@ -186,9 +211,25 @@ def test_emulator_seed_works_with_an_api_key(tmp_path):
         port = s.getsockname()[1]
     quickstart = Path(__file__).resolve().parents[1] / "examples" / "quickstart"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "resend_iac", "emulator", "--seed", str(quickstart), "--api-key", "re_dev",
-         "--port", str(port), "--db", ":memory:", "--rate-limit", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "resend_iac",
+            "emulator",
+            "--seed",
+            str(quickstart),
+            "--api-key",
+            "re_dev",
+            "--port",
+            str(port),
+            "--db",
+            ":memory:",
+            "--rate-limit",
+            "0",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -218,11 +259,17 @@ def test_an_api_error_quoting_the_key_is_masked(monkeypatch):
     from resend_iac.client import ResendClient
 
     def handler(request: httpx.Request) -> httpx.Response:
-        return httpx.Response(401, json={"statusCode": 401, "name": "invalid_api_key",
-                                         "message": f"API key {KEY} is invalid"})
+        return httpx.Response(
+            401, json={"statusCode": 401, "name": "invalid_api_key", "message": f"API key {KEY} is invalid"}
+        )
 
-    monkeypatch.setattr(plan_cmd, "_client", lambda *a, **k: ResendClient(
-        KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=None))
+    monkeypatch.setattr(
+        plan_cmd,
+        "_client",
+        lambda *a, **k: ResendClient(
+            KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=None
+        ),
+    )
     r = CliRunner().invoke(main, ["plan", str(BAD.parent.parent / "examples" / "quickstart")])
     assert r.exit_code == 1, r.output
     assert "invalid" in r.output and "re_****" in r.output

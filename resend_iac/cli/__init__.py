@@ -21,6 +21,8 @@ def main() -> None:
 
 
 # Command modules register themselves on import (order = order in --help).
-from resend_iac.cli import validate_cmd  # noqa: E402,F401
-from resend_iac.cli import plan_cmd  # noqa: E402,F401
-from resend_iac.cli import emulator_cmd  # noqa: E402,F401
+from resend_iac.cli import (
+    emulator_cmd,  # noqa: E402,F401
+    plan_cmd,  # noqa: E402,F401
+    validate_cmd,  # noqa: E402,F401
+)

@@ -6,8 +6,9 @@ import asyncio
 import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -58,12 +59,19 @@ def _err(message: str) -> None:
 
 
 def target_options(fn: Callable) -> Callable:
-    @click.option("--local", is_flag=True,
-                  help="Use the embedded local emulator (state in <config root>/.resend-iac/local.db, "
-                       "or $RESEND_IAC_LOCAL_DB); no account needed.")
+    @click.option(
+        "--local",
+        is_flag=True,
+        help="Use the embedded local emulator (state in <config root>/.resend-iac/local.db, "
+        "or $RESEND_IAC_LOCAL_DB); no account needed.",
+    )
     @click.option("--api-key", metavar="KEY", default=None, help="API key (default: $RESEND_API_KEY).")
-    @click.option("--api-url", metavar="URL", default=None,
-                  help="API base URL (default: $RESEND_API_URL or https://api.resend.com).")
+    @click.option(
+        "--api-url",
+        metavar="URL",
+        default=None,
+        help="API base URL (default: $RESEND_API_URL or https://api.resend.com).",
+    )
     @functools.wraps(fn)
     def wrapper(*args: Any, **kw: Any) -> Any:
         try:
@@ -96,9 +104,14 @@ def target_options(fn: Callable) -> Callable:
 
 
 def cache_options(fn: Callable) -> Callable:
-    @click.option("--cache", "cache_file", metavar="PATH", default=None,
-                  help="The refresh cache (default: $RESEND_IAC_CACHE or .resend-iac/cache.sqlite). "
-                       "Holds keyed digests, no emails, names or values.")
+    @click.option(
+        "--cache",
+        "cache_file",
+        metavar="PATH",
+        default=None,
+        help="The refresh cache (default: $RESEND_IAC_CACHE or .resend-iac/cache.sqlite). "
+        "Holds keyed digests, no emails, names or values.",
+    )
     @click.option("--no-cache", is_flag=True, help="Neither read nor write the refresh cache.")
     @functools.wraps(fn)
     def wrapper(*args: Any, **kw: Any) -> Any:
@@ -108,15 +121,27 @@ def cache_options(fn: Callable) -> Callable:
 
 
 def refresh_options(fn: Callable) -> Callable:
-    @click.option("--refresh", "refresh_mode", type=click.Choice(["auto", "full"]), default="auto",
-                  show_default=True, envvar="RESEND_IAC_REFRESH",
-                  help="auto: read contact details only where the refresh cache cannot prove them "
-                       "unchanged (plus --refresh-budget in rotation); full: read every managed contact "
-                       "($RESEND_IAC_REFRESH).")
-    @click.option("--refresh-budget", type=click.IntRange(min=0), default=DEFAULT_BUDGET, show_default=True,
-                  envvar="RESEND_IAC_REFRESH_BUDGET",
-                  metavar="N", help="Also re-verify the N least recently verified contacts (1-2 requests each; "
-                       "$RESEND_IAC_REFRESH_BUDGET).")
+    @click.option(
+        "--refresh",
+        "refresh_mode",
+        type=click.Choice(["auto", "full"]),
+        default="auto",
+        show_default=True,
+        envvar="RESEND_IAC_REFRESH",
+        help="auto: read contact details only where the refresh cache cannot prove them "
+        "unchanged (plus --refresh-budget in rotation); full: read every managed contact "
+        "($RESEND_IAC_REFRESH).",
+    )
+    @click.option(
+        "--refresh-budget",
+        type=click.IntRange(min=0),
+        default=DEFAULT_BUDGET,
+        show_default=True,
+        envvar="RESEND_IAC_REFRESH_BUDGET",
+        metavar="N",
+        help="Also re-verify the N least recently verified contacts (1-2 requests each; "
+        "$RESEND_IAC_REFRESH_BUDGET).",
+    )
     @cache_options
     @functools.wraps(fn)
     def wrapper(*args: Any, **kw: Any) -> Any:
@@ -146,8 +171,10 @@ def _refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache)
 def _api_error(e: ResendAPIError) -> str:
     where = f" ({e.method} {e.path})" if e.method else ""
     if e.status == 0:
-        return (f"error: no answer from the API{where}: {e.message}. Check RESEND_API_URL "
-                "(or --api-url) and the network; plan again once it answers.")
+        return (
+            f"error: no answer from the API{where}: {e.message}. Check RESEND_API_URL "
+            "(or --api-url) and the network; plan again once it answers."
+        )
     return f"error: the API answered {e.status} {e.name}: {e.message}{where}"
 
 
@@ -168,8 +195,9 @@ def _load(paths: tuple[str, ...]) -> State:
         raise Exit(1, "\n".join(lines) + f"\n{len(lines)} error(s); nothing was read or written.") from None
 
 
-def _client(local: bool, api_key: str | None, api_url: str | None, paths: Any = (), db: Any = None,
-            note: bool = True):
+def _client(
+    local: bool, api_key: str | None, api_url: str | None, paths: Any = (), db: Any = None, note: bool = True
+):
     """The target's client; with --local, the state beside the config (or ``db``), said on stderr."""
     if local:
         db = Path(db) if db else local_db_path(paths)
@@ -186,6 +214,7 @@ async def _with_status(read: Callable[[Any], Any]) -> Any:
     from rich.console import Console
 
     with Console(stderr=True).status("reading the live team") as status:
+
         def progress(done: int, total: int | None, what: str) -> None:
             if not what.startswith("warning"):
                 status.update(f"reading the live team: {what} {done}{'/' + str(total) if total else ''}")
@@ -195,14 +224,21 @@ async def _with_status(read: Callable[[Any], Any]) -> Any:
 
 async def _read(client: Any, property_emails, topic_emails) -> State:
     """read_live, with a status line on stderr while it reads (on a terminal only)."""
-    return await _with_status(lambda progress: read_live(
-        client, property_emails=property_emails, topic_emails=topic_emails, progress=progress))
+    return await _with_status(
+        lambda progress: read_live(
+            client, property_emails=property_emails, topic_emails=topic_emails, progress=progress
+        )
+    )
 
 
-async def _plan(client: Any, desired: State, allow_resubscribe: bool,
-                refresh: Refresh | None = None) -> tuple[Plan, State]:
-    return await _with_status(lambda progress: plan_live(
-        client, desired, allow_resubscribe=allow_resubscribe, refresh=refresh, progress=progress))
+async def _plan(
+    client: Any, desired: State, allow_resubscribe: bool, refresh: Refresh | None = None
+) -> tuple[Plan, State]:
+    return await _with_status(
+        lambda progress: plan_live(
+            client, desired, allow_resubscribe=allow_resubscribe, refresh=refresh, progress=progress
+        )
+    )
 
 
 def _render(plan: Plan, fmt: str, redact: bool) -> str:
@@ -226,17 +262,41 @@ def _safety_note(plan: Plan) -> None:
 
 @main.command("plan", cls=_Command)
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
-              show_default=True, help="Output format (markdown: for PR comments).")
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Also save the full (never redacted) plan to this file, for `apply --plan`.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format (markdown: for PR comments).",
+)
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Also save the full (never redacted) plan to this file, for `apply --plan`.",
+)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes present.")
 @click.option("--redact", is_flag=True, help="Mask emails and names (for public PRs).")
 @click.option("--allow-resubscribe", is_flag=True, help="Plan resubscriptions of unsubscribed contacts.")
 @refresh_options
 @target_options
-def plan_command(paths, fmt, out, detailed_exitcode, redact, allow_resubscribe, refresh_mode, refresh_budget,
-                 cache_file, no_cache, local, api_key, api_url):
+def plan_command(
+    paths,
+    fmt,
+    out,
+    detailed_exitcode,
+    redact,
+    allow_resubscribe,
+    refresh_mode,
+    refresh_budget,
+    cache_file,
+    no_cache,
+    local,
+    api_key,
+    api_url,
+):
     """Show what apply would change for the files in PATH... (YAML files or directories)."""
     desired = _load(paths)
     client = _client(local, api_key, api_url, paths)
@@ -287,9 +347,15 @@ class _Bar:
             from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-            self.progress = Progress(TextColumn("[bold]applying"), BarColumn(), MofNCompleteColumn(),
-                                     TimeElapsedColumn(), TextColumn("{task.description}"),
-                                     console=Console(stderr=True), transient=True)
+            self.progress = Progress(
+                TextColumn("[bold]applying"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=Console(stderr=True),
+                transient=True,
+            )
             self.task = self.progress.add_task("", total=total)
 
     def __enter__(self) -> "_Bar":
@@ -321,21 +387,40 @@ def _is_saved_plan(path: str) -> bool:
 
 @main.command("apply", cls=_Command)
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--plan", "plan_file", type=click.Path(dir_okay=False), default=None,
-              help="Apply a plan saved with `plan --out`; refused if the live team changed since.")
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Apply a plan saved with `plan --out`; refused if the live team changed since.",
+)
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--force", is_flag=True, help="Apply even if the plan exceeds the policy's safety thresholds.")
 @click.option("--allow-resubscribe", is_flag=True, help="Resubscribe contacts that are unsubscribed live.")
 @refresh_options
 @target_options
-def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, refresh_mode, refresh_budget,
-                  cache_file, no_cache, local, api_key, api_url):
+def apply_command(
+    paths,
+    plan_file,
+    auto_approve,
+    force,
+    allow_resubscribe,
+    refresh_mode,
+    refresh_budget,
+    cache_file,
+    no_cache,
+    local,
+    api_key,
+    api_url,
+):
     """Make the team match the files in PATH... (or carry out a saved plan: `apply PLAN` or
     `apply --plan PLAN`)."""
     if len(paths) == 1 and not plan_file and _is_saved_plan(paths[0]):
         paths, plan_file = (), paths[0]  # `apply PLAN`, as Terraform users type it
     if bool(paths) == bool(plan_file):
-        raise Exit(1, "error: give the files to apply (apply PATH...) or a saved plan (apply --plan PLAN), not both")
+        raise Exit(
+            1, "error: give the files to apply (apply PATH...) or a saved plan (apply --plan PLAN), not both"
+        )
     if plan_file:
         try:
             saved = load_plan(plan_file)
@@ -373,10 +458,14 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, refr
                 else:
                     was, now = saved.fingerprint, fingerprint(live)
                 if now != was:
-                    raise Exit(1, (
-                        f"error: the live team changed since the plan was made (plan fingerprint "
-                        f"{was[:19]}, now {now[:19]}). Nothing was applied. "
-                        "Run plan again and review the new plan."))
+                    raise Exit(
+                        1,
+                        (
+                            f"error: the live team changed since the plan was made (plan fingerprint "
+                            f"{was[:19]}, now {now[:19]}). Nothing was applied. "
+                            "Run plan again and review the new plan."
+                        ),
+                    )
                 plan = saved
             else:
                 plan, live = await _plan(client, desired, allow_resubscribe, refresh)
@@ -393,19 +482,30 @@ def apply_command(paths, plan_file, auto_approve, force, allow_resubscribe, refr
             _echo(_render(plan, "text", False))
             if not auto_approve:
                 if not stdin_is_tty():
-                    raise Exit(1, "error: stdin is not a terminal, so apply cannot ask for confirmation; "
-                                  "review the plan and pass --auto-approve to apply it. Nothing was applied.")
+                    raise Exit(
+                        1,
+                        "error: stdin is not a terminal, so apply cannot ask for confirmation; "
+                        "review the plan and pass --auto-approve to apply it. Nothing was applied.",
+                    )
                 if not click.confirm("Apply these changes?", default=False):
                     raise Exit(1, "Apply cancelled. Nothing was applied.")
             forget_written(plan, refresh.cache)  # before the writes: an unknown outcome leaves no entry
             with _Bar(len(plan.changes)) as bar:
                 try:
-                    result = await apply(plan, client, progress=bar, live=live,
-                                         allow_resubscribe=bool(allow_resubscribe and saved is None))
+                    result = await apply(
+                        plan,
+                        client,
+                        progress=bar,
+                        live=live,
+                        allow_resubscribe=bool(allow_resubscribe and saved is None),
+                    )
                 except ApplyError as e:
                     r = e.result
-                    raise Exit(1, f"error: {e}\nDone before the failure: {r.created} created, "
-                                  f"{r.updated} updated, {r.deleted} deleted.") from None
+                    raise Exit(
+                        1,
+                        f"error: {e}\nDone before the failure: {r.created} created, "
+                        f"{r.updated} updated, {r.deleted} deleted.",
+                    ) from None
             for w in result.warnings:
                 _err(f"warning: {w}")
             click.echo(result.summary())
@@ -424,8 +524,11 @@ async def read_everything(client: Any, cache: RefreshCache | None = None) -> Sta
     # without topics).
     has_properties = bool(await client.list_properties())
     has_topics = bool(await client.list_topics())
-    live = await read_live(client, property_emails=EVERY_CONTACT if has_properties else (),
-                           topic_emails=EVERY_CONTACT if has_topics else ())
+    live = await read_live(
+        client,
+        property_emails=EVERY_CONTACT if has_properties else (),
+        topic_emails=EVERY_CONTACT if has_topics else (),
+    )
     if cache is not None:
         remember(cache, live)
     for c in live.contacts.values():
@@ -443,8 +546,13 @@ async def read_everything(client: Any, cache: RefreshCache | None = None) -> Sta
 
 
 @main.command("export", cls=_Command)
-@click.option("--out", "out", type=click.Path(dir_okay=False), default=None,
-              help="Write to this file (default: standard output).")
+@click.option(
+    "--out",
+    "out",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write to this file (default: standard output).",
+)
 @cache_options
 @target_options
 def export_command(out, cache_file, no_cache, local, api_key, api_url):

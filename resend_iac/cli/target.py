@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import httpx
 
@@ -76,8 +77,14 @@ def client_for_app(app: Any, api_key: str = "re_local", **kw: Any) -> ResendClie
     return ResendClient(api_key, LOCAL_URL, transport=httpx.ASGITransport(app=app), **kw)
 
 
-def client_for(local: bool, api_key: str | None = None, base_url: str | None = None, *,
-               db_path: str | Path = LOCAL_DB, **kw: Any) -> ResendClient:
+def client_for(
+    local: bool,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    *,
+    db_path: str | Path = LOCAL_DB,
+    **kw: Any,
+) -> ResendClient:
     if local:
         return client_for_app(local_app(db_path), **kw)
     if not (api_key or os.environ.get("RESEND_API_KEY")):
@@ -87,8 +94,10 @@ def client_for(local: bool, api_key: str | None = None, base_url: str | None = N
         try:
             kw["rate_limit"] = float(rate) or None
         except ValueError:
-            raise TargetError(f"RESEND_IAC_RATE_LIMIT={rate!r} is not a number of requests per second "
-                              "(0 turns client-side pacing off)") from None
+            raise TargetError(
+                f"RESEND_IAC_RATE_LIMIT={rate!r} is not a number of requests per second "
+                "(0 turns client-side pacing off)"
+            ) from None
     return ResendClient.from_env(api_key=api_key, base_url=base_url, **kw)
 
 

@@ -14,9 +14,15 @@ from resend_iac.secrets import mask_secrets
 
 @main.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True,
-              help="text: file:line:column: message; json: one document on stdout; "
-                   "github: ::error annotations for a pull request's diff.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="text",
+    show_default=True,
+    help="text: file:line:column: message; json: one document on stdout; "
+    "github: ::error annotations for a pull request's diff.",
+)
 def validate(paths: tuple[str, ...], fmt: str = "text") -> None:
     """Check YAML files (or directories of them) and their CSV seed lists: syntax,
     structure and meaning, with no network access. Prints every problem as

@@ -19,5 +19,16 @@ from resend_iac.client.limiter import RateLimiter
 from resend_iac.client.reader import EVERY_CONTACT, read_live
 from resend_iac.client.sync import SyncResendClient
 
-__all__ = ["ResendAPIError", "NotFoundError", "RateLimitedError", "ValidationError", "AuthError",
-           "api_error", "ResendClient", "SyncResendClient", "RateLimiter", "read_live", "EVERY_CONTACT"]
+__all__ = [
+    "ResendAPIError",
+    "NotFoundError",
+    "RateLimitedError",
+    "ValidationError",
+    "AuthError",
+    "api_error",
+    "ResendClient",
+    "SyncResendClient",
+    "RateLimiter",
+    "read_live",
+    "EVERY_CONTACT",
+]

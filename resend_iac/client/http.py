@@ -39,8 +39,8 @@ from urllib.parse import quote
 import httpx
 
 from resend_iac import __version__
-from resend_iac.errors import ResendIACError
 from resend_iac.client.limiter import RateLimiter
+from resend_iac.errors import ResendIACError
 
 log = logging.getLogger("resend_iac.client")
 
@@ -69,7 +69,12 @@ class ResendAPIError(ResendIACError):
     """
 
     def __init__(
-        self, status: int, name: str, message: str, *, method: str | None = None,
+        self,
+        status: int,
+        name: str,
+        message: str,
+        *,
+        method: str | None = None,
         path: str | None = None,
     ) -> None:
         self.status = status
@@ -111,14 +116,13 @@ class AuthError(ResendAPIError):
     400 ``validation_error`` "API key is invalid" of the newer error catalogue, notes §1.5)."""
 
 
-AUTH_ERROR_NAMES = frozenset({"missing_api_key", "invalid_api_key", "restricted_api_key",
-                              "invalid_permission", "suspended_api_key"})
+AUTH_ERROR_NAMES = frozenset(
+    {"missing_api_key", "invalid_api_key", "restricted_api_key", "invalid_permission", "suspended_api_key"}
+)
 
 
 def _kind(status: int, name: str, message: str) -> type[ResendAPIError]:
-    if name in AUTH_ERROR_NAMES or status == 401 or (
-        status in (400, 403) and "api key" in message.lower()
-    ):
+    if name in AUTH_ERROR_NAMES or status == 401 or (status in (400, 403) and "api key" in message.lower()):
         return AuthError
     if status == 404:
         return NotFoundError
@@ -130,7 +134,12 @@ def _kind(status: int, name: str, message: str) -> type[ResendAPIError]:
 
 
 def api_error(
-    status: int, name: str, message: str, *, method: str | None = None, path: str | None = None,
+    status: int,
+    name: str,
+    message: str,
+    *,
+    method: str | None = None,
+    path: str | None = None,
 ) -> ResendAPIError:
     """The ResendAPIError of the right kind for an answer (or ``ResendAPIError`` itself)."""
     return _kind(status, name, message)(status, name, message, method=method, path=path)
@@ -244,9 +253,7 @@ class ResendClient:
         )
 
     @classmethod
-    def from_env(
-        cls, api_key: str | None = None, base_url: str | None = None, **kw: Any
-    ) -> "ResendClient":
+    def from_env(cls, api_key: str | None = None, base_url: str | None = None, **kw: Any) -> "ResendClient":
         """Connection settings as the official SDK has them: ``RESEND_API_KEY`` and
         ``RESEND_API_URL`` (default https://api.resend.com); arguments win."""
         key = api_key or os.environ.get("RESEND_API_KEY", "")
@@ -305,15 +312,20 @@ class ResendClient:
                         )
                     except httpx.UnsupportedProtocol:
                         raise ResendAPIError(
-                            0, "invalid_url",
+                            0,
+                            "invalid_url",
                             f"the API URL {self.base_url!r} is not http(s)://host[:port]",
-                            method=method, path=path,
+                            method=method,
+                            path=path,
                         ) from None
                     except httpx.TransportError as exc:
                         kind = "timeout" if isinstance(exc, httpx.TimeoutException) else "connection_error"
                         error = ResendAPIError(
-                            0, kind, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
-                            method=method, path=path,
+                            0,
+                            kind,
+                            f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__,
+                            method=method,
+                            path=path,
                         )
                         surely_not_applied = isinstance(exc, NOT_SENT_ERRORS)
                         log.debug("%s %s -> %s", method, path, type(exc).__name__)
@@ -335,10 +347,12 @@ class ResendClient:
                     wait = _retry_after(response.headers)
                     if wait is None:
                         raise RateLimitedError(
-                            429, error.name,
+                            429,
+                            error.name,
                             f"{error.message} (the API asks to wait longer than "
                             f"{MAX_RETRY_AFTER:g}s before retrying; try again later)",
-                            method=method, path=path,
+                            method=method,
+                            path=path,
                         )
                     self.limiter.block(wait)
                     log.info("rate limited on %s %s; waiting %.2fs", method, path, wait)
@@ -364,8 +378,11 @@ class ResendClient:
             return response.json()
         except ValueError:
             raise ResendAPIError(
-                response.status_code, "invalid_response", "the response is not JSON",
-                method=method, path=path,
+                response.status_code,
+                "invalid_response",
+                "the response is not JSON",
+                method=method,
+                path=path,
             ) from None
 
     async def request(
@@ -383,7 +400,12 @@ class ResendClient:
         method = method.upper()
         try:
             return await self._send(
-                method, path, json=json, params=params, files=files, data=data,
+                method,
+                path,
+                json=json,
+                params=params,
+                files=files,
+                data=data,
                 idempotent=method != "POST",
             )
         except _Ambiguous as amb:
@@ -408,8 +430,11 @@ class ResendClient:
             cursor = items[-1].get("id")
             if not cursor or cursor in seen_cursors:
                 raise ResendAPIError(
-                    0, "pagination_error", f"the list did not advance past {cursor!r}",
-                    method="GET", path=path,
+                    0,
+                    "pagination_error",
+                    f"the list did not advance past {cursor!r}",
+                    method="GET",
+                    path=path,
                 )
             seen_cursors.add(cursor)
             query["after"] = cursor

@@ -22,14 +22,30 @@ from resend_iac.model import State
 # Methods of ResendClient exposed synchronously, with the same names and arguments.
 _METHODS = (
     "request",
-    "create_contact", "get_contact", "update_contact", "delete_contact", "list_contacts",
-    "add_contact_segment", "remove_contact_segment", "list_contact_topics",
+    "create_contact",
+    "get_contact",
+    "update_contact",
+    "delete_contact",
+    "list_contacts",
+    "add_contact_segment",
+    "remove_contact_segment",
+    "list_contact_topics",
     "update_contact_topics",
-    "create_property", "update_property", "delete_property", "list_properties",
-    "create_segment", "rename_segment", "delete_segment", "list_segments",
+    "create_property",
+    "update_property",
+    "delete_property",
+    "list_properties",
+    "create_segment",
+    "rename_segment",
+    "delete_segment",
+    "list_segments",
     "list_segment_contacts",
-    "create_topic", "update_topic", "delete_topic", "list_topics",
-    "create_import", "get_import",
+    "create_topic",
+    "update_topic",
+    "delete_topic",
+    "list_topics",
+    "create_import",
+    "get_import",
 )
 
 
@@ -53,9 +69,7 @@ class SyncResendClient:
 
     def __init__(self, api_key: str, base_url: str = "https://api.resend.com", **kw: Any) -> None:
         self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self._loop.run_forever, name="resend-iac-client", daemon=True
-        )
+        self._thread = threading.Thread(target=self._loop.run_forever, name="resend-iac-client", daemon=True)
         self._thread.start()
 
         async def build() -> ResendClient:
@@ -115,8 +129,10 @@ class SyncResendClient:
             raise RuntimeError("the client is closed")
         if threading.current_thread() is self._thread:
             coro.close()
-            raise RuntimeError("a SyncResendClient cannot be called from its own loop "
-                               "(e.g. from a progress callback): use the async client there")
+            raise RuntimeError(
+                "a SyncResendClient cannot be called from its own loop "
+                "(e.g. from a progress callback): use the async client there"
+            )
         return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
 
     def paginate(self, path: str, params: dict | None = None) -> list[dict]:
@@ -138,8 +154,11 @@ class SyncResendClient:
         """``read_live`` on this client (progress is called from the client's thread)."""
         return self.run(
             read_live(
-                self._client, property_emails=property_emails, topic_emails=topic_emails,
-                progress=progress, warnings=warnings,
+                self._client,
+                property_emails=property_emails,
+                topic_emails=topic_emails,
+                progress=progress,
+                warnings=warnings,
             )
         )
 

@@ -13,9 +13,10 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from functools import lru_cache
+from collections.abc import Iterable, Mapping
+from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import jsonschema
 
@@ -47,7 +48,7 @@ def _inline(node: Any, defs: Mapping[str, Any]) -> Any:
         out = {k: _inline(v, defs) for k, v in node.items() if k not in ("$ref", "$defs")}
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith("#/$defs/"):
-            target = _inline(defs[ref[len("#/$defs/"):]], defs)
+            target = _inline(defs[ref[len("#/$defs/") :]], defs)
             out = {**target, **out}
         return out
     if isinstance(node, list):
@@ -55,7 +56,7 @@ def _inline(node: Any, defs: Mapping[str, Any]) -> Any:
     return node
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(definition: str | None) -> jsonschema.protocols.Validator:
     root = schema()
     defs = root["$defs"]
@@ -101,7 +102,11 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f"the string {value!r}" if len(value) <= 60 else f"the string {value[:60]!r}... ({len(value):,} characters)"
+        return (
+            f"the string {value!r}"
+            if len(value) <= 60
+            else f"the string {value[:60]!r}... ({len(value):,} characters)"
+        )
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if isinstance(value, dict):
@@ -168,7 +173,13 @@ def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> l
     if kind == "type":
         types = error.validator_value if isinstance(error.validator_value, list) else [error.validator_value]
         if not path:
-            return [(path, f"the file must be a mapping with `version: 1` at the top, not {describe(value)}", False)]
+            return [
+                (
+                    path,
+                    f"the file must be a mapping with `version: 1` at the top, not {describe(value)}",
+                    False,
+                )
+            ]
         want = " or ".join(_TYPE_WORDS.get(t, t) for t in types if t != "null")
         if "null" in types:
             want += " or null"
@@ -185,7 +196,11 @@ def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> l
     if kind == "enum":
         options = [str(o) for o in error.validator_value]
         return [
-            (path, f"{field} must be one of {', '.join(options)}, not {describe(value)}{suggest(str(value), options)}", False)
+            (
+                path,
+                f"{field} must be one of {', '.join(options)}, not {describe(value)}{suggest(str(value), options)}",
+                False,
+            )
         ]
     if kind == "const":
         return [(path, f"{field} must be {error.validator_value!r}, not {describe(value)}", False)]
@@ -203,11 +218,19 @@ def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> l
             if key in seen:
                 dups.append(item)
             seen.add(key)
-        return [(path, f"{field} lists {', '.join(repr(d) for d in dups)} more than once: remove the repeat", False)]
+        return [
+            (
+                path,
+                f"{field} lists {', '.join(repr(d) for d in dups)} more than once: remove the repeat",
+                False,
+            )
+        ]
     return [(path, f"{field}: {error.message}", False)]  # pragma: no cover - a validator we do not use
 
 
-_CONTACT_KEYS = frozenset(("email", "first_name", "last_name", "unsubscribed", "protect", "properties", "segments", "topics"))
+_CONTACT_KEYS = frozenset(
+    ("email", "first_name", "last_name", "unsubscribed", "protect", "properties", "segments", "topics")
+)
 _SUBSCRIPTIONS = frozenset(("opt_in", "opt_out"))
 
 
@@ -232,10 +255,16 @@ def plain_contact_ok(entry: Any) -> bool:
         if value is not None and type(value) not in (str, int, float):
             return False
     segments = entry.get("segments", [])
-    if not isinstance(segments, list) or any(type(n) is not str for n in segments) or len(set(segments)) != len(segments):
+    if (
+        not isinstance(segments, list)
+        or any(type(n) is not str for n in segments)
+        or len(set(segments)) != len(segments)
+    ):
         return False
     topics = entry.get("topics", {})
-    if not isinstance(topics, dict) or any(v not in _SUBSCRIPTIONS for v in topics.values() if type(v) is str):
+    if not isinstance(topics, dict) or any(
+        v not in _SUBSCRIPTIONS for v in topics.values() if type(v) is str
+    ):
         return False
     return all(type(v) is str for v in topics.values())
 
@@ -270,7 +299,9 @@ def schema_issues(instance: Any, definition: str | None = None, base: tuple[Any,
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
 _LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\u0080-\U0010ffff]+$")
-_LABEL_RE = re.compile(r"^[A-Za-z0-9\u0080-\U0010ffff]([A-Za-z0-9\-\u0080-\U0010ffff]*[A-Za-z0-9\u0080-\U0010ffff])?$")
+_LABEL_RE = re.compile(
+    r"^[A-Za-z0-9\u0080-\U0010ffff]([A-Za-z0-9\-\u0080-\U0010ffff]*[A-Za-z0-9\u0080-\U0010ffff])?$"
+)
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
 # The common ASCII case in one match (a strict subset of what email_problem accepts).
 _QUICK_EMAIL_RE = re.compile(
@@ -292,7 +323,14 @@ def email_problem(email: str) -> str | None:
     if email.count("@") != 1:
         return f"{email!r} is not a valid email address (it needs exactly one @)"
     local, domain = email.split("@")
-    if not local or len(local) > 64 or not _LOCAL_RE.match(local) or local.startswith(".") or local.endswith(".") or ".." in local:
+    if (
+        not local
+        or len(local) > 64
+        or not _LOCAL_RE.match(local)
+        or local.startswith(".")
+        or local.endswith(".")
+        or ".." in local
+    ):
         return f"{email!r} is not a valid email address (the part before @ is not valid)"
     labels = domain.split(".")
     if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels) or len(labels[-1]) < 2:
@@ -393,7 +431,11 @@ def topic_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issue]
         out.append((("name",), "a topic name must be a non-empty string", True))
     elif len(name) > TOPIC_NAME_MAX:
         out.append(
-            (("name",), f"topic name {name!r} is {len(name)} characters long; Resend allows at most {TOPIC_NAME_MAX}: shorten it", True)
+            (
+                ("name",),
+                f"topic name {name!r} is {len(name)} characters long; Resend allows at most {TOPIC_NAME_MAX}: shorten it",
+                True,
+            )
         )
     spec = {k: v for k, v in data.items() if k != "name"}
     if structure:
@@ -458,7 +500,8 @@ def reference_issues(
                 out.append(
                     (
                         ("topics", name),
-                        f"topic {_ex(name)} is not declared; declare it under topics: or fix the name" + suggest(name, known),
+                        f"topic {_ex(name)} is not declared; declare it under topics: or fix the name"
+                        + suggest(name, known),
                         True,
                     )
                 )

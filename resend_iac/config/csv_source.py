@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from resend_iac.config.checks import CONTACT_FIELDS, email_problem, quick_email_ok, suggest
 from resend_iac.config.limits import Limits, ReadProblem, read_bounded
@@ -47,7 +48,7 @@ def decode(data: bytes) -> tuple[str | None, int, str]:
         return data.decode("utf-8-sig"), 0, ""
     except UnicodeDecodeError as exc:
         if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            return None, 1, "file is UTF-16 (e.g. Excel's \"Unicode Text\"); save it as UTF-8"
+            return None, 1, 'file is UTF-16 (e.g. Excel\'s "Unicode Text"); save it as UTF-8'
         line = data[: exc.start].count(b"\n") + 1
         byte = data[exc.start]
         return None, line, f"file is not UTF-8 (byte 0x{byte:02x} on line {line}); save it as UTF-8"
@@ -85,11 +86,15 @@ def read_csv(
     problems: list[Problem] = []
     limits = limits or Limits()
     try:
-        data = read_bounded(path, limits.max_csv_bytes, f"CSV file {display!r}", Limits.env_name("max_csv_bytes"))
+        data = read_bounded(
+            path, limits.max_csv_bytes, f"CSV file {display!r}", Limits.env_name("max_csv_bytes")
+        )
     except ReadProblem as exc:
         return [], [("entry", None, exc.message)]
     except FileNotFoundError:
-        return [], [("entry", None, f"CSV file {display!r} not found; `csv:` paths are relative to the YAML file")]
+        return [], [
+            ("entry", None, f"CSV file {display!r} not found; `csv:` paths are relative to the YAML file")
+        ]
     except IsADirectoryError:
         return [], [("entry", None, f"CSV path {display!r} is a directory, not a file")]
     except OSError as exc:
@@ -99,11 +104,14 @@ def read_csv(
         return [], [("csv", line, message)]
     lines = max(text.count("\n"), text.count("\r"))  # \r alone ends a line too
     if lines > limits.max_csv_rows:
-        return [], [(
-            "csv", limits.max_csv_rows + 1,
-            f"CSV file has {lines:,} lines, more than the limit of {limits.max_csv_rows:,}; split it into "
-            f"several files, or raise the limit with {Limits.env_name('max_csv_rows')}",
-        )]
+        return [], [
+            (
+                "csv",
+                limits.max_csv_rows + 1,
+                f"CSV file has {lines:,} lines, more than the limit of {limits.max_csv_rows:,}; split it into "
+                f"several files, or raise the limit with {Limits.env_name('max_csv_rows')}",
+            )
+        ]
 
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
@@ -111,14 +119,32 @@ def read_csv(
     except csv.Error as exc:
         return [], [("csv", 1, f"CSV syntax error: {excerpt(exc, 120)[1:-1]}")]
     if not header or not any(h.strip() for h in header):
-        return [], [("csv", 1, "CSV file is empty: it needs a header row (e.g. `email,first_name`) and one row per contact")]
+        return [], [
+            (
+                "csv",
+                1,
+                "CSV file is empty: it needs a header row (e.g. `email,first_name`) and one row per contact",
+            )
+        ]
     header = [h.strip() for h in header]
     if len(header) == 1 and ";" in header[0] and header[0] not in (columns or properties):
-        return [], [("csv", 1, f"the header {excerpt(header[0])} is one column: the file looks semicolon-separated; save it comma-separated")]
+        return [], [
+            (
+                "csv",
+                1,
+                f"the header {excerpt(header[0])} is one column: the file looks semicolon-separated; save it comma-separated",
+            )
+        ]
     seen: dict[str, int] = {}
     for i, name in enumerate(header):
         if name and name in seen:
-            problems.append(("csv", 1, f"column {excerpt(name)} appears twice in the header (columns {seen[name] + 1} and {i + 1}); rename one"))
+            problems.append(
+                (
+                    "csv",
+                    1,
+                    f"column {excerpt(name)} appears twice in the header (columns {seen[name] + 1} and {i + 1}); rename one",
+                )
+            )
         seen.setdefault(name, i)
 
     targets = set(CONTACT_FIELDS) | set(properties)
@@ -155,7 +181,11 @@ def read_csv(
                 continue
             if target in mapped_by:
                 problems.append(
-                    ("columns", name, f"columns {mapped_by[target]!r} and {name!r} both map to {target!r}; map each field once")
+                    (
+                        "columns",
+                        name,
+                        f"columns {mapped_by[target]!r} and {name!r} both map to {target!r}; map each field once",
+                    )
                 )
                 continue
             mapped_by[target] = name
@@ -171,7 +201,13 @@ def read_csv(
                 continue
             mapping[seen[name]] = target
     if "email" not in mapped_by:
-        problems.append(("entry", None, f"no column of {display} maps to email; add it under columns: (e.g. `columns: {{Email: email}}`)"))
+        problems.append(
+            (
+                "entry",
+                None,
+                f"no column of {display} maps to email; add it under columns: (e.g. `columns: {{Email: email}}`)",
+            )
+        )
     if problems:
         return [], problems
 
@@ -184,7 +220,9 @@ def read_csv(
     # Per property column, a bounded cache: cell text -> the value object every row with
     # that text shares (lists repeat their plan/company/country values: one string or
     # number each instead of one per row, and a number is parsed once).
-    prop_cols = [(i, t, properties[t].type == "number", header[i], {}) for i, t in mapping.items() if t in properties]
+    prop_cols = [
+        (i, t, properties[t].type == "number", header[i], {}) for i, t in mapping.items() if t in properties
+    ]
     width = len(header)
     pad = [""] * width
     contacts: list[Contact] = []
@@ -204,7 +242,13 @@ def read_csv(
                     continue  # a blank line
                 if n > width:
                     if any(c.strip() for c in row[width:]):
-                        problems.append(("csv", line, f"row has {n} fields but the header has {width}; quote values that contain commas"))
+                        problems.append(
+                            (
+                                "csv",
+                                line,
+                                f"row has {n} fields but the header has {width}; quote values that contain commas",
+                            )
+                        )
                         continue
                 else:
                     row = row + pad[n:]
@@ -227,7 +271,11 @@ def read_csv(
                         unsubscribed = False
                     else:
                         problems.append(
-                            ("csv", line, f"unsubscribed value {excerpt(value)} in column {excerpt(header[unsub_i])} must be true/false, 1/0 or yes/no")
+                            (
+                                "csv",
+                                line,
+                                f"unsubscribed value {excerpt(value)} in column {excerpt(header[unsub_i])} must be true/false, 1/0 or yes/no",
+                            )
                         )
                         continue
             props = dict(shared_props)
@@ -244,7 +292,11 @@ def read_csv(
                     number = parse_number(value)
                     if number is None:
                         problems.append(
-                            ("csv", line, f"value {excerpt(value)} in column {excerpt(col)} is not a number{_number_hint(value)} (property {key!r} is a number)")
+                            (
+                                "csv",
+                                line,
+                                f"value {excerpt(value)} in column {excerpt(col)} is not a number{_number_hint(value)} (property {key!r} is a number)",
+                            )
                         )
                         bad = True
                         continue

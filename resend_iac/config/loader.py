@@ -12,9 +12,10 @@ import gc
 import json
 import os
 import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from resend_iac.config import checks
 from resend_iac.config.csv_source import Shared, decode, read_csv
@@ -148,7 +149,9 @@ class Loader:
                     display = os.path.join(shown, os.fspath(q.relative_to(p)))
                     if not inside(q, root):
                         self.error(
-                            display, 0, 0,
+                            display,
+                            0,
+                            0,
                             f"this file is a symlink that leads outside {shown} (the config root); "
                             "keep every file inside it. Nothing was read",
                         )
@@ -170,7 +173,9 @@ class Loader:
         self.files.append(display)
         limits = self.limits or Limits()
         try:
-            data = read_bounded(Path(display), limits.max_file_bytes, "the file", Limits.env_name("max_file_bytes"))
+            data = read_bounded(
+                Path(display), limits.max_file_bytes, "the file", Limits.env_name("max_file_bytes")
+            )
         except ReadProblem as exc:
             self.error(display, 0, 0, exc.message)
             return None
@@ -209,7 +214,12 @@ class Loader:
                 self.at(f, base if path == ("key",) else base + path, message, on_key or path == ("key",))
             loc = self.where(f, ("properties", key), on_key=True)
             if key in st.properties:
-                self.at(f, ("properties", key), f"property {key!r} is already declared at {st.properties[key].location}; declare it once", True)
+                self.at(
+                    f,
+                    ("properties", key),
+                    f"property {key!r} is already declared at {st.properties[key].location}; declare it once",
+                    True,
+                )
                 continue
             spec = spec or {}
             if spec.get("type") not in PROPERTY_TYPES:
@@ -225,11 +235,18 @@ class Loader:
                 self.at(f, base if path == ("name",) else base + path, message, on_key or path == ("name",))
             loc = self.where(f, ("segments", name), on_key=True)
             if name in st.segments:
-                self.at(f, ("segments", name), f"segment {name!r} is already declared at {st.segments[name].location}; declare it once", True)
+                self.at(
+                    f,
+                    ("segments", name),
+                    f"segment {name!r} is already declared at {st.segments[name].location}; declare it once",
+                    True,
+                )
                 continue
             membership = spec.get("membership", "authoritative")
             st.segments[name] = Segment(
-                name=name, membership=membership if membership in MEMBERSHIPS else "authoritative", location=loc
+                name=name,
+                membership=membership if membership in MEMBERSHIPS else "authoritative",
+                location=loc,
             )
         for name, spec in _section(data, "topics", f):
             spec = spec or {}
@@ -238,7 +255,12 @@ class Loader:
                 self.at(f, base if path == ("name",) else base + path, message, on_key or path == ("name",))
             loc = self.where(f, ("topics", name), on_key=True)
             if name in st.topics:
-                self.at(f, ("topics", name), f"topic {name!r} is already declared at {st.topics[name].location}; declare it once", True)
+                self.at(
+                    f,
+                    ("topics", name),
+                    f"topic {name!r} is already declared at {st.topics[name].location}; declare it once",
+                    True,
+                )
                 continue
             st.topics[name] = Topic(
                 name=name,
@@ -394,11 +416,16 @@ class Loader:
             self.at(f, base + ("csv",), "csv: needs the path of a CSV file, relative to this YAML file")
             return
         if any(ord(ch) < 32 or ch == "\x7f" for ch in rel):
-            self.at(f, base + ("csv",), "csv: the path holds a control character (e.g. a NUL byte); name a plain file")
+            self.at(
+                f,
+                base + ("csv",),
+                "csv: the path holds a control character (e.g. a NUL byte); name a plain file",
+            )
             return
         if os.path.isabs(rel) or rel.startswith("~"):
             self.at(
-                f, base + ("csv",),
+                f,
+                base + ("csv",),
                 f"csv: {excerpt(rel)} is not a relative path; name a file inside {f.root_display} (the "
                 "config root), relative to this YAML file. Nothing was read",
             )
@@ -407,7 +434,8 @@ class Loader:
         display = os.path.normpath(os.path.join(os.path.dirname(f.display), rel))
         if not inside(path, f.root):
             self.at(
-                f, base + ("csv",),
+                f,
+                base + ("csv",),
                 f"csv: {excerpt(rel)} leads outside {f.root_display} (the config root: the directory given, "
                 "or the given file's directory), through '..' or a symlink; keep seed lists inside it. "
                 "Nothing was read",
@@ -415,7 +443,9 @@ class Loader:
             return
         columns = entry.get("columns")
         limits = self.limits or Limits()
-        contacts, problems = read_csv(path, display, columns, self.state.properties, self._shared(entry), limits)
+        contacts, problems = read_csv(
+            path, display, columns, self.state.properties, self._shared(entry), limits
+        )
         self.files.append(display)
         for kind, where, message in problems:
             if kind == "csv":

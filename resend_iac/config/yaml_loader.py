@@ -111,7 +111,9 @@ def _scalar(node: yaml.ScalarNode) -> Any:
             if problem:
                 raise YAMLProblem(*_mark(node), problem)
         return value
-    raise YAMLProblem(*_mark(node), f"unsupported YAML tag {excerpt(tag)}; use plain strings, numbers, booleans or null")
+    raise YAMLProblem(
+        *_mark(node), f"unsupported YAML tag {excerpt(tag)}; use plain strings, numbers, booleans or null"
+    )
 
 
 def excerpt(text: Any, limit: int = 40) -> str:
@@ -200,9 +202,10 @@ class _Builder:
         if self.budget < 0:
             line, col = _mark(node)
             raise YAMLProblem(
-                line, col,
+                line,
+                col,
                 f"YAML aliases of the anchor at line {line}, column {col} (and others) expand to more "
-                f"than {self.max_alias_nodes:,} values (a \"billion laughs\" file?), so they were not expanded. "
+                f'than {self.max_alias_nodes:,} values (a "billion laughs" file?), so they were not expanded. '
                 "Use fewer aliases, or raise the limit with RESEND_IAC_MAX_ALIAS_NODES",
             )
         return True
@@ -226,7 +229,9 @@ class _Builder:
                 "needs a handful of levels (raise the limit with RESEND_IAC_MAX_DEPTH)",
             )
         if node.tag not in _COLLECTIONS:
-            raise YAMLProblem(*_mark(node), f"unsupported YAML tag {excerpt(node.tag)}; use plain mappings and lists")
+            raise YAMLProblem(
+                *_mark(node), f"unsupported YAML tag {excerpt(node.tag)}; use plain mappings and lists"
+            )
         child = self.build if self.aliased else self._build  # no anchors: no accounting
         if isinstance(node, yaml.SequenceNode):
             seq = Seq()
@@ -241,7 +246,9 @@ class _Builder:
             out.mark = _mark(node)
             for key_node, value_node in self.pairs(node):
                 if not isinstance(key_node, yaml.ScalarNode):
-                    raise YAMLProblem(*_mark(key_node), "mapping keys must be plain names, not lists or mappings")
+                    raise YAMLProblem(
+                        *_mark(key_node), "mapping keys must be plain names, not lists or mappings"
+                    )
                 key = key_node.value
                 if key in out:
                     line, col = out.key_marks[key]
@@ -277,7 +284,9 @@ class _Builder:
                 sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
                 for src in sources:
                     if not isinstance(src, yaml.MappingNode):
-                        raise YAMLProblem(*_mark(src), "a '<<' merge key needs a mapping (or a list of mappings)")
+                        raise YAMLProblem(
+                            *_mark(src), "a '<<' merge key needs a mapping (or a list of mappings)"
+                        )
                     merged.extend(self.pairs(src, depth + 1))
             else:
                 pairs.append((key_node, value_node))
@@ -329,7 +338,9 @@ def parse(text: str, max_depth: int = 32, max_alias_nodes: int = 250_000) -> Any
         before = text[: exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1
         what = f"character #x{exc.character:04x}" if isinstance(exc.character, int) else "a character"
-        raise YAMLProblem(line, col, f"YAML syntax error: {what} is not allowed in YAML ({exc.reason}): remove it") from None
+        raise YAMLProblem(
+            line, col, f"YAML syntax error: {what} is not allowed in YAML ({exc.reason}): remove it"
+        ) from None
     except yaml.YAMLError as exc:  # pragma: no cover - unmarked errors are rare
         raise YAMLProblem(1, 1, f"YAML syntax error: {excerpt(exc, 200)[1:-1]}") from None
     except RecursionError:  # pragma: no cover - libyaml refuses deeper nesting first

@@ -42,7 +42,8 @@ import math
 import random
 import re
 import time
-from typing import Any, Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
 from urllib.parse import unquote
 
 from starlette.concurrency import run_in_threadpool
@@ -50,7 +51,6 @@ from starlette.requests import Request
 
 from resend_iac.emulator import imports as imports_mod
 from resend_iac.emulator.store import (
-    CONTACT_FIELDS,
     PROPERTY_KEY_RE,
     PROPERTY_TYPES,
     SUBSCRIPTIONS,
@@ -81,8 +81,7 @@ class Response:
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         self.headers.append((b"content-length", str(len(self.body)).encode()))
-        await send({"type": "http.response.start", "status": self.status_code,
-                    "headers": self.headers})
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.headers})
         await send({"type": "http.response.body", "body": self.body})
 
 
@@ -103,8 +102,7 @@ def list_body(data: list, has_more: bool) -> dict[str, Any]:
 
 def json_list_response(items: list[str], has_more: bool) -> Response:
     """A list whose items are JSON texts already (serialised by SQLite)."""
-    body = (f'{{"object":"list","has_more":{"true" if has_more else "false"},"data":['
-            + ",".join(items) + "]}")
+    body = f'{{"object":"list","has_more":{"true" if has_more else "false"},"data":[' + ",".join(items) + "]}"
     return Response(body.encode())
 
 
@@ -122,8 +120,7 @@ async def json_body(request: Request, *, allow_list: bool = False) -> Any:
     try:
         body = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError):
-        raise APIError(400, "validation_error",
-                       "The request body is not valid JSON.") from None
+        raise APIError(400, "validation_error", "The request body is not valid JSON.") from None
     if isinstance(body, dict) or (allow_list and isinstance(body, list)):
         return body
     raise APIError(422, "validation_error", "The request body must be a JSON object.")
@@ -135,8 +132,7 @@ NEWER_DEFAULT_LIMIT = 20  # "newer" list endpoints without `limit` (pagination d
 def page_params(request: Request, default_limit: int | None = None) -> dict[str, Any]:
     """Pagination parameters; ``default_limit`` applies when ``limit`` is absent."""
     q = request.query_params
-    page: dict[str, Any] = {"limit": None, "after": q.get("after") or None,
-                            "before": q.get("before") or None}
+    page: dict[str, Any] = {"limit": None, "after": q.get("after") or None, "before": q.get("before") or None}
     if page["after"] and page["before"]:
         raise invalid("The `after` and `before` parameters cannot be used together.")
     raw = q.get("limit")
@@ -208,7 +204,7 @@ def parse_segment_refs(value: Any) -> list[str]:
         if isinstance(item, dict):
             item = item.get("id")
         if not isinstance(item, str) or not item:
-            raise invalid("Each item of `segments` must be a segment id or {\"id\": …}.")
+            raise invalid('Each item of `segments` must be a segment id or {"id": …}.')
         out.append(item)
     return out
 
@@ -247,6 +243,7 @@ async def _read_body(receive: Any) -> bytes:
 
 async def _read_upload(scope: dict, body: bytes) -> tuple[bytes, dict[str, Any]]:
     """(the CSV ``file``'s bytes, the other import fields) of a multipart body read whole."""
+
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": body, "more_body": False}
 
@@ -271,10 +268,18 @@ async def _read_upload(scope: dict, body: bytes) -> tuple[bytes, dict[str, Any]]
 class EmulatorApp:
     """ASGI callable. Attributes ``store``, ``stats`` and ``importer`` are for tests."""
 
-    def __init__(self, db_path: str = ":memory:", *, rate_limit: float = 5.0,
-                 api_keys: Sequence[str] = (), fail_rate: float = 0.0, latency_ms: float = 0.0,
-                 seed: int | None = None, unknowns: str = "benign",
-                 list_lag: float = 0.0) -> None:
+    def __init__(
+        self,
+        db_path: str = ":memory:",
+        *,
+        rate_limit: float = 5.0,
+        api_keys: Sequence[str] = (),
+        fail_rate: float = 0.0,
+        latency_ms: float = 0.0,
+        seed: int | None = None,
+        unknowns: str = "benign",
+        list_lag: float = 0.0,
+    ) -> None:
         self.store = Store(db_path, unknowns=unknowns, list_lag=list_lag)
         self.unknowns = unknowns
         self.api_keys = frozenset(api_keys)
@@ -300,13 +305,13 @@ class EmulatorApp:
         self.recent: collections.deque = collections.deque(maxlen=200)  # for the web view
 
     def stats(self) -> dict[str, Any]:
-        return {"total": self.total, "rate_limited": self.rate_limited,
-                "by_route": dict(self.by_route)}
+        return {"total": self.total, "rate_limited": self.rate_limited, "by_route": dict(self.by_route)}
 
     async def _admin(self, scope: dict, receive: Any, send: Any) -> None:
         path, method = scope["path"], scope["method"]
         if path == "/_emulator/ui" or path.startswith("/_emulator/ui/"):  # read-only web view
             from resend_iac.emulator.ui import UI
+
             self.ui = self.ui or UI(self)
             await self.ui(scope, receive, send)
             return
@@ -331,8 +336,7 @@ class EmulatorApp:
                 self.store.advance(seconds)
                 response = json_response({"object": "emulator", "advanced": seconds})
         else:
-            response = error_response(APIError(404, "not_found",
-                                               "The requested endpoint does not exist."))
+            response = error_response(APIError(404, "not_found", "The requested endpoint does not exist."))
         await response(scope, receive, send)
 
     # -- wire ---------------------------------------------------------------------------
@@ -351,15 +355,16 @@ class EmulatorApp:
             return []
         reset = max(1, math.ceil(self.window_start + self.window - now))
         remaining = max(0, self.limit - self.window_count)
-        return [("ratelimit-limit", str(self.limit)),
-                ("ratelimit-remaining", str(remaining)),
-                ("ratelimit-reset", str(reset)),
-                ("ratelimit-policy", f"{self.limit};w={max(1, round(self.window))}")]
+        return [
+            ("ratelimit-limit", str(self.limit)),
+            ("ratelimit-remaining", str(remaining)),
+            ("ratelimit-reset", str(reset)),
+            ("ratelimit-policy", f"{self.limit};w={max(1, round(self.window))}"),
+        ]
 
     def _take_token(self, now: float) -> bool:
         if now >= self.window_start + self.window:
-            self.window_start = now - ((now - self.window_start) % self.window
-                                       if self.window_start else 0.0)
+            self.window_start = now - ((now - self.window_start) % self.window if self.window_start else 0.0)
             self.window_count = 0
         if self.window_count >= self.limit:
             return False
@@ -405,43 +410,57 @@ class EmulatorApp:
         extra: list[tuple[str, str]] = []
         response = None
         if not headers.get(b"user-agent"):
-            response = error_response(APIError(
-                403, "invalid_access",
-                "error code: 1010. A User-Agent header is required on every API request."))
+            response = error_response(
+                APIError(
+                    403,
+                    "invalid_access",
+                    "error code: 1010. A User-Agent header is required on every API request.",
+                )
+            )
         else:
             auth = headers.get(b"authorization", b"").decode("latin-1")
             scheme, _, token = auth.partition(" ")
             token = token.strip()
             if scheme.lower() != "bearer" or not token:
-                response = error_response(APIError(
-                    401, "missing_api_key",
-                    "Missing API key in the authorization header. Include the following header "
-                    "in the request: Authorization: Bearer YOUR_API_KEY"))
+                response = error_response(
+                    APIError(
+                        401,
+                        "missing_api_key",
+                        "Missing API key in the authorization header. Include the following header "
+                        "in the request: Authorization: Bearer YOUR_API_KEY",
+                    )
+                )
             elif self.api_keys and token not in self.api_keys:
                 response = error_response(APIError(400, "validation_error", "API key is invalid"))
             elif self.rate_limit > 0 and not self._take_token(now):
                 self.rate_limited += 1
                 retry = max(1, math.ceil(self.window_start + self.window - now))
                 extra.append(("retry-after", str(retry)))
-                response = error_response(APIError(
-                    429, "rate_limit_exceeded",
-                    f"Too many requests. You can only make {self.limit} requests per "
-                    f"{'second' if self.window == 1 else f'{self.window:g} seconds'}. "
-                    "See rate limit response headers for more information."))
+                response = error_response(
+                    APIError(
+                        429,
+                        "rate_limit_exceeded",
+                        f"Too many requests. You can only make {self.limit} requests per "
+                        f"{'second' if self.window == 1 else f'{self.window:g} seconds'}. "
+                        "See rate limit response headers for more information.",
+                    )
+                )
             elif self.fail_rate > 0 and self.rng.random() < self.fail_rate:
                 if self.rng.random() < 0.5:
-                    response = error_response(APIError(500, "application_error",
-                                                       "An unexpected error occurred (injected)."))
+                    response = error_response(
+                        APIError(500, "application_error", "An unexpected error occurred (injected).")
+                    )
                 else:
-                    response = error_response(APIError(503, "service_unavailable",
-                                                       "The service is unavailable (injected)."))
+                    response = error_response(
+                        APIError(503, "service_unavailable", "The service is unavailable (injected).")
+                    )
         if response is None:
             if not matched:
-                response = error_response(APIError(404, "not_found",
-                                                   "The requested endpoint does not exist."))
+                response = error_response(
+                    APIError(404, "not_found", "The requested endpoint does not exist.")
+                )
             elif handler is None:
-                response = error_response(APIError(405, "method_not_allowed",
-                                                   "Method Not Allowed"))
+                response = error_response(APIError(405, "method_not_allowed", "Method Not Allowed"))
             else:
                 scope = dict(scope, path_params=params)
                 try:
@@ -449,17 +468,20 @@ class EmulatorApp:
                 except APIError as err:
                     response = error_response(err)
                 except Exception as exc:  # never a traceback on the wire
-                    response = error_response(APIError(
-                        500, "application_error",
-                        f"An unexpected error occurred: {type(exc).__name__}"))
+                    response = error_response(
+                        APIError(
+                            500, "application_error", f"An unexpected error occurred: {type(exc).__name__}"
+                        )
+                    )
         if self.latency > 0:
             await asyncio.sleep(self.latency)
         if self.rate_limit > 0:
             extra = self._rate_headers(time.monotonic()) + extra
         for name, value in extra:
             response.add_header(name, value)
-        self.recent.append((time.time(), scope["method"], scope["path"], scope.get("query_string"),
-                            response.status_code))
+        self.recent.append(
+            (time.time(), scope["method"], scope["path"], scope.get("query_string"), response.status_code)
+        )
         await response(scope, receive, send)
 
     # -- routes -------------------------------------------------------------------------
@@ -469,32 +491,48 @@ class EmulatorApp:
             ("/contacts", {"POST": self.create_contact, "GET": self.list_contacts}),
             ("/contacts/imports", {"POST": self.create_import, "GET": self.list_imports}),
             ("/contacts/imports/{id}", {"GET": self.get_import}),
-            ("/contacts/{id}", {"GET": self.get_contact, "PATCH": self.update_contact,
-                                "DELETE": self.delete_contact}),
+            (
+                "/contacts/{id}",
+                {"GET": self.get_contact, "PATCH": self.update_contact, "DELETE": self.delete_contact},
+            ),
             ("/contacts/{id}/segments", {"GET": self.list_contact_segments}),
-            ("/contacts/{id}/segments/{segment_id}", {"POST": self.add_contact_segment,
-                                                      "DELETE": self.remove_contact_segment}),
-            ("/contacts/{id}/topics", {"GET": self.list_contact_topics,
-                                       "PATCH": self.update_contact_topics}),
+            (
+                "/contacts/{id}/segments/{segment_id}",
+                {"POST": self.add_contact_segment, "DELETE": self.remove_contact_segment},
+            ),
+            ("/contacts/{id}/topics", {"GET": self.list_contact_topics, "PATCH": self.update_contact_topics}),
             ("/contact-properties", {"POST": self.create_property, "GET": self.list_properties}),
-            ("/contact-properties/{id}", {"GET": self.get_property, "PATCH": self.update_property,
-                                          "DELETE": self.delete_property}),
+            (
+                "/contact-properties/{id}",
+                {"GET": self.get_property, "PATCH": self.update_property, "DELETE": self.delete_property},
+            ),
             ("/segments", {"POST": self.create_segment, "GET": self.list_segments}),
-            ("/segments/{id}", {"GET": self.get_segment, "PATCH": self.update_segment,
-                                "DELETE": self.delete_segment}),
+            (
+                "/segments/{id}",
+                {"GET": self.get_segment, "PATCH": self.update_segment, "DELETE": self.delete_segment},
+            ),
             ("/segments/{id}/contacts", {"GET": self.list_segment_contacts}),
             # Deprecated audience paths (an audience is a segment; the SDKs still call these
             # when given an ``audience_id``).
             ("/audiences", {"POST": self.create_audience, "GET": self.list_audiences}),
             ("/audiences/{id}", {"GET": self.get_audience, "DELETE": self.delete_audience}),
-            ("/audiences/{audience_id}/contacts", {"POST": self.create_audience_contact,
-                                                   "GET": self.list_audience_contacts}),
-            ("/audiences/{audience_id}/contacts/{id}", {
-                "GET": self.get_audience_contact, "PATCH": self.update_contact,
-                "DELETE": self.delete_audience_contact}),
+            (
+                "/audiences/{audience_id}/contacts",
+                {"POST": self.create_audience_contact, "GET": self.list_audience_contacts},
+            ),
+            (
+                "/audiences/{audience_id}/contacts/{id}",
+                {
+                    "GET": self.get_audience_contact,
+                    "PATCH": self.update_contact,
+                    "DELETE": self.delete_audience_contact,
+                },
+            ),
             ("/topics", {"POST": self.create_topic, "GET": self.list_topics}),
-            ("/topics/{id}", {"GET": self.get_topic, "PATCH": self.update_topic,
-                              "DELETE": self.delete_topic}),
+            (
+                "/topics/{id}",
+                {"GET": self.get_topic, "PATCH": self.update_topic, "DELETE": self.delete_topic},
+            ),
         ]
         for path, methods in table:
             self.routes.append((_route_regex(path), path, methods))
@@ -507,8 +545,9 @@ class EmulatorApp:
             raise missing("email")
         email = body["email"]
         if not valid_email(email):
-            raise invalid("Invalid `email` field. The email address needs to follow the "
-                          "`email@example.com` format.")
+            raise invalid(
+                "Invalid `email` field. The email address needs to follow the `email@example.com` format."
+            )
         fields = parse_contact_fields(body)
         values = {k: v for k, v in parse_properties(body).items() if v is not None}
         segments = parse_segment_refs(body.get("segments"))
@@ -534,8 +573,9 @@ class EmulatorApp:
         if body.get("email") is not None:
             email = body["email"]
             if not valid_email(email):
-                raise invalid("Invalid `email` field. The email address needs to follow the "
-                              "`email@example.com` format.")
+                raise invalid(
+                    "Invalid `email` field. The email address needs to follow the `email@example.com` format."
+                )
             if self.store.email_key(email) != self.store.email_key(ref):
                 fields["email"] = email
         values = parse_properties(body)
@@ -561,8 +601,7 @@ class EmulatorApp:
         body = await json_body(request)
         key = req_str(body, "key")
         if not PROPERTY_KEY_RE.match(key):
-            raise invalid("The `key` must be 1 to 50 characters: letters, digits and "
-                          "underscores only.")
+            raise invalid("The `key` must be 1 to 50 characters: letters, digits and underscores only.")
         if body.get("type") is None:
             raise missing("type")
         ptype = body["type"]
@@ -627,18 +666,24 @@ class EmulatorApp:
     async def add_contact_segment(self, request: Request) -> Response:
         sid = request.path_params["segment_id"]
         cid = self.store.add_membership(request.path_params["id"], sid)
-        return json_response({"object": "contact_segment", "id": sid, "contact_id": cid,
-                              "segment_id": sid})
+        return json_response({"object": "contact_segment", "id": sid, "contact_id": cid, "segment_id": sid})
 
     async def remove_contact_segment(self, request: Request) -> Response:
         sid = request.path_params["segment_id"]
         cid = self.store.remove_membership(request.path_params["id"], sid)
-        return json_response({"object": "contact_segment", "id": cid, "contact_id": cid,
-                              "segment_id": sid, "audienceId": sid, "deleted": True})
+        return json_response(
+            {
+                "object": "contact_segment",
+                "id": cid,
+                "contact_id": cid,
+                "segment_id": sid,
+                "audienceId": sid,
+                "deleted": True,
+            }
+        )
 
     async def list_contact_segments(self, request: Request) -> Response:
-        data, more = self.store.list_contact_segments(request.path_params["id"],
-                                                      self.newer_page(request))
+        data, more = self.store.list_contact_segments(request.path_params["id"], self.newer_page(request))
         return json_response(list_body(data, more))
 
     # deprecated audiences
@@ -654,8 +699,7 @@ class EmulatorApp:
         return json_response(list_body(data, more))
 
     async def get_audience(self, request: Request) -> Response:
-        return json_response({**self.store.get_segment(request.path_params["id"]),
-                              "object": "audience"})
+        return json_response({**self.store.get_segment(request.path_params["id"]), "object": "audience"})
 
     async def delete_audience(self, request: Request) -> Response:
         sid = request.path_params["id"]
@@ -670,8 +714,9 @@ class EmulatorApp:
         if body.get("email") is None:
             raise missing("email")
         if not valid_email(body["email"]):
-            raise invalid("Invalid `email` field. The email address needs to follow the "
-                          "`email@example.com` format.")
+            raise invalid(
+                "Invalid `email` field. The email address needs to follow the `email@example.com` format."
+            )
         values = {k: v for k, v in parse_properties(body).items() if v is not None}
         cid = self.store.create_contact(body["email"], parse_contact_fields(body), values, [], [])
         self.store.add_membership(cid, aid)
@@ -753,8 +798,7 @@ class EmulatorApp:
         return json_response({"object": "topic", "id": tid, "deleted": True})
 
     async def list_contact_topics(self, request: Request) -> Response:
-        data, more = self.store.list_contact_topics(request.path_params["id"],
-                                                    self.newer_page(request))
+        data, more = self.store.list_contact_topics(request.path_params["id"], self.newer_page(request))
         return json_response(list_body(data, more))
 
     async def update_contact_topics(self, request: Request) -> Response:
@@ -765,8 +809,14 @@ class EmulatorApp:
             body = body["topics"]
         topics = parse_topic_refs(body)
         cid = self.store.update_contact_topics(request.path_params["id"], topics)
-        return json_response({"object": "contact_topics", "id": cid, "contact_id": cid,
-                              "topics": [{"id": t, "subscription": s} for t, s in topics]})
+        return json_response(
+            {
+                "object": "contact_topics",
+                "id": cid,
+                "contact_id": cid,
+                "topics": [{"id": t, "subscription": s} for t, s in topics],
+            }
+        )
 
     # contact imports
 
@@ -802,14 +852,29 @@ class EmulatorApp:
         return json_response(list_body(data, more))
 
 
-def create_app(db_path: str = ":memory:", *, rate_limit: float = 5.0,
-               api_keys: Sequence[str] = (), fail_rate: float = 0.0, latency_ms: float = 0.0,
-               seed: int | None = None, unknowns: str = "benign",
-               list_lag: float = 0.0) -> EmulatorApp:
+def create_app(
+    db_path: str = ":memory:",
+    *,
+    rate_limit: float = 5.0,
+    api_keys: Sequence[str] = (),
+    fail_rate: float = 0.0,
+    latency_ms: float = 0.0,
+    seed: int | None = None,
+    unknowns: str = "benign",
+    list_lag: float = 0.0,
+) -> EmulatorApp:
     """Build the emulator app (an ASGI callable; state in SQLite at ``db_path``).
 
     ``unknowns``: ``"benign"`` or ``"hostile"`` (the harmful reading of every behaviour of
     the real API that is unknown; see docs/emulator.md). ``list_lag``: seconds during which
     contact and segment-member lists leave out a contact just written."""
-    return EmulatorApp(db_path, rate_limit=rate_limit, api_keys=api_keys, fail_rate=fail_rate,
-                       latency_ms=latency_ms, seed=seed, unknowns=unknowns, list_lag=list_lag)
+    return EmulatorApp(
+        db_path,
+        rate_limit=rate_limit,
+        api_keys=api_keys,
+        fail_rate=fail_rate,
+        latency_ms=latency_ms,
+        seed=seed,
+        unknowns=unknowns,
+        list_lag=list_lag,
+    )

@@ -44,7 +44,8 @@ import queue
 import sqlite3
 import threading
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from resend_iac.emulator.store import (
     CONTACT_FIELDS,
@@ -92,8 +93,10 @@ def _resolve_columns(header: list[str], column_map: Any, props: dict[str, str]) 
 
     def column(name: Any, where: str) -> int:
         if not isinstance(name, str) or name not in index:
-            raise invalid(f"column_map: {where} names the column `{name}`, which the CSV "
-                          f"header does not have (columns: {', '.join(header)}).")
+            raise invalid(
+                f"column_map: {where} names the column `{name}`, which the CSV "
+                f"header does not have (columns: {', '.join(header)})."
+            )
         return index[name]
 
     def prop(key: str, col: int, ptype: Any = None) -> None:
@@ -102,8 +105,9 @@ def _resolve_columns(header: list[str], column_map: Any, props: dict[str, str]) 
                 raise invalid(f"column_map: `{key}` is not a valid contact property key.")
             ptype = ptype or "string"
             if ptype not in IMPORT_PROPERTY_TYPES:
-                raise invalid(f"column_map: the type of `{key}` must be one of "
-                              f"{', '.join(IMPORT_PROPERTY_TYPES)}.")
+                raise invalid(
+                    f"column_map: the type of `{key}` must be one of {', '.join(IMPORT_PROPERTY_TYPES)}."
+                )
             new_properties[key] = ptype
         properties[key] = col
 
@@ -138,8 +142,10 @@ def _resolve_columns(header: list[str], column_map: Any, props: dict[str, str]) 
         if "email" not in fields and "email" in lower:
             fields["email"] = lower["email"]
     if "email" not in fields:
-        raise invalid("The CSV needs an email column: name a column `email` or map one with "
-                      "`column_map` (e.g. {\"email\": \"Email\"}).")
+        raise invalid(
+            "The CSV needs an email column: name a column `email` or map one with "
+            '`column_map` (e.g. {"email": "Email"}).'
+        )
     return {"fields": fields, "properties": properties, "new_properties": new_properties}
 
 
@@ -171,7 +177,7 @@ def prepare(store: Store, data: bytes, form: dict[str, Any]) -> dict[str, Any]:
     for item in segments:
         sid = item.get("id") if isinstance(item, dict) else item
         if not isinstance(sid, str):
-            raise invalid("Each item of `segments` must be {\"id\": …}.")
+            raise invalid('Each item of `segments` must be {"id": …}.')
         seg_ids.append(sid)
     top = []
     for item in topics:
@@ -190,8 +196,7 @@ def prepare(store: Store, data: bytes, form: dict[str, Any]) -> dict[str, Any]:
             if c.execute("SELECT 1 FROM topics WHERE id = ?", (tid,)).fetchone() is None:
                 raise not_found("Topic")
     columns = _resolve_columns(header, column_map, props)
-    return {"csv": text, "columns": columns, "on_conflict": on_conflict, "segments": seg_ids,
-            "topics": top}
+    return {"csv": text, "columns": columns, "on_conflict": on_conflict, "segments": seg_ids, "topics": top}
 
 
 def _cell(row: list[str], i: int) -> str:
@@ -215,13 +220,15 @@ def _convert(ptype: str, raw: str) -> Any:
         return value
 
 
-def _parse_rows(job: dict[str, Any], props: dict[str, tuple[int, str]],
-                counts: dict[str, int]) -> Iterator[tuple[str, dict[str, Any], dict[int, Any]]]:
+def _parse_rows(
+    job: dict[str, Any], props: dict[str, tuple[int, str]], counts: dict[str, int]
+) -> Iterator[tuple[str, dict[str, Any], dict[int, Any]]]:
     """Valid rows as (email, field changes, {property_seq: value}), as they are parsed;
     bad rows counted."""
     fields = job["columns"]["fields"]
-    prop_cols = [(props[k][0], props[k][1], col) for k, col in job["columns"]["properties"].items()
-                 if k in props]
+    prop_cols = [
+        (props[k][0], props[k][1], col) for k, col in job["columns"]["properties"].items() if k in props
+    ]
     email_col = fields["email"]
     simple = [(name, fields[name]) for name in ("first_name", "last_name") if name in fields]
     unsub_col = fields.get("unsubscribed")
@@ -281,14 +288,17 @@ def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
         if c.execute("SELECT 1 FROM imports WHERE id = ?", (import_id,)).fetchone() is None:
             return  # reset meanwhile
         for key, ptype in (job["columns"].get("new_properties") or {}).items():
-            c.execute("INSERT INTO properties (id, key, type, fallback_value, created_at)"
-                      " SELECT ?, ?, ?, NULL, ? WHERE NOT EXISTS"
-                      " (SELECT 1 FROM properties WHERE key = ?)",
-                      (new_id(), key, ptype, now_text(), key))
+            c.execute(
+                "INSERT INTO properties (id, key, type, fallback_value, created_at)"
+                " SELECT ?, ?, ?, NULL, ? WHERE NOT EXISTS"
+                " (SELECT 1 FROM properties WHERE key = ?)",
+                (new_id(), key, ptype, now_text(), key),
+            )
         # The counts of committed chunks live in their own small row: updating the imports
         # row would rewrite its job (the whole CSV) at every chunk.
-        done = c.execute("SELECT created, updated, skipped FROM import_progress WHERE import_id = ?",
-                         (import_id,)).fetchone() or (0, 0, 0)
+        done = c.execute(
+            "SELECT created, updated, skipped FROM import_progress WHERE import_id = ?", (import_id,)
+        ).fetchone() or (0, 0, 0)
         props = {k: (s, t) for s, k, t in c.execute("SELECT seq, key, type FROM properties")}
     # Parsed a chunk at a time too (a long pure-Python stretch slows every request down).
     rows = iter(_parse_rows(job, props, counts))
@@ -302,9 +312,17 @@ def run(store: Store, import_id: str, job: dict[str, Any]) -> None:
         _run_chunks(store, import_id, job, (upsert, reset), counts, ts, rows, chunk, checkpointer)
 
 
-def _run_chunks(store: Store, import_id: str, job: dict[str, Any], mode: tuple[bool, bool],
-                counts: dict[str, int], ts: str, rows: Iterator, chunk: list,
-                checkpointer: "_Checkpointer") -> None:
+def _run_chunks(
+    store: Store,
+    import_id: str,
+    job: dict[str, Any],
+    mode: tuple[bool, bool],
+    counts: dict[str, int],
+    ts: str,
+    rows: Iterator,
+    chunk: list,
+    checkpointer: "_Checkpointer",
+) -> None:
     # What earlier chunks did, so that a row repeating an email of an earlier chunk ends as
     # it would in one transaction: a contact this import created is merged into (as a
     # repeat within a chunk), and a contact it reset keeps the earlier rows' values.
@@ -316,21 +334,38 @@ def _run_chunks(store: Store, import_id: str, job: dict[str, Any], mode: tuple[b
         with store.write() as c:
             if c.execute("SELECT 1 FROM imports WHERE id = ?", (import_id,)).fetchone() is None:
                 return  # reset meanwhile
-            seg_seqs = [r[0] for sid in job["segments"]
-                        for r in c.execute("SELECT seq FROM segments WHERE id = ?", (sid,))]
-            top_seqs = [(r[0], sub) for tid, sub in job["topics"]
-                        for r in c.execute("SELECT seq FROM topics WHERE id = ?", (tid,))]
+            seg_seqs = [
+                r[0]
+                for sid in job["segments"]
+                for r in c.execute("SELECT seq FROM segments WHERE id = ?", (sid,))
+            ]
+            top_seqs = [
+                (r[0], sub)
+                for tid, sub in job["topics"]
+                for r in c.execute("SELECT seq FROM topics WHERE id = ?", (tid,))
+            ]
             _apply_rows(store, c, chunk, mode, counts, seg_seqs, top_seqs, ts, seen)
             if final:
-                c.execute("UPDATE imports SET status = 'completed', completed_at = ?, total = ?,"
-                          " created = ?, updated = ?, skipped = ?, failed = ?, job = NULL WHERE id = ?",
-                          (now_text(), counts["total"], counts["created"], counts["updated"],
-                           counts["skipped"], counts["failed"], import_id))
+                c.execute(
+                    "UPDATE imports SET status = 'completed', completed_at = ?, total = ?,"
+                    " created = ?, updated = ?, skipped = ?, failed = ?, job = NULL WHERE id = ?",
+                    (
+                        now_text(),
+                        counts["total"],
+                        counts["created"],
+                        counts["updated"],
+                        counts["skipped"],
+                        counts["failed"],
+                        import_id,
+                    ),
+                )
                 c.execute("DELETE FROM import_progress WHERE import_id = ?", (import_id,))
                 c.execute("DELETE FROM import_csv WHERE import_id = ?", (import_id,))
             else:
-                c.execute("INSERT OR REPLACE INTO import_progress VALUES (?, ?, ?, ?)",
-                          (import_id, counts["created"], counts["updated"], counts["skipped"]))
+                c.execute(
+                    "INSERT OR REPLACE INTO import_progress VALUES (?, ?, ?, ?)",
+                    (import_id, counts["created"], counts["updated"], counts["skipped"]),
+                )
         chunk = following
         if not final:
             checkpointer.chunk_done()
@@ -382,20 +417,32 @@ class _Seen:
         self.reset: set[int] = set()
 
 
-def _apply_rows(store: Store, c: Any, rows: list, mode: tuple[bool, bool], counts: dict[str, int],
-                seg_seqs: list[int], top_seqs: list[tuple[int, str]], ts: str, seen: _Seen) -> None:
+def _apply_rows(
+    store: Store,
+    c: Any,
+    rows: list,
+    mode: tuple[bool, bool],
+    counts: dict[str, int],
+    seg_seqs: list[int],
+    top_seqs: list[tuple[int, str]],
+    ts: str,
+    seen: _Seen,
+) -> None:
     """One chunk of parsed rows, inside the caller's transaction (see ``_run_chunks``)."""
     upsert, reset = mode
     keys = list({store.email_key(email) for email, _, _ in rows})
     known: dict[str, int] = {}
     for i in range(0, len(keys), 500):
-        part = keys[i:i + 500]
-        known.update(c.execute(
-            f"SELECT email_key, seq FROM contacts WHERE email_key IN ({','.join('?' * len(part))})",
-            part).fetchall())
-    last = c.execute("SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name ="
-                     " 'contacts'), 0), coalesce((SELECT max(seq) FROM contacts), 0))"
-                     ).fetchone()[0]
+        part = keys[i : i + 500]
+        known.update(
+            c.execute(
+                f"SELECT email_key, seq FROM contacts WHERE email_key IN ({','.join('?' * len(part))})", part
+            ).fetchall()
+        )
+    last = c.execute(
+        "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name ="
+        " 'contacts'), 0), coalesce((SELECT max(seq) FROM contacts), 0))"
+    ).fetchone()[0]
     new: dict[str, list] = {}  # email_key -> [seq, id, email, first, last, unsub, ts]
     updates: list[tuple] = []
     resets: list[tuple] = []
@@ -419,8 +466,9 @@ def _apply_rows(store: Store, c: Any, rows: list, mode: tuple[bool, bool], count
                 continue
             seq = seen.created[key]
             if changes:
-                updates.append((changes.get("first_name"), changes.get("last_name"),
-                                changes.get("unsubscribed"), seq))
+                updates.append(
+                    (changes.get("first_name"), changes.get("last_name"), changes.get("unsubscribed"), seq)
+                )
             counts["updated"] += 1
         elif key in known:
             if not upsert:
@@ -430,38 +478,57 @@ def _apply_rows(store: Store, c: Any, rows: list, mode: tuple[bool, bool], count
                 continue
             seq = known[key]
             if reset:
-                resets.append((changes.get("first_name"), changes.get("last_name"),
-                               changes.get("unsubscribed", 0), seq))
+                resets.append(
+                    (changes.get("first_name"), changes.get("last_name"), changes.get("unsubscribed", 0), seq)
+                )
             elif changes:
-                updates.append((changes.get("first_name"), changes.get("last_name"),
-                                changes.get("unsubscribed"), seq))
+                updates.append(
+                    (changes.get("first_name"), changes.get("last_name"), changes.get("unsubscribed"), seq)
+                )
             counts["updated"] += 1
         else:
             last += 1
             seq = last
-            new[key] = [seq, new_id(), email, changes.get("first_name"),
-                        changes.get("last_name"), changes.get("unsubscribed", 0), ts]
+            new[key] = [
+                seq,
+                new_id(),
+                email,
+                changes.get("first_name"),
+                changes.get("last_name"),
+                changes.get("unsubscribed", 0),
+                ts,
+            ]
             counts["created"] += 1
         touched.append(seq)
         values.extend((seq, p, json.dumps(v)) for p, v in vals.items())
-    c.executemany("INSERT INTO contacts (seq, id, email, first_name, last_name, unsubscribed,"
-                  " created_at, email_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                  [(*rec, key) for key, rec in new.items()])
-    c.executemany("UPDATE contacts SET first_name = ?, last_name = ?, unsubscribed = ?"
-                  " WHERE seq = ?", resets)
-    c.executemany("DELETE FROM contact_values WHERE contact_seq = ?",
-                  [(r[3],) for r in resets if r[3] not in seen.reset])
-    c.executemany("UPDATE contacts SET first_name = coalesce(?, first_name), last_name ="
-                  " coalesce(?, last_name), unsubscribed = coalesce(?, unsubscribed)"
-                  " WHERE seq = ?", updates)
+    c.executemany(
+        "INSERT INTO contacts (seq, id, email, first_name, last_name, unsubscribed,"
+        " created_at, email_key) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(*rec, key) for key, rec in new.items()],
+    )
+    c.executemany("UPDATE contacts SET first_name = ?, last_name = ?, unsubscribed = ? WHERE seq = ?", resets)
+    c.executemany(
+        "DELETE FROM contact_values WHERE contact_seq = ?",
+        [(r[3],) for r in resets if r[3] not in seen.reset],
+    )
+    c.executemany(
+        "UPDATE contacts SET first_name = coalesce(?, first_name), last_name ="
+        " coalesce(?, last_name), unsubscribed = coalesce(?, unsubscribed)"
+        " WHERE seq = ?",
+        updates,
+    )
     c.executemany("INSERT OR REPLACE INTO contact_values VALUES (?, ?, ?)", values)
     for sseq in seg_seqs:
-        c.executemany("INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)",
-                      [(sseq, seq, ts) for seq in touched])
+        c.executemany(
+            "INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)", [(sseq, seq, ts) for seq in touched]
+        )
     for tseq, sub in top_seqs:
-        c.executemany("INSERT INTO subscriptions VALUES (?, ?, ?, ?) ON CONFLICT"
-                      " (contact_seq, topic_seq) DO UPDATE SET subscription ="
-                      " excluded.subscription", [(seq, tseq, sub, ts) for seq in touched])
+        c.executemany(
+            "INSERT INTO subscriptions VALUES (?, ?, ?, ?) ON CONFLICT"
+            " (contact_seq, topic_seq) DO UPDATE SET subscription ="
+            " excluded.subscription",
+            [(seq, tseq, sub, ts) for seq in touched],
+        )
     store.touch(touched)
     seen.created.update((key, rec[0]) for key, rec in new.items())
     seen.reset.update(r[3] for r in resets)
@@ -481,8 +548,7 @@ class Importer:
     def _ensure_worker(self) -> None:
         with self.start_lock:
             if self.thread is None or not self.thread.is_alive():
-                self.thread = threading.Thread(target=self._work, name="emulator-imports",
-                                               daemon=True)
+                self.thread = threading.Thread(target=self._work, name="emulator-imports", daemon=True)
                 self.thread.start()
 
     def submit(self, job: dict[str, Any]) -> str:
@@ -499,17 +565,20 @@ class Importer:
         parts = range(0, len(text), CSV_PART)
         for part, start in enumerate(parts):
             with self.store.write() as c:
-                c.execute("INSERT INTO import_csv (import_id, part, text) VALUES (?, ?, ?)",
-                          (iid, part, text[start:start + CSV_PART]))
+                c.execute(
+                    "INSERT INTO import_csv (import_id, part, text) VALUES (?, ?, ?)",
+                    (iid, part, text[start : start + CSV_PART]),
+                )
         rest = {k: v for k, v in job.items() if k != "csv"}
         with self.store.write() as c:
-            stored = c.execute("SELECT count(*) FROM import_csv WHERE import_id = ?",
-                               (iid,)).fetchone()[0]
+            stored = c.execute("SELECT count(*) FROM import_csv WHERE import_id = ?", (iid,)).fetchone()[0]
             if stored != len(parts):  # reset meanwhile
                 c.execute("DELETE FROM import_csv WHERE import_id = ?", (iid,))
                 return iid
-            c.execute("INSERT INTO imports (id, status, created_at, job) VALUES (?, 'queued', ?, ?)",
-                      (iid, now_text(), json.dumps(rest)))
+            c.execute(
+                "INSERT INTO imports (id, status, created_at, job) VALUES (?, 'queued', ?, ?)",
+                (iid, now_text(), json.dumps(rest)),
+            )
         self.queue.put(iid)
         self._ensure_worker()
         return iid
@@ -526,8 +595,9 @@ class Importer:
         if "csv" not in job:  # a job stored by an older emulator holds its CSV
             parts = []
             for part in itertools.count():
-                got = self.store.read_one("SELECT text FROM import_csv WHERE import_id = ?"
-                                          " AND part = ?", (iid, part))
+                got = self.store.read_one(
+                    "SELECT text FROM import_csv WHERE import_id = ? AND part = ?", (iid, part)
+                )
                 if got is None:
                     break
                 parts.append(got[0])
@@ -538,8 +608,9 @@ class Importer:
         """Re-run imports a previous server left queued or in progress."""
         with self.store.write() as c:  # the parts of uploads a killed server left unfinished
             c.execute("DELETE FROM import_csv WHERE import_id NOT IN (SELECT id FROM imports)")
-        rows = self.store.read("SELECT id FROM imports WHERE status IN ('queued', 'in_progress')"
-                               " ORDER BY seq")
+        rows = self.store.read(
+            "SELECT id FROM imports WHERE status IN ('queued', 'in_progress') ORDER BY seq"
+        )
         for (iid,) in rows:
             self.queue.put(iid)
         if rows:
@@ -570,17 +641,23 @@ class Importer:
             except Exception:
                 try:
                     with self.store.write() as c:
-                        c.execute("UPDATE imports SET status = 'failed', completed_at = ?,"
-                                  " job = NULL WHERE id = ?", (now_text(), iid))
+                        c.execute(
+                            "UPDATE imports SET status = 'failed', completed_at = ?, job = NULL WHERE id = ?",
+                            (now_text(), iid),
+                        )
                         c.execute("DELETE FROM import_csv WHERE import_id = ?", (iid,))
                 except Exception:
                     pass
 
     def _dict(self, r: tuple) -> dict[str, Any]:
-        return {"object": "contact_import", "id": r[0], "status": r[1], "created_at": r[2],
-                "completed_at": r[3], "counts": {"total": r[4], "created": r[5],
-                                                 "updated": r[6], "skipped": r[7],
-                                                 "failed": r[8]}}
+        return {
+            "object": "contact_import",
+            "id": r[0],
+            "status": r[1],
+            "created_at": r[2],
+            "completed_at": r[3],
+            "counts": {"total": r[4], "created": r[5], "updated": r[6], "skipped": r[7], "failed": r[8]},
+        }
 
     def get(self, iid: str) -> dict[str, Any]:
         row = self.store.read_one(f"SELECT {self.COLS} FROM imports WHERE id = ?", (iid,))

@@ -21,15 +21,21 @@ from resend_iac.emulator.app import create_app
 DEFAULT_DB = os.path.join(".resend-iac", "emulator.db")
 
 
-def serve(host: str = "127.0.0.1", port: int = 8025, *, app: Any = None,
-          log_level: str = "warning", http: str = "auto", **create_app_kwargs: Any) -> None:
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8025,
+    *,
+    app: Any = None,
+    log_level: str = "warning",
+    http: str = "auto",
+    **create_app_kwargs: Any,
+) -> None:
     """Serve the emulator until interrupted. ``app`` reuses an app already built
     (e.g. seeded); otherwise one is built from ``create_app_kwargs``. ``http`` is uvicorn's
     HTTP implementation (``auto`` uses httptools when installed, else h11)."""
     if app is None:
         app = create_app(**create_app_kwargs)
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False,
-                lifespan="off", http=http)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False, lifespan="off", http=http)
 
 
 def free_port() -> int:
@@ -61,8 +67,7 @@ class EmulatorProcess:
     ``EmulatorProcess(db_path=..., rate_limit=0, ...)`` then ``.start()``; ``.url``,
     ``.stop()`` (SIGTERM), ``.kill()`` (SIGKILL), ``.restart()`` (same port and db)."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None,
-                 **create_app_kwargs: Any) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None, **create_app_kwargs: Any) -> None:
         self.host = host
         self.fixed_port = port is not None
         self.port = port or free_port()
@@ -106,9 +111,12 @@ class EmulatorProcess:
             kw["api_keys"] = list(kw["api_keys"])
         # stderr to a file, not a pipe: a pipe nobody reads would block the server once full
         self.log = tempfile.TemporaryFile()
-        self.proc = subprocess.Popen([sys.executable, "-c", _CHILD, json.dumps(kw)],
-                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                     stderr=self.log)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD, json.dumps(kw)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=self.log,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

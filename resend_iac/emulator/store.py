@@ -18,9 +18,10 @@ import re
 import sqlite3
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any, Iterator
+from datetime import UTC, datetime
+from typing import Any
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS contacts (
@@ -107,8 +108,18 @@ CREATE TABLE IF NOT EXISTS import_csv (
 );
 """
 
-TABLES = ("contacts", "properties", "contact_values", "segments", "memberships", "topics",
-          "subscriptions", "imports", "import_progress", "import_csv")
+TABLES = (
+    "contacts",
+    "properties",
+    "contact_values",
+    "segments",
+    "memberships",
+    "topics",
+    "subscriptions",
+    "imports",
+    "import_progress",
+    "import_csv",
+)
 
 PROPERTY_KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,50}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -151,7 +162,7 @@ def not_found(what: str) -> APIError:
 def now_text() -> str:
     """``created_at`` as the API writes it: Postgres text, microseconds, ``+00``
     (trailing zeros of the fraction dropped, like Postgres)."""
-    t = datetime.now(timezone.utc)
+    t = datetime.now(UTC)
     frac = f"{t.microsecond:06d}".rstrip("0")
     return t.strftime("%Y-%m-%d %H:%M:%S") + (f".{frac}" if frac else "") + "+00"
 
@@ -185,9 +196,11 @@ def check_value(key: str, ptype: str, value: Any) -> None:
 CONTACT_COLS = "id, email, first_name, last_name, unsubscribed, created_at"
 # A list item serialised by SQLite itself (lists are the hot path: pages of 100, and
 # unpaginated lists of 100k contacts).
-CONTACT_JSON = ("json_object('id', {p}id, 'email', {p}email, 'first_name', {p}first_name,"
-                " 'last_name', {p}last_name, 'created_at', {p}created_at, 'unsubscribed',"
-                " json(CASE {p}unsubscribed WHEN 0 THEN 'false' ELSE 'true' END))")
+CONTACT_JSON = (
+    "json_object('id', {p}id, 'email', {p}email, 'first_name', {p}first_name,"
+    " 'last_name', {p}last_name, 'created_at', {p}created_at, 'unsubscribed',"
+    " json(CASE {p}unsubscribed WHEN 0 THEN 'false' ELSE 'true' END))"
+)
 
 
 class Store:
@@ -199,8 +212,7 @@ class Store:
     (all contacts, a segment's members) leave out contacts written in the last ``list_lag``
     seconds of ``clock`` (replaceable by tests); reads by id or email are immediate."""
 
-    def __init__(self, path: str = ":memory:", *, unknowns: str = "benign",
-                 list_lag: float = 0.0) -> None:
+    def __init__(self, path: str = ":memory:", *, unknowns: str = "benign", list_lag: float = 0.0) -> None:
         if unknowns not in UNKNOWNS:
             raise ValueError(f"unknowns must be one of {UNKNOWNS}, not {unknowns!r}")
         self.unknowns = unknowns
@@ -283,9 +295,17 @@ class Store:
                 c.execute(f"DELETE FROM {table}")
             c.execute("DELETE FROM sqlite_sequence")
 
-    def _page(self, table: str, cols: str, where: str, args: list, page: dict,
-              seq_col: str = "seq", cursor_table: str | None = None,
-              cursor_col: str = "seq") -> tuple[list[tuple], bool]:
+    def _page(
+        self,
+        table: str,
+        cols: str,
+        where: str,
+        args: list,
+        page: dict,
+        seq_col: str = "seq",
+        cursor_table: str | None = None,
+        cursor_col: str = "seq",
+    ) -> tuple[list[tuple], bool]:
         """A page of ``table`` newest first. ``page`` holds limit (None = all), after and
         before (object ids, resolved to seqs in ``cursor_table``)."""
         limit, after, before = page.get("limit"), page.get("after"), page.get("before")
@@ -293,12 +313,13 @@ class Store:
         conds = [where] if where else []
         args = list(args)
         if cursor:
-            row = self.read_one(f"SELECT {cursor_col} FROM {cursor_table or table} WHERE id = ?",
-                                (cursor,))
+            row = self.read_one(f"SELECT {cursor_col} FROM {cursor_table or table} WHERE id = ?", (cursor,))
             if row is None:
-                raise APIError(422, "invalid_parameter",
-                               f"The `{'after' if after else 'before'}` cursor `{cursor}` "
-                               "does not match any object.")
+                raise APIError(
+                    422,
+                    "invalid_parameter",
+                    f"The `{'after' if after else 'before'}` cursor `{cursor}` does not match any object.",
+                )
             conds.append(f"{seq_col} {'<' if after else '>'} ?")
             args.append(row[0])
         order = "ASC" if before else "DESC"
@@ -327,8 +348,9 @@ class Store:
             row = c.execute(f"SELECT {cols} FROM contacts WHERE id = ?", (ref.lower(),)).fetchone()
             if row is not None:
                 return row
-        return c.execute(f"SELECT {cols} FROM contacts WHERE email_key = ?",
-                         (self.email_key(ref),)).fetchone()
+        return c.execute(
+            f"SELECT {cols} FROM contacts WHERE email_key = ?", (self.email_key(ref),)
+        ).fetchone()
 
     def contact_row(self, ref: str) -> tuple:
         with self.lock:
@@ -358,8 +380,7 @@ class Store:
         out = []
         for key, value in values.items():
             if key not in props:
-                raise invalid(f"The property `{key}` does not exist. Create it as a contact "
-                              "property first.")
+                raise invalid(f"The property `{key}` does not exist. Create it as a contact property first.")
             seq, ptype = props[key]
             if value is not None:
                 check_value(key, ptype, value)
@@ -368,8 +389,14 @@ class Store:
 
     # -- contacts -----------------------------------------------------------------------
 
-    def create_contact(self, email: str, fields: dict[str, Any], values: dict[str, Any],
-                       segment_ids: list[str], topics: list[tuple[str, str]]) -> str:
+    def create_contact(
+        self,
+        email: str,
+        fields: dict[str, Any],
+        values: dict[str, Any],
+        segment_ids: list[str],
+        topics: list[tuple[str, str]],
+    ) -> str:
         """Create a contact. An existing email is an **upsert** (resend-api-notes §11: verified
         on the live API, it silently resubscribed ~331 opted-out contacts): 201 with the
         existing id, every field the body omits reset to its default (names null,
@@ -380,28 +407,48 @@ class Store:
             seg_seqs = self._segment_seqs(c, segment_ids)
             top_seqs = self._topic_seqs(c, topics)
             ts = now_text()
-            existing = c.execute("SELECT seq, id FROM contacts WHERE email_key = ?",
-                                 (self.email_key(email),)).fetchone()
+            existing = c.execute(
+                "SELECT seq, id FROM contacts WHERE email_key = ?", (self.email_key(email),)
+            ).fetchone()
             if existing is not None:
                 seq, cid = existing
-                c.execute("UPDATE contacts SET first_name = ?, last_name = ?, unsubscribed = ?"
-                          " WHERE seq = ?", (fields.get("first_name"), fields.get("last_name"),
-                                             int(bool(fields.get("unsubscribed", False))), seq))
+                c.execute(
+                    "UPDATE contacts SET first_name = ?, last_name = ?, unsubscribed = ? WHERE seq = ?",
+                    (
+                        fields.get("first_name"),
+                        fields.get("last_name"),
+                        int(bool(fields.get("unsubscribed", False))),
+                        seq,
+                    ),
+                )
                 c.execute("DELETE FROM contact_values WHERE contact_seq = ?", (seq,))
             else:
                 cid = new_id()
                 cur = c.execute(
                     "INSERT INTO contacts (id, email, email_key, first_name, last_name, unsubscribed,"
                     " created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (cid, email.strip(), self.email_key(email), fields.get("first_name"),
-                     fields.get("last_name"), int(bool(fields.get("unsubscribed", False))), ts))
+                    (
+                        cid,
+                        email.strip(),
+                        self.email_key(email),
+                        fields.get("first_name"),
+                        fields.get("last_name"),
+                        int(bool(fields.get("unsubscribed", False))),
+                        ts,
+                    ),
+                )
                 seq = cur.lastrowid
-            c.executemany("INSERT INTO contact_values VALUES (?, ?, ?)",
-                          [(seq, p, json.dumps(v)) for p, v in resolved if v is not None])
-            c.executemany("INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)",
-                          [(s, seq, ts) for s in seg_seqs])
-            c.executemany("INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?)",
-                          [(seq, t, sub, ts) for t, sub in top_seqs])
+            c.executemany(
+                "INSERT INTO contact_values VALUES (?, ?, ?)",
+                [(seq, p, json.dumps(v)) for p, v in resolved if v is not None],
+            )
+            c.executemany(
+                "INSERT OR IGNORE INTO memberships VALUES (?, ?, ?)", [(s, seq, ts) for s in seg_seqs]
+            )
+            c.executemany(
+                "INSERT OR REPLACE INTO subscriptions VALUES (?, ?, ?, ?)",
+                [(seq, t, sub, ts) for t, sub in top_seqs],
+            )
             self.touch((seq,))
             return cid
 
@@ -412,11 +459,19 @@ class Store:
                 raise not_found("Contact")
             values = self.conn.execute(
                 "SELECT p.key, p.type, v.value FROM contact_values v JOIN properties p"
-                " ON p.seq = v.property_seq WHERE v.contact_seq = ? ORDER BY p.key", (row[0],)
+                " ON p.seq = v.property_seq WHERE v.contact_seq = ? ORDER BY p.key",
+                (row[0],),
             ).fetchall()
-        return {"object": "contact", "id": row[1], "email": row[2], "first_name": row[3],
-                "last_name": row[4], "created_at": row[6], "unsubscribed": bool(row[5]),
-                "properties": {k: {"value": json.loads(v), "type": t} for k, t, v in values}}
+        return {
+            "object": "contact",
+            "id": row[1],
+            "email": row[2],
+            "first_name": row[3],
+            "last_name": row[4],
+            "created_at": row[6],
+            "unsubscribed": bool(row[5]),
+            "properties": {k: {"value": json.loads(v), "type": t} for k, t, v in values},
+        }
 
     def update_contact(self, ref: str, fields: dict[str, Any], values: dict[str, Any]) -> str:
         with self.write() as c:
@@ -428,8 +483,9 @@ class Store:
             sets, args = [], []
             if "email" in fields:
                 email = fields["email"].strip()
-                other = c.execute("SELECT seq FROM contacts WHERE email_key = ?",
-                                  (self.email_key(email),)).fetchone()
+                other = c.execute(
+                    "SELECT seq FROM contacts WHERE email_key = ?", (self.email_key(email),)
+                ).fetchone()
                 if other is not None and other[0] != seq:
                     raise invalid(f"A contact with email `{email}` already exists.")
                 sets += ["email = ?", "email_key = ?"]
@@ -445,11 +501,14 @@ class Store:
                 c.execute(f"UPDATE contacts SET {', '.join(sets)} WHERE seq = ?", (*args, seq))
             for pseq, value in resolved:
                 if value is None:
-                    c.execute("DELETE FROM contact_values WHERE contact_seq = ? AND property_seq = ?",
-                              (seq, pseq))
+                    c.execute(
+                        "DELETE FROM contact_values WHERE contact_seq = ? AND property_seq = ?", (seq, pseq)
+                    )
                 else:
-                    c.execute("INSERT OR REPLACE INTO contact_values VALUES (?, ?, ?)",
-                              (seq, pseq, json.dumps(value)))
+                    c.execute(
+                        "INSERT OR REPLACE INTO contact_values VALUES (?, ?, ?)",
+                        (seq, pseq, json.dumps(value)),
+                    )
             self.touch((seq,))
             return row[1]
 
@@ -466,13 +525,11 @@ class Store:
             c.execute("DELETE FROM contacts WHERE seq = ?", (seq,))
             return row[1]
 
-    def list_contacts_json(self, page: dict,
-                           segment_id: str | None = None) -> tuple[list[str], bool]:
+    def list_contacts_json(self, page: dict, segment_id: str | None = None) -> tuple[list[str], bool]:
         """A page of contact list items, each already a JSON text."""
         lagging = self.lagging()
         if segment_id is None:
-            where, args = ("seq NOT IN (SELECT value FROM json_each(?))", [lagging]) \
-                if lagging else ("", [])
+            where, args = ("seq NOT IN (SELECT value FROM json_each(?))", [lagging]) if lagging else ("", [])
             rows, more = self._page("contacts", CONTACT_JSON.format(p=""), where, args, page)
             return [r[0] for r in rows], more
         with self.lock:
@@ -482,8 +539,14 @@ class Store:
             where += " AND m.contact_seq NOT IN (SELECT value FROM json_each(?))"
             args.append(lagging)
         rows, more = self._page(
-            "memberships m JOIN contacts c ON c.seq = m.contact_seq", CONTACT_JSON.format(p="c."),
-            where, args, page, seq_col="m.contact_seq", cursor_table="contacts")
+            "memberships m JOIN contacts c ON c.seq = m.contact_seq",
+            CONTACT_JSON.format(p="c."),
+            where,
+            args,
+            page,
+            seq_col="m.contact_seq",
+            cursor_table="contacts",
+        )
         return [r[0] for r in rows], more
 
     def list_contacts(self, page: dict, segment_id: str | None = None) -> tuple[list[dict], bool]:
@@ -497,27 +560,31 @@ class Store:
             if c.execute("SELECT 1 FROM properties WHERE key = ?", (key,)).fetchone():
                 raise invalid(f"A contact property with key `{key}` already exists.")
             pid = new_id()
-            c.execute("INSERT INTO properties (id, key, type, fallback_value, created_at)"
-                      " VALUES (?, ?, ?, ?, ?)",
-                      (pid, key, ptype, None if fallback is None else json.dumps(fallback),
-                       now_text()))
+            c.execute(
+                "INSERT INTO properties (id, key, type, fallback_value, created_at) VALUES (?, ?, ?, ?, ?)",
+                (pid, key, ptype, None if fallback is None else json.dumps(fallback), now_text()),
+            )
             return pid
 
     def _property_dict(self, row: tuple) -> dict[str, Any]:
-        return {"id": row[0], "key": row[1], "type": row[2],
-                "fallback_value": None if row[3] is None else json.loads(row[3]),
-                "created_at": row[4]}
+        return {
+            "id": row[0],
+            "key": row[1],
+            "type": row[2],
+            "fallback_value": None if row[3] is None else json.loads(row[3]),
+            "created_at": row[4],
+        }
 
     def get_property(self, pid: str) -> dict[str, Any]:
-        row = self.read_one("SELECT id, key, type, fallback_value, created_at FROM properties"
-                            " WHERE id = ?", (pid,))
+        row = self.read_one(
+            "SELECT id, key, type, fallback_value, created_at FROM properties WHERE id = ?", (pid,)
+        )
         if row is None:
             raise not_found("Contact property")
         return {"object": "contact_property", **self._property_dict(row)}
 
     def list_properties(self, page: dict) -> tuple[list[dict], bool]:
-        rows, more = self._page("properties", "id, key, type, fallback_value, created_at", "", [],
-                                page)
+        rows, more = self._page("properties", "id, key, type, fallback_value, created_at", "", [], page)
         return [self._property_dict(r) for r in rows], more
 
     def update_property(self, pid: str, body: dict[str, Any]) -> None:
@@ -527,17 +594,23 @@ class Store:
                 raise not_found("Contact property")
             key, ptype = row
             if "key" in body and body["key"] != key:
-                raise invalid("The `key` of a contact property cannot be changed. Delete the "
-                              "property and create it again.")
+                raise invalid(
+                    "The `key` of a contact property cannot be changed. Delete the "
+                    "property and create it again."
+                )
             if "type" in body and body["type"] != ptype:
-                raise invalid("The `type` of a contact property cannot be changed. Delete the "
-                              "property and create it again.")
+                raise invalid(
+                    "The `type` of a contact property cannot be changed. Delete the "
+                    "property and create it again."
+                )
             if "fallback_value" in body:
                 fb = body["fallback_value"]
                 if fb is not None:
                     check_fallback(ptype, fb)
-                c.execute("UPDATE properties SET fallback_value = ? WHERE id = ?",
-                          (None if fb is None else json.dumps(fb), pid))
+                c.execute(
+                    "UPDATE properties SET fallback_value = ? WHERE id = ?",
+                    (None if fb is None else json.dumps(fb), pid),
+                )
 
     def delete_property(self, pid: str) -> None:
         """Delete a property and every value stored for it on contacts. Unknown id: 404."""
@@ -551,8 +624,7 @@ class Store:
     def create_segment(self, name: str) -> str:
         with self.write() as c:
             sid = new_id()
-            c.execute("INSERT INTO segments (id, name, created_at) VALUES (?, ?, ?)",
-                      (sid, name, now_text()))
+            c.execute("INSERT INTO segments (id, name, created_at) VALUES (?, ?, ?)", (sid, name, now_text()))
             return sid
 
     def get_segment(self, sid: str) -> dict[str, Any]:
@@ -594,38 +666,56 @@ class Store:
             if row is None:
                 raise not_found("Contact")
             sseq = self._seq(c, "segments", sid, "Segment")
-            c.execute("DELETE FROM memberships WHERE segment_seq = ? AND contact_seq = ?",
-                      (sseq, row[0]))
+            c.execute("DELETE FROM memberships WHERE segment_seq = ? AND contact_seq = ?", (sseq, row[0]))
             self.touch((row[0],))
             return row[1]
 
     def is_member(self, ref: str, sid: str) -> bool:
         cseq = self.contact_row(ref)[0]
-        return self.read_one("SELECT 1 FROM memberships m JOIN segments s ON s.seq = m.segment_seq"
-                             " WHERE s.id = ? AND m.contact_seq = ?", (sid, cseq)) is not None
+        return (
+            self.read_one(
+                "SELECT 1 FROM memberships m JOIN segments s ON s.seq = m.segment_seq"
+                " WHERE s.id = ? AND m.contact_seq = ?",
+                (sid, cseq),
+            )
+            is not None
+        )
 
     def list_contact_segments(self, ref: str, page: dict) -> tuple[list[dict], bool]:
         cseq = self.contact_row(ref)[0]
-        rows, more = self._page("memberships m JOIN segments s ON s.seq = m.segment_seq",
-                                "s.id, s.name, m.created_at", "m.contact_seq = ?", [cseq], page,
-                                seq_col="m.segment_seq", cursor_table="segments")
+        rows, more = self._page(
+            "memberships m JOIN segments s ON s.seq = m.segment_seq",
+            "s.id, s.name, m.created_at",
+            "m.contact_seq = ?",
+            [cseq],
+            page,
+            seq_col="m.segment_seq",
+            cursor_table="segments",
+        )
         return [{"id": r[0], "name": r[1], "created_at": r[2]} for r in rows], more
 
     # -- topics -------------------------------------------------------------------------
 
-    def create_topic(self, name: str, default: str, description: str | None,
-                     visibility: str) -> str:
+    def create_topic(self, name: str, default: str, description: str | None, visibility: str) -> str:
         with self.write() as c:
             tid = new_id()
-            c.execute("INSERT INTO topics (id, name, description, default_subscription, visibility,"
-                      " created_at) VALUES (?, ?, ?, ?, ?, ?)",
-                      (tid, name, description, default, visibility, now_text()))
+            c.execute(
+                "INSERT INTO topics (id, name, description, default_subscription, visibility,"
+                " created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (tid, name, description, default, visibility, now_text()),
+            )
             return tid
 
     @staticmethod
     def _topic_dict(r: tuple) -> dict[str, Any]:
-        return {"id": r[0], "name": r[1], "description": r[2], "default_subscription": r[3],
-                "visibility": r[4], "created_at": r[5]}
+        return {
+            "id": r[0],
+            "name": r[1],
+            "description": r[2],
+            "default_subscription": r[3],
+            "visibility": r[4],
+            "created_at": r[5],
+        }
 
     TOPIC_COLS = "id, name, description, default_subscription, visibility, created_at"
 
@@ -646,8 +736,7 @@ class Store:
                 raise not_found("Topic")
             if "default_subscription" in changes:
                 if changes.pop("default_subscription") != row[0]:
-                    raise invalid("The `default_subscription` of a topic cannot be changed "
-                                  "after creation.")
+                    raise invalid("The `default_subscription` of a topic cannot be changed after creation.")
             if changes:
                 cols = ", ".join(f"{k} = ?" for k in changes)
                 c.execute(f"UPDATE topics SET {cols} WHERE id = ?", (*changes.values(), tid))
@@ -664,10 +753,17 @@ class Store:
         cseq = self.contact_row(ref)[0]
         rows, more = self._page(
             "subscriptions x JOIN topics t ON t.seq = x.topic_seq",
-            "t.id, t.name, t.description, x.subscription, x.created_at", "x.contact_seq = ?",
-            [cseq], page, seq_col="x.topic_seq", cursor_table="topics")
-        return [{"id": r[0], "name": r[1], "description": r[2], "subscription": r[3],
-                 "created_at": r[4]} for r in rows], more
+            "t.id, t.name, t.description, x.subscription, x.created_at",
+            "x.contact_seq = ?",
+            [cseq],
+            page,
+            seq_col="x.topic_seq",
+            cursor_table="topics",
+        )
+        return [
+            {"id": r[0], "name": r[1], "description": r[2], "subscription": r[3], "created_at": r[4]}
+            for r in rows
+        ], more
 
     def update_contact_topics(self, ref: str, topics: list[tuple[str, str]]) -> str:
         with self.write() as c:
@@ -677,9 +773,11 @@ class Store:
             resolved = self._topic_seqs(c, topics)
             ts = now_text()
             for tseq, sub in resolved:
-                c.execute("INSERT INTO subscriptions VALUES (?, ?, ?, ?) ON CONFLICT"
-                          " (contact_seq, topic_seq) DO UPDATE SET subscription = excluded.subscription",
-                          (row[0], tseq, sub, ts))
+                c.execute(
+                    "INSERT INTO subscriptions VALUES (?, ?, ?, ?) ON CONFLICT"
+                    " (contact_seq, topic_seq) DO UPDATE SET subscription = excluded.subscription",
+                    (row[0], tseq, sub, ts),
+                )
             self.touch((row[0],))
             return row[1]
 

@@ -14,7 +14,7 @@ API key (the emulator is a local tool).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import jinja2
@@ -45,7 +45,7 @@ def _value(raw: str) -> str:
 
 
 def _time(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%H:%M:%S.%f")[:-3]
+    return datetime.fromtimestamp(ts, UTC).strftime("%H:%M:%S.%f")[:-3]
 
 
 def _int(value: str | None) -> int | None:
@@ -99,24 +99,25 @@ class UI:
 
     def __init__(self, app: Any) -> None:
         self.app = app
-        self.router = Router(routes=[
-            Route(BASE, self.index),
-            Route(BASE + "/", self.index),
-            Route(BASE + "/contacts", self.contacts),
-            Route(BASE + "/contacts/{id}", self.contact),
-            Route(BASE + "/segments", self.segments),
-            Route(BASE + "/segments/{id}", self.segment),
-            Route(BASE + "/topics", self.topics),
-            Route(BASE + "/topics/{id}", self.topic),
-            Route(BASE + "/properties", self.properties),
-            Route(BASE + "/imports", self.imports),
-            Route(BASE + "/requests", self.requests),
-        ])
+        self.router = Router(
+            routes=[
+                Route(BASE, self.index),
+                Route(BASE + "/", self.index),
+                Route(BASE + "/contacts", self.contacts),
+                Route(BASE + "/contacts/{id}", self.contact),
+                Route(BASE + "/segments", self.segments),
+                Route(BASE + "/segments/{id}", self.segment),
+                Route(BASE + "/topics", self.topics),
+                Route(BASE + "/topics/{id}", self.topic),
+                Route(BASE + "/properties", self.properties),
+                Route(BASE + "/imports", self.imports),
+                Route(BASE + "/requests", self.requests),
+            ]
+        )
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["method"] not in ("GET", "HEAD"):
-            response: Response = self.render("error.html", status=405,
-                                             message="The web view is read-only.")
+            response: Response = self.render("error.html", status=405, message="The web view is read-only.")
             await response(scope, receive, send)
             return
         await self.router(scope, receive, send)
@@ -139,32 +140,47 @@ class UI:
 
     def _details(self, seqs: list[int]) -> dict[int, dict[str, Any]]:
         """Property values, segments and topic subscriptions of the contacts ``seqs``."""
-        out: dict[int, dict[str, Any]] = {s: {"properties": [], "segments": [], "topics": []}
-                                          for s in seqs}
+        out: dict[int, dict[str, Any]] = {s: {"properties": [], "segments": [], "topics": []} for s in seqs}
         if not seqs:
             return out
         marks = ",".join("?" * len(seqs))
         for cseq, key, raw in self.read(
-                "SELECT v.contact_seq, p.key, v.value FROM contact_values v JOIN properties p"
-                f" ON p.seq = v.property_seq WHERE v.contact_seq IN ({marks}) ORDER BY p.key", seqs):
+            "SELECT v.contact_seq, p.key, v.value FROM contact_values v JOIN properties p"
+            f" ON p.seq = v.property_seq WHERE v.contact_seq IN ({marks}) ORDER BY p.key",
+            seqs,
+        ):
             out[cseq]["properties"].append((key, _value(raw)))
         for cseq, sid, name in self.read(
-                "SELECT m.contact_seq, s.id, s.name FROM memberships m JOIN segments s"
-                f" ON s.seq = m.segment_seq WHERE m.contact_seq IN ({marks}) ORDER BY s.name", seqs):
+            "SELECT m.contact_seq, s.id, s.name FROM memberships m JOIN segments s"
+            f" ON s.seq = m.segment_seq WHERE m.contact_seq IN ({marks}) ORDER BY s.name",
+            seqs,
+        ):
             out[cseq]["segments"].append((sid, name))
         for cseq, tid, name, sub in self.read(
-                "SELECT x.contact_seq, t.id, t.name, x.subscription FROM subscriptions x JOIN"
-                f" topics t ON t.seq = x.topic_seq WHERE x.contact_seq IN ({marks}) ORDER BY t.name",
-                seqs):
+            "SELECT x.contact_seq, t.id, t.name, x.subscription FROM subscriptions x JOIN"
+            f" topics t ON t.seq = x.topic_seq WHERE x.contact_seq IN ({marks}) ORDER BY t.name",
+            seqs,
+        ):
             out[cseq]["topics"].append((tid, name, sub))
         return out
 
     def _contact_rows(self, rows: list[tuple]) -> list[dict[str, Any]]:
         """rows of (seq, id, email, first_name, last_name, unsubscribed, created_at, ...)."""
         details = self._details([r[0] for r in rows])
-        return [{"seq": r[0], "id": r[1], "email": r[2], "first_name": r[3], "last_name": r[4],
-                 "unsubscribed": bool(r[5]), "created_at": r[6], **details[r[0]],
-                 "extra": r[7:]} for r in rows]
+        return [
+            {
+                "seq": r[0],
+                "id": r[1],
+                "email": r[2],
+                "first_name": r[3],
+                "last_name": r[4],
+                "unsubscribed": bool(r[5]),
+                "created_at": r[6],
+                **details[r[0]],
+                "extra": r[7:],
+            }
+            for r in rows
+        ]
 
     def _count(self, sql: str, args: list[Any] | tuple = ()) -> int:
         return self.read(sql, args)[0][0]
@@ -179,8 +195,7 @@ class UI:
             "properties": self._count("SELECT count(*) FROM properties"),
             "imports": self._count("SELECT count(*) FROM imports"),
         }
-        return self.render("index.html", counts=counts, stats=self.app.stats(),
-                           recent=self._recent(10))
+        return self.render("index.html", counts=counts, stats=self.app.stats(), recent=self._recent(10))
 
     async def contacts(self, request: Request) -> HTMLResponse:
         pager = _Pager(request)
@@ -199,18 +214,29 @@ class UI:
                 conds.append("email_key < ?")
                 args.append(q[:-1] + chr(last))
         where = (" WHERE " + " AND ".join(conds)) if conds else ""
-        rows = self.read("SELECT seq, id, email, first_name, last_name, unsubscribed, created_at"
-                         f" FROM contacts{where} {order}", args)
+        rows = self.read(
+            "SELECT seq, id, email, first_name, last_name, unsubscribed, created_at"
+            f" FROM contacts{where} {order}",
+            args,
+        )
         rows, nav = pager.page(rows)
         total = self._count("SELECT count(*) FROM contacts")
-        return self.render("contacts.html", contacts=self._contact_rows(rows), nav=nav,
-                           total=total, q=request.query_params.get("q") or "",
-                           path=BASE + "/contacts")
+        return self.render(
+            "contacts.html",
+            contacts=self._contact_rows(rows),
+            nav=nav,
+            total=total,
+            q=request.query_params.get("q") or "",
+            path=BASE + "/contacts",
+        )
 
     async def contact(self, request: Request) -> HTMLResponse:
         cid = request.path_params["id"]
-        rows = self.read("SELECT seq, id, email, first_name, last_name, unsubscribed, created_at"
-                         " FROM contacts WHERE id = ?", [cid])
+        rows = self.read(
+            "SELECT seq, id, email, first_name, last_name, unsubscribed, created_at"
+            " FROM contacts WHERE id = ?",
+            [cid],
+        )
         if not rows:
             return self.not_found("Contact")
         return self.render("contact.html", contact=self._contact_rows(rows)[0])
@@ -219,15 +245,19 @@ class UI:
         pager = _Pager(request)
         cond, args, order = pager.sql("s.seq")
         where = f" WHERE {cond}" if cond else ""
-        rows = self.read("SELECT s.seq, s.id, s.name, s.created_at, (SELECT count(*) FROM"
-                         " memberships m WHERE m.segment_seq = s.seq) FROM segments s"
-                         f"{where} {order}", args)
+        rows = self.read(
+            "SELECT s.seq, s.id, s.name, s.created_at, (SELECT count(*) FROM"
+            " memberships m WHERE m.segment_seq = s.seq) FROM segments s"
+            f"{where} {order}",
+            args,
+        )
         rows, nav = pager.page(rows)
         return self.render("segments.html", segments=rows, nav=nav, path=BASE + "/segments")
 
     async def segment(self, request: Request) -> HTMLResponse:
-        found = self.read("SELECT seq, id, name, created_at FROM segments WHERE id = ?",
-                          [request.path_params["id"]])
+        found = self.read(
+            "SELECT seq, id, name, created_at FROM segments WHERE id = ?", [request.path_params["id"]]
+        )
         if not found:
             return self.not_found("Segment")
         sseq = found[0][0]
@@ -236,11 +266,20 @@ class UI:
         rows = self.read(
             "SELECT c.seq, c.id, c.email, c.first_name, c.last_name, c.unsubscribed, c.created_at"
             " FROM memberships m JOIN contacts c ON c.seq = m.contact_seq WHERE m.segment_seq = ?"
-            + (f" AND {cond}" if cond else "") + f" {order}", [sseq, *args])
+            + (f" AND {cond}" if cond else "")
+            + f" {order}",
+            [sseq, *args],
+        )
         rows, nav = pager.page(rows)
         total = self._count("SELECT count(*) FROM memberships WHERE segment_seq = ?", [sseq])
-        return self.render("segment.html", segment=found[0], members=self._contact_rows(rows),
-                           nav=nav, total=total, path=f"{BASE}/segments/{found[0][1]}")
+        return self.render(
+            "segment.html",
+            segment=found[0],
+            members=self._contact_rows(rows),
+            nav=nav,
+            total=total,
+            path=f"{BASE}/segments/{found[0][1]}",
+        )
 
     async def topics(self, request: Request) -> HTMLResponse:
         rows = self.read(
@@ -250,12 +289,16 @@ class UI:
             "  AND x.subscription = 'opt_in'),"
             " (SELECT count(*) FROM subscriptions x WHERE x.topic_seq = t.seq"
             "  AND x.subscription = 'opt_out')"
-            " FROM topics t ORDER BY t.seq DESC")
+            " FROM topics t ORDER BY t.seq DESC"
+        )
         return self.render("topics.html", topics=rows)
 
     async def topic(self, request: Request) -> HTMLResponse:
-        found = self.read("SELECT seq, id, name, description, default_subscription, visibility,"
-                          " created_at FROM topics WHERE id = ?", [request.path_params["id"]])
+        found = self.read(
+            "SELECT seq, id, name, description, default_subscription, visibility,"
+            " created_at FROM topics WHERE id = ?",
+            [request.path_params["id"]],
+        )
         if not found:
             return self.not_found("Topic")
         tseq = found[0][0]
@@ -265,26 +308,34 @@ class UI:
             "SELECT c.seq, c.id, c.email, c.first_name, c.last_name, c.unsubscribed, c.created_at,"
             " x.subscription FROM subscriptions x JOIN contacts c ON c.seq = x.contact_seq"
             " WHERE x.topic_seq = ?" + (f" AND {cond}" if cond else "") + f" {order}",
-            [tseq, *args])
+            [tseq, *args],
+        )
         rows, nav = pager.page(rows)
-        return self.render("topic.html", topic=found[0], subscribers=self._contact_rows(rows),
-                           nav=nav, path=f"{BASE}/topics/{found[0][1]}")
+        return self.render(
+            "topic.html",
+            topic=found[0],
+            subscribers=self._contact_rows(rows),
+            nav=nav,
+            path=f"{BASE}/topics/{found[0][1]}",
+        )
 
     async def properties(self, request: Request) -> HTMLResponse:
         rows = self.read(
             "SELECT p.seq, p.id, p.key, p.type, p.fallback_value, p.created_at,"
             " (SELECT count(*) FROM contact_values v WHERE v.property_seq = p.seq)"
-            " FROM properties p ORDER BY p.key")
-        props = [(r[1], r[2], r[3], None if r[4] is None else _value(r[4]), r[5], r[6])
-                 for r in rows]
+            " FROM properties p ORDER BY p.key"
+        )
+        props = [(r[1], r[2], r[3], None if r[4] is None else _value(r[4]), r[5], r[6]) for r in rows]
         return self.render("properties.html", properties=props)
 
     async def imports(self, request: Request) -> HTMLResponse:
         pager = _Pager(request)
         cond, args, order = pager.sql("seq")
-        rows = self.read("SELECT seq, id, status, created_at, completed_at, total, created,"
-                         " updated, skipped, failed FROM imports"
-                         + (f" WHERE {cond}" if cond else "") + f" {order}", args)
+        rows = self.read(
+            "SELECT seq, id, status, created_at, completed_at, total, created,"
+            " updated, skipped, failed FROM imports" + (f" WHERE {cond}" if cond else "") + f" {order}",
+            args,
+        )
         rows, nav = pager.page(rows)
         return self.render("imports.html", imports=rows, nav=nav, path=BASE + "/imports")
 
@@ -293,10 +344,15 @@ class UI:
         recent.reverse()
         if limit is not None:
             recent = recent[:limit]
-        return [{"time": _time(t), "method": m, "status": s,
-                 "path": p + ("?" + q.decode("latin-1") if q else "")} for t, m, p, q, s in recent]
+        return [
+            {"time": _time(t), "method": m, "status": s, "path": p + ("?" + q.decode("latin-1") if q else "")}
+            for t, m, p, q, s in recent
+        ]
 
     async def requests(self, request: Request) -> HTMLResponse:
-        return self.render("requests.html", recent=self._recent(),
-                           capacity=getattr(getattr(self.app, "recent", None), "maxlen", 0),
-                           stats=self.app.stats())
+        return self.render(
+            "requests.html",
+            recent=self._recent(),
+            capacity=getattr(getattr(self.app, "recent", None), "maxlen", 0),
+            stats=self.app.stats(),
+        )

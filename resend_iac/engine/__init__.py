@@ -8,6 +8,18 @@ from resend_iac.engine.planfile import PlanFileError, load_plan, save_plan
 from resend_iac.engine.safety import SafetyError, check_safety
 
 __all__ = [
-    "ApplyError", "ApplyResult", "Change", "DiffError", "Plan", "PlanFileError", "SafetyError",
-    "apply", "check_safety", "diff", "fingerprint", "load_plan", "read_scope", "save_plan",
+    "ApplyError",
+    "ApplyResult",
+    "Change",
+    "DiffError",
+    "Plan",
+    "PlanFileError",
+    "SafetyError",
+    "apply",
+    "check_safety",
+    "diff",
+    "fingerprint",
+    "load_plan",
+    "read_scope",
+    "save_plan",
 ]

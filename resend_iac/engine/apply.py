@@ -44,8 +44,9 @@ import asyncio
 import csv
 import io
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from resend_iac.engine.plan import Change, Plan
 from resend_iac.model import State, normalize_email
@@ -62,8 +63,10 @@ class ApplyError(Exception):
     def __init__(self, errors: list[tuple[Change, BaseException]], result: "ApplyResult"):
         self.errors = errors
         self.result = result
-        lines = [f"{c.action} {c.kind} {c.label}{' in ' + c.parent if c.parent else ''}: {e}"
-                 for c, e in errors[:10]]
+        lines = [
+            f"{c.action} {c.kind} {c.label}{' in ' + c.parent if c.parent else ''}: {e}"
+            for c, e in errors[:10]
+        ]
         more = f"\n... and {len(errors) - 10} more" if len(errors) > 10 else ""
         super().__init__(
             f"{len(errors)} change(s) failed; the rest of the plan was not applied. "
@@ -126,8 +129,15 @@ def _csv_cell(value: Any) -> str:
 
 
 class _Applier:
-    def __init__(self, plan: Plan, client: Any, live: State | None, progress: Progress | None,
-                 concurrency: int, allow_resubscribe: bool = False):
+    def __init__(
+        self,
+        plan: Plan,
+        client: Any,
+        live: State | None,
+        progress: Progress | None,
+        concurrency: int,
+        allow_resubscribe: bool = False,
+    ):
         self.plan = plan
         self.allow_resubscribe = allow_resubscribe
         self.import_status: dict[int, dict[str, Any]] = {}  # id(group) -> final import status
@@ -158,8 +168,10 @@ class _Applier:
             for n, t in self.live.topics.items():
                 self.topic_defaults.setdefault(n, t.default_subscription)
             return
-        needs = any(c.kind in ("membership", "subscription") or
-                    (c.kind == "contact" and c.action == "create") for c in self.plan.changes)
+        needs = any(
+            c.kind in ("membership", "subscription") or (c.kind == "contact" and c.action == "create")
+            for c in self.plan.changes
+        )
         if needs:
             segs, tops = await asyncio.gather(self.client.list_segments(), self.client.list_topics())
             self.segment_ids = {s["name"]: s["id"] for s in segs}
@@ -246,8 +258,9 @@ class _Applier:
 
     @staticmethod
     def _topic_payload(after: dict[str, Any]) -> dict[str, Any]:
-        return {k: after[k] for k in ("name", "default_subscription", "description", "visibility")
-                if k in after}
+        return {
+            k: after[k] for k in ("name", "default_subscription", "description", "visibility") if k in after
+        }
 
     async def _apply_topic_create(self, c: Change) -> None:
         self.topic_ids[c.key] = await self.client.create_topic(self._topic_payload(c.after))
@@ -286,8 +299,9 @@ class _Applier:
         if after.get("segments"):
             payload["segments"] = [{"id": self._segment_id(s)} for s in after["segments"]]
         if after.get("topics"):
-            payload["topics"] = [{"id": self._topic_id(t), "subscription": s}
-                                 for t, s in sorted(after["topics"].items())]
+            payload["topics"] = [
+                {"id": self._topic_id(t), "subscription": s} for t, s in sorted(after["topics"].items())
+            ]
         return payload
 
     async def _apply_contact_create(self, c: Change) -> None:
@@ -332,12 +346,15 @@ class _Applier:
             if after["unsubscribed"] is True or self.allow_resubscribe:
                 patch["unsubscribed"] = bool(after["unsubscribed"])
             else:
-                self._warn(f"{label}: existed live as unsubscribed; not resubscribed (consent is "
-                           "not ours to flip). Pass --allow-resubscribe if the contact asked for it.")
-        have = {k: (v.get("value") if isinstance(v, dict) else v)
-                for k, v in (live.get("properties") or {}).items()}
-        props = {k: v for k, v in (after.get("properties") or {}).items()
-                 if not _same_value(v, have.get(k))}
+                self._warn(
+                    f"{label}: existed live as unsubscribed; not resubscribed (consent is "
+                    "not ours to flip). Pass --allow-resubscribe if the contact asked for it."
+                )
+        have = {
+            k: (v.get("value") if isinstance(v, dict) else v)
+            for k, v in (live.get("properties") or {}).items()
+        }
+        props = {k: v for k, v in (after.get("properties") or {}).items() if not _same_value(v, have.get(k))}
         if props:
             patch["properties"] = props
         if patch:
@@ -355,8 +372,7 @@ class _Applier:
             await self._set_topics(ref, label, after["topics"])
         self.result.existing += 1
 
-    async def _set_topics(self, ref: str, label: str, wanted: dict[str, str], *,
-                          ours: bool = False) -> None:
+    async def _set_topics(self, ref: str, label: str, wanted: dict[str, str], *, ours: bool = False) -> None:
         """Set ``wanted`` subscriptions of a live contact, after reading its own: an opt-out
         is never turned into an opt-in without ``allow_resubscribe``. ``ours``: the contact
         was created by this apply's own import a moment ago, so it has no subscription of its
@@ -364,8 +380,9 @@ class _Applier:
         explicit: dict[Any, Any] = {}
         if not ours:
             async with self.sem:
-                explicit = {t.get("id"): t.get("subscription")
-                            for t in await self.client.list_contact_topics(ref)}
+                explicit = {
+                    t.get("id"): t.get("subscription") for t in await self.client.list_contact_topics(ref)
+                }
         topics = []
         for name, sub in sorted(wanted.items()):
             tid = self._topic_id(name)
@@ -373,8 +390,10 @@ class _Applier:
             if was == sub:
                 continue
             if was == "opt_out" and sub == "opt_in" and not self.allow_resubscribe:
-                self._warn(f"{label}: opted out of topic {name!r} live; not opted in again "
-                           "(consent is not ours to flip).")
+                self._warn(
+                    f"{label}: opted out of topic {name!r} live; not opted in again "
+                    "(consent is not ours to flip)."
+                )
                 continue
             topics.append({"id": tid, "subscription": sub})
         if topics:
@@ -395,8 +414,10 @@ class _Applier:
         single: list[Change] = []
         for c in changes:
             if c.action == "create":
-                gk = (tuple(c.after.get("segments") or ()),
-                      tuple(sorted((c.after.get("topics") or {}).items())))
+                gk = (
+                    tuple(c.after.get("segments") or ()),
+                    tuple(sorted((c.after.get("topics") or {}).items())),
+                )
                 groups.setdefault(gk, []).append(c)
             else:
                 single.append(c)
@@ -413,6 +434,7 @@ class _Applier:
         async def run() -> None:
             await asyncio.gather(*(self._import(g) for g in groups))
             await self._verify_imports(groups)
+
         return run
 
     def _csv(self, group: list[Change]) -> tuple[bytes, dict[str, Any]]:
@@ -439,11 +461,18 @@ class _Applier:
         for c in group:
             a = c.after
             props = a.get("properties") or {}
-            w.writerow([a["email"], *(_csv_cell(a.get(f) or None) for f in fields),
-                        *(_csv_cell(props.get(k)) for k in prop_types)])
+            w.writerow(
+                [
+                    a["email"],
+                    *(_csv_cell(a.get(f) or None) for f in fields),
+                    *(_csv_cell(props.get(k)) for k in prop_types),
+                ]
+            )
         column_map: dict[str, Any] = {"email": "email", **{f: f for f in fields}}
         if prop_types:
-            column_map["properties"] = {k: {"column": f"property:{k}", "type": t} for k, t in prop_types.items()}
+            column_map["properties"] = {
+                k: {"column": f"property:{k}", "type": t} for k, t in prop_types.items()
+            }
         return buf.getvalue().encode("utf-8"), column_map
 
     async def _import(self, group: list[Change]) -> None:
@@ -454,15 +483,15 @@ class _Applier:
         # from the topic's default are set per created row afterwards (_verify_imports).
         declared = sorted((first.get("topics") or {}).items())
         topics = [{"id": self._topic_id(t), "subscription": s} for t, s in declared if s == "opt_out"]
-        later = {t: s for t, s in declared
-                 if s == "opt_in" and self.topic_defaults.get(t) != "opt_in"}
+        later = {t: s for t, s in declared if s == "opt_in" and self.topic_defaults.get(t) != "opt_in"}
         if later:
             self.after_import[id(group)] = later
         data, column_map = self._csv(group)
         try:
             async with self.sem:
                 import_id = await self.client.create_import(
-                    data, column_map, on_conflict="skip", segment_ids=segment_ids, topics=topics)
+                    data, column_map, on_conflict="skip", segment_ids=segment_ids, topics=topics
+                )
             delay = 0.05
             while True:
                 async with self.sem:
@@ -479,9 +508,13 @@ class _Applier:
         """The import says it created every row of ``group`` (so none existed before)."""
         status = self.import_status.get(id(group)) or {}
         counts = status.get("counts") or {}
-        return (status.get("status") == "completed" and counts.get("created") == len(group)
-                and not counts.get("skipped") and not counts.get("updated")
-                and not counts.get("failed"))
+        return (
+            status.get("status") == "completed"
+            and counts.get("created") == len(group)
+            and not counts.get("skipped")
+            and not counts.get("updated")
+            and not counts.get("failed")
+        )
 
     async def _listed(self, rows: list[Change]) -> dict[str, dict[str, Any]]:
         """The contact list's items for ``rows`` (normalised email -> item), read once in pages
@@ -520,15 +553,21 @@ class _Applier:
                     self.result.retried += 1
                 else:
                     status = self.import_status.get(id(group)) or {}
-                    if not (self._all_created(group) or _not_before(found.get("created_at"),
-                                                                   status.get("created_at"))):
+                    if not (
+                        self._all_created(group)
+                        or _not_before(found.get("created_at"), status.get("created_at"))
+                    ):
                         if "properties" not in found:  # a list item: read it whole
                             async with self.sem:
                                 found = await self.client.get_contact(found.get("id") or c.after["email"])
                         await self._converge_existing(c, found)
                     elif id(group) in self.after_import:
-                        await self._set_topics(found.get("id") or c.after["email"], c.after["email"],
-                                               self.after_import[id(group)], ours=True)
+                        await self._set_topics(
+                            found.get("id") or c.after["email"],
+                            c.after["email"],
+                            self.after_import[id(group)],
+                            ours=True,
+                        )
                     self.result.imported += 1
             except Exception as e:
                 errors.append((c, e))
@@ -545,8 +584,9 @@ class _Applier:
         await self.client.add_contact_segment(c.id or c.email or c.key, self._segment_id(c.parent))
 
     async def _apply_membership_delete(self, c: Change) -> None:
-        await _gone_is_done(self.client.remove_contact_segment(c.id or c.email or c.key,
-                                                               self._segment_id(c.parent)))
+        await _gone_is_done(
+            self.client.remove_contact_segment(c.id or c.email or c.key, self._segment_id(c.parent))
+        )
 
     async def _apply_subscription_update(self, c: Change) -> None:
         topics = [{"id": self._topic_id(t), "subscription": s} for t, s in sorted(c.after.items())]
@@ -602,8 +642,15 @@ class _BulkErrors(Exception):
         super().__init__(f"{len(errors)} imported contact(s) failed")
 
 
-async def apply(plan: Plan, client: Any, *, progress: Progress | None = None, live: State | None = None,
-                concurrency: int = CONCURRENCY, allow_resubscribe: bool = False) -> ApplyResult:
+async def apply(
+    plan: Plan,
+    client: Any,
+    *,
+    progress: Progress | None = None,
+    live: State | None = None,
+    concurrency: int = CONCURRENCY,
+    allow_resubscribe: bool = False,
+) -> ApplyResult:
     """Carry out ``plan`` with ``client`` (a ResendClient). ``live``, when given, is the
     live state the plan was checked against (its segment/topic ids save two list requests).
     ``allow_resubscribe``: a contact planned as new that turns out to exist unsubscribed

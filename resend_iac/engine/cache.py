@@ -60,8 +60,10 @@ def canonical_value(value: Any) -> bytes:
         value = int(value)
     if isinstance(value, (int, float)):
         return b"n" + repr(value).encode()
-    return b"j" + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                             default=str).encode()
+    return (
+        b"j"
+        + json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str).encode()
+    )
 
 
 class Entry:
@@ -100,8 +102,12 @@ class RefreshCache:
         self.entries: dict[str, Entry] = {}
         for cid, props, topics, at in conn.execute("SELECT id, props, topics, verified_at FROM contacts"):
             # A row of another shape (a file edited by hand) is left out: that contact is read.
-            if (isinstance(cid, str) and isinstance(at, (int, float)) and 0 <= at < 1e11
-                    and all(b is None or isinstance(b, bytes) for b in (props, topics))):
+            if (
+                isinstance(cid, str)
+                and isinstance(at, (int, float))
+                and 0 <= at < 1e11
+                and all(b is None or isinstance(b, bytes) for b in (props, topics))
+            ):
                 self.entries[cid] = Entry(props, topics, float(at))
 
     @classmethod
@@ -117,8 +123,10 @@ class RefreshCache:
             with conn:
                 conn.execute("BEGIN")
                 conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL)")
-                conn.execute("CREATE TABLE IF NOT EXISTS contacts (id TEXT PRIMARY KEY, props BLOB, "
-                             "topics BLOB, verified_at REAL NOT NULL)")
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS contacts (id TEXT PRIMARY KEY, props BLOB, "
+                    "topics BLOB, verified_at REAL NOT NULL)"
+                )
                 meta = dict(conn.execute("SELECT k, v FROM meta"))
                 if meta.get("schema") != str(SCHEMA).encode() or not isinstance(meta.get("salt"), bytes):
                     conn.execute("DELETE FROM contacts")
@@ -131,11 +139,13 @@ class RefreshCache:
                     conn.execute("INSERT OR REPLACE INTO meta VALUES ('check', ?)", (check,))
             return cls(conn, key, str(path))
         except sqlite3.DatabaseError as e:
-            raise CacheError(f"{path}: cannot use the refresh cache ({e}); delete it, or pass "
-                             "--no-cache") from None
+            raise CacheError(
+                f"{path}: cannot use the refresh cache ({e}); delete it, or pass --no-cache"
+            ) from None
         except OSError as e:
-            raise CacheError(f"{path}: cannot open the refresh cache: {e.strerror or e}; pass "
-                             "--cache PATH or --no-cache") from None
+            raise CacheError(
+                f"{path}: cannot open the refresh cache: {e.strerror or e}; pass --cache PATH or --no-cache"
+            ) from None
 
     def close(self) -> None:
         self.conn.close()
@@ -152,8 +162,11 @@ class RefreshCache:
 
     # -- writes ------------------------------------------------------------------------
 
-    def put(self, rows: Iterable[tuple[str, Iterable[bytes] | None, Iterable[bytes] | None]],
-            at: float | None = None) -> None:
+    def put(
+        self,
+        rows: Iterable[tuple[str, Iterable[bytes] | None, Iterable[bytes] | None]],
+        at: float | None = None,
+    ) -> None:
         at = time.time() if at is None else at
         data = []
         for cid, props, topics in rows:
@@ -169,8 +182,10 @@ class RefreshCache:
                 self.conn.execute("BEGIN")
                 self.conn.executemany(sql, rows)
         except sqlite3.Error as e:
-            raise CacheError(f"{self.path}: cannot write the refresh cache ({e}); nothing was "
-                             "applied. Delete it, or pass --no-cache") from None
+            raise CacheError(
+                f"{self.path}: cannot write the refresh cache ({e}); nothing was "
+                "applied. Delete it, or pass --no-cache"
+            ) from None
 
     def drop(self, ids: Iterable[str]) -> int:
         gone = [(i,) for i in ids if i and self.entries.pop(i, None) is not None]

@@ -114,21 +114,33 @@ class _Differ:
                 self.changes.append(Change("create", "property", key, None, _property_fields(want)))
             elif want.type != have.type:
                 self.replaced_properties.add(key)
-                self.changes.append(Change("replace", "property", key, _property_fields(have),
-                                           _property_fields(want), id=have.id))
+                self.changes.append(
+                    Change(
+                        "replace", "property", key, _property_fields(have), _property_fields(want), id=have.id
+                    )
+                )
                 self.warnings.append(
                     f"property {key!r} is replaced (type {have.type} -> {want.type}): Resend drops "
                     "its values on every contact; values the files declare are written again, "
                     "all others are lost."
                 )
             elif is_set(want.fallback_value) and want.fallback_value != have.fallback_value:
-                self.changes.append(Change("update", "property", key,
-                                           {"fallback_value": have.fallback_value},
-                                           {"fallback_value": want.fallback_value}, id=have.id))
+                self.changes.append(
+                    Change(
+                        "update",
+                        "property",
+                        key,
+                        {"fallback_value": have.fallback_value},
+                        {"fallback_value": want.fallback_value},
+                        id=have.id,
+                    )
+                )
         if self.desired.policy.prune_properties:
             for key, have in self.live.properties.items():
                 if key not in self.desired.properties:
-                    self.changes.append(Change("delete", "property", key, _property_fields(have), None, id=have.id))
+                    self.changes.append(
+                        Change("delete", "property", key, _property_fields(have), None, id=have.id)
+                    )
 
     def segments(self) -> None:
         for name in self.desired.segments:
@@ -147,8 +159,9 @@ class _Differ:
                 continue
             if want.default_subscription != have.default_subscription:
                 self.replaced_topics.add(name)
-                self.changes.append(Change("replace", "topic", name, _topic_fields(have),
-                                           _topic_fields(want), id=have.id))
+                self.changes.append(
+                    Change("replace", "topic", name, _topic_fields(have), _topic_fields(want), id=have.id)
+                )
                 self.warnings.append(
                     f"topic {name!r} is replaced (default_subscription {have.default_subscription} -> "
                     f"{want.default_subscription}): Resend drops every contact's subscription to it; "
@@ -165,7 +178,9 @@ class _Differ:
         if self.desired.policy.prune_topics:
             for name, have in self.live.topics.items():
                 if name not in self.desired.topics:
-                    self.changes.append(Change("delete", "topic", name, _topic_fields(have), None, id=have.id))
+                    self.changes.append(
+                        Change("delete", "topic", name, _topic_fields(have), None, id=have.id)
+                    )
 
     # -- contacts -------------------------------------------------------------------
 
@@ -191,11 +206,15 @@ class _Differ:
                         before[f] = v
                 before["segments"] = sorted(have.segments)
                 self.deleted_contacts.add(key)
-                self.changes.append(Change("delete", "contact", key, before, None, id=have.id, email=have.email))
+                self.changes.append(
+                    Change("delete", "contact", key, before, None, id=have.id, email=have.email)
+                )
         for key, want in self.desired.contacts.items():
             have = self.live.contacts.get(key)
             if have is None:
-                self.changes.append(Change("create", "contact", key, None, _contact_fields(want), email=want.email))
+                self.changes.append(
+                    Change("create", "contact", key, None, _contact_fields(want), email=want.email)
+                )
             else:
                 self._contact_update(key, want, have)
                 self._subscriptions(key, want, have)
@@ -282,7 +301,9 @@ class _Differ:
                 continue
             before[name], after[name] = effective, w
         if after:
-            self.changes.append(Change("update", "subscription", key, before, after, id=have.id, email=have.email))
+            self.changes.append(
+                Change("update", "subscription", key, before, after, id=have.id, email=have.email)
+            )
 
     def memberships(self) -> None:
         # Per segment name (every desired segment and every segment a desired contact is
@@ -295,8 +316,11 @@ class _Differ:
         names = set(desired.segments)
         for c in desired.contacts.values():
             names |= c.segments
-        authoritative = {n for n in names
-                         if (seg := desired.segments.get(n)) is not None and seg.membership == "authoritative"}
+        authoritative = {
+            n
+            for n in names
+            if (seg := desired.segments.get(n)) is not None and seg.membership == "authoritative"
+        }
         live_names = live.segments.keys()
         wanted, deleted, append = desired.contacts.get, self.deleted_contacts, self.changes.append
         for key, live_c in live.contacts.items():
@@ -306,19 +330,49 @@ class _Differ:
             if want == have:  # the common case: only segments not live yet are to join
                 for name in want:
                     if name not in live_names:
-                        append(Change("create", "membership", key, None, {"segment": name},
-                                      parent=name, id=live_c.id, email=live_c.email))
+                        append(
+                            Change(
+                                "create",
+                                "membership",
+                                key,
+                                None,
+                                {"segment": name},
+                                parent=name,
+                                id=live_c.id,
+                                email=live_c.email,
+                            )
+                        )
                 continue
             for name in want:
                 if name not in have or name not in live_names:
-                    append(Change("create", "membership", key, None, {"segment": name},
-                                  parent=name, id=live_c.id, email=live_c.email))
+                    append(
+                        Change(
+                            "create",
+                            "membership",
+                            key,
+                            None,
+                            {"segment": name},
+                            parent=name,
+                            id=live_c.id,
+                            email=live_c.email,
+                        )
+                    )
             if key in deleted:
                 continue
             for name in have:
                 if name in authoritative and name in live_names and name not in want:
-                    append(Change("delete", "membership", key, {"segment": name}, None,
-                                  parent=name, id=live_c.id, email=live_c.email))
+                    append(
+                        Change(
+                            "delete",
+                            "membership",
+                            key,
+                            {"segment": name},
+                            None,
+                            parent=name,
+                            id=live_c.id,
+                            email=live_c.email,
+                        )
+                    )
 
 
 _ORDER = {k: i for i, k in enumerate(KINDS)}
@@ -331,13 +385,17 @@ def _leave_case_collisions_alone(d: _Differ, live: State) -> None:
     collisions = getattr(live, "email_collisions", None) or {}
     if not collisions:
         return
-    d.changes = [c for c in d.changes
-                 if c.kind not in ("contact", "membership", "subscription") or c.key not in collisions]
+    d.changes = [
+        c
+        for c in d.changes
+        if c.kind not in ("contact", "membership", "subscription") or c.key not in collisions
+    ]
     for key in sorted(collisions):
         d.warnings.append(
             f"live contacts {', '.join(sorted(collisions[key]))} have emails that differ only by "
             "case: left alone (not merged, deleted or written). Delete or rename one of them in "
-            "Resend, then plan again.")
+            "Resend, then plan again."
+        )
 
 
 def diff(desired: State, live: State, *, allow_resubscribe: bool = False) -> Plan:
@@ -368,10 +426,14 @@ def _diff(desired: State, live: State, allow_resubscribe: bool) -> Plan:
     property_emails = sorted(k for k, c in contacts.items() if c.properties is not UNSET and c.properties)
     topic_emails = sorted(k for k, c in contacts.items() if c.topics is not UNSET and c.topics)
     touched = {c.key for c in d.changes if c.kind in ("contact", "subscription") and c.action != "create"}
-    verify_props = sorted(k for k in touched if (c := contacts.get(k)) is not None
-                          and c.properties is not UNSET and c.properties)
-    verify_topics = sorted(k for k in touched if (c := contacts.get(k)) is not None
-                           and c.topics is not UNSET and c.topics)
+    verify_props = sorted(
+        k
+        for k in touched
+        if (c := contacts.get(k)) is not None and c.properties is not UNSET and c.properties
+    )
+    verify_topics = sorted(
+        k for k in touched if (c := contacts.get(k)) is not None and c.topics is not UNSET and c.topics
+    )
     full_fingerprint, verify_fingerprint = fingerprints(live, verify_props, verify_topics)
     return Plan(
         changes=d.changes,

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Collection
+from collections.abc import Collection
+from typing import Any
 
 from resend_iac.model import UNSET, State
 
@@ -39,7 +40,9 @@ def _map(m: Any) -> Any:
 
 
 def canonical(
-    live: State, property_emails: Collection[str] | None = None, topic_emails: Collection[str] | None = None,
+    live: State,
+    property_emails: Collection[str] | None = None,
+    topic_emails: Collection[str] | None = None,
 ) -> list[Any]:
     """The managed view of a live state as plain JSON data (lists in a fixed order).
 
@@ -48,19 +51,36 @@ def canonical(
     if property_emails is not None or topic_emails is not None:
         pe = None if property_emails is None else set(property_emails)
         te = None if topic_emails is None else set(topic_emails)
-        return _canonical(live, lambda k, m: _map(m) if pe is None or k in pe else NOT_READ,
-                          lambda k, m: _map(m) if te is None or k in te else NOT_READ)
+        return _canonical(
+            live,
+            lambda k, m: _map(m) if pe is None or k in pe else NOT_READ,
+            lambda k, m: _map(m) if te is None or k in te else NOT_READ,
+        )
     return _canonical(live, lambda k, m: _map(m), lambda k, m: _map(m))
 
 
 def _canonical(live: State, props_of: Any, topics_of: Any) -> list[Any]:
-    props = [[k, p.type, _v(p.fallback_value), p.id, p.created_at] for k, p in sorted(live.properties.items())]
+    props = [
+        [k, p.type, _v(p.fallback_value), p.id, p.created_at] for k, p in sorted(live.properties.items())
+    ]
     segs = [[k, s.id, s.created_at] for k, s in sorted(live.segments.items())]
-    topics = [[k, t.default_subscription, _v(t.description), _v(t.visibility), t.id, t.created_at]
-              for k, t in sorted(live.topics.items())]
+    topics = [
+        [k, t.default_subscription, _v(t.description), _v(t.visibility), t.id, t.created_at]
+        for k, t in sorted(live.topics.items())
+    ]
     contacts = [
-        [k, c.email, _v(c.first_name), _v(c.last_name), _v(c.unsubscribed), props_of(k, c.properties),
-         sorted(c.segments), topics_of(k, c.topics), c.id, c.created_at]
+        [
+            k,
+            c.email,
+            _v(c.first_name),
+            _v(c.last_name),
+            _v(c.unsubscribed),
+            props_of(k, c.properties),
+            sorted(c.segments),
+            topics_of(k, c.topics),
+            c.id,
+            c.created_at,
+        ]
         for k, c in sorted(live.contacts.items())
     ]
     return [VERSION, props, segs, topics, contacts]
@@ -74,19 +94,29 @@ def _dumps(data: Any) -> str:
 
 
 def fingerprint(
-    live: State, property_emails: Collection[str] | None = None, topic_emails: Collection[str] | None = None,
+    live: State,
+    property_emails: Collection[str] | None = None,
+    topic_emails: Collection[str] | None = None,
 ) -> str:
     """``"sha256:" + hex`` over ``json.dumps(canonical(...))``; see :func:`fingerprints`."""
     if property_emails is None and topic_emails is None:
         return fingerprints(live)[0]
-    return fingerprints(live, property_emails or (), topic_emails or (),
-                        narrow_properties=property_emails is not None,
-                        narrow_topics=topic_emails is not None)[1]
+    return fingerprints(
+        live,
+        property_emails or (),
+        topic_emails or (),
+        narrow_properties=property_emails is not None,
+        narrow_topics=topic_emails is not None,
+    )[1]
 
 
 def fingerprints(
-    live: State, property_emails: Collection[str] = (), topic_emails: Collection[str] = (), *,
-    narrow_properties: bool = True, narrow_topics: bool = True,
+    live: State,
+    property_emails: Collection[str] = (),
+    topic_emails: Collection[str] = (),
+    *,
+    narrow_properties: bool = True,
+    narrow_topics: bool = True,
 ) -> tuple[str, str]:
     """``(full, narrowed)``: the fingerprint of everything read and the one narrowed to
     ``property_emails``/``topic_emails`` (the *verify* fingerprint), in one pass.
@@ -109,14 +139,24 @@ def fingerprints(
     for start in range(0, len(keys), _CHUNK):
         rows_full: list[Any] = []
         rows_narrow: list[Any] = []
-        for k in keys[start:start + _CHUNK]:
+        for k in keys[start : start + _CHUNK]:
             c = contacts[k]
             props, tops = c.properties, c.topics
             props = NOT_READ if props is UNSET else sorted(props.items())
             tops = NOT_READ if tops is UNSET else sorted(tops.items())
             fn, ln, un = c.first_name, c.last_name, c.unsubscribed
-            row = [k, c.email, NOT_READ if fn is UNSET else fn, NOT_READ if ln is UNSET else ln,
-                   NOT_READ if un is UNSET else un, props, sorted(c.segments), tops, c.id, c.created_at]
+            row = [
+                k,
+                c.email,
+                NOT_READ if fn is UNSET else fn,
+                NOT_READ if ln is UNSET else ln,
+                NOT_READ if un is UNSET else un,
+                props,
+                sorted(c.segments),
+                tops,
+                c.id,
+                c.created_at,
+            ]
             rows_full.append(row)
             if (pe is None or k in pe or props is NOT_READ) and (te is None or k in te or tops is NOT_READ):
                 rows_narrow.append(row)

@@ -33,7 +33,7 @@ import math
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from resend_iac.client import read_live
@@ -84,7 +84,7 @@ class Scope:
 def _iso(t: float | None) -> str | None:
     if t is None:
         return None
-    return datetime.fromtimestamp(t, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _name(v: Any) -> Any:
@@ -164,7 +164,9 @@ class _Policy:
                     return False
                 if holds(entry.topics, cache.topic_digest(cid, topic.id, w)):
                     continue
-                if topic.default_subscription == w and holds(entry.topics, cache.topic_digest(cid, topic.id, None)):
+                if topic.default_subscription == w and holds(
+                    entry.topics, cache.topic_digest(cid, topic.id, None)
+                ):
                     continue
                 return False
         return True
@@ -236,16 +238,27 @@ def remember(cache: RefreshCache, live: State, keys: Collection[str] | None = No
 
 
 async def read_for(
-    client: Any, desired: State, *, refresh: Refresh | None = None, scope: Scope | None = None,
-    progress: Any = None, warnings: list[str] | None = None,
+    client: Any,
+    desired: State,
+    *,
+    refresh: Refresh | None = None,
+    scope: Scope | None = None,
+    progress: Any = None,
+    warnings: list[str] | None = None,
 ) -> tuple[State, dict[str, Any], set[str]]:
     """The live team as the diff of ``desired`` needs it: (live, freshness, fresh keys).
     Contacts served from the cache have their declared details filled in."""
     refresh = refresh or Refresh()
     scope = scope or Scope.of(desired)
     policy = _Policy(desired, scope, refresh)
-    live = await read_live(client, property_emails=scope.property_emails, topic_emails=scope.topic_emails,
-                           progress=progress, warnings=warnings, details=policy)
+    live = await read_live(
+        client,
+        property_emails=scope.property_emails,
+        topic_emails=scope.topic_emails,
+        progress=progress,
+        warnings=warnings,
+        details=policy,
+    )
     if refresh.cache is not None:
         remember(refresh.cache, live, policy.fresh)
     policy.serve(live)
@@ -253,8 +266,13 @@ async def read_for(
 
 
 async def plan_live(
-    client: Any, desired: State, *, allow_resubscribe: bool = False, refresh: Refresh | None = None,
-    scope: Scope | None = None, progress: Any = None,
+    client: Any,
+    desired: State,
+    *,
+    allow_resubscribe: bool = False,
+    refresh: Refresh | None = None,
+    scope: Scope | None = None,
+    progress: Any = None,
 ) -> tuple[Plan, State]:
     """(plan, live): read what the diff of ``desired`` needs (with the refresh policy), diff."""
     scope = scope or Scope.of(desired)
@@ -266,8 +284,10 @@ async def plan_live(
     if freshness["from_cache"]:
         touched = set(plan.verify.get("property_emails", ())) | set(plan.verify.get("topic_emails", ()))
         if not touched <= fresh:  # cannot happen; never plan a write from the cache
-            raise RuntimeError("internal error: a changed contact was served from the refresh cache; "
-                               "plan again with --refresh full")
+            raise RuntimeError(
+                "internal error: a changed contact was served from the refresh cache; "
+                "plan again with --refresh full"
+            )
     plan.freshness = freshness
     return plan, live
 

@@ -39,19 +39,22 @@ NO_CHANGES = "No changes. The live team matches the declared state."
 
 # How summary() names each kind and its actions: objects are created, updated, replaced and
 # deleted; a membership (a contact in a segment) is added or removed; a subscription changes.
-_OBJECT_ACTIONS = (("create", "create"), ("update", "update"), ("replace", "replace"),
-                   ("delete", "delete"))
+_OBJECT_ACTIONS = (("create", "create"), ("update", "update"), ("replace", "replace"), ("delete", "delete"))
 _WORDS: dict[str, dict[str, Any]] = {
     "property": {"noun": "property", "plural": "properties", "actions": _OBJECT_ACTIONS},
     "segment": {"noun": "segment", "plural": "segments", "actions": _OBJECT_ACTIONS},
     "topic": {"noun": "topic", "plural": "topics", "actions": _OBJECT_ACTIONS},
     "contact": {"noun": "contact", "plural": "contacts", "actions": _OBJECT_ACTIONS},
-    "membership": {"noun": "membership", "plural": "memberships",
-                   "actions": (("create", "add"), ("update", "update"), ("replace", "replace"),
-                               ("delete", "remove"))},
-    "subscription": {"noun": "subscription", "plural": "subscriptions",
-                     "actions": (("create", "add"), ("update", "change"), ("replace", "replace"),
-                                 ("delete", "remove"))},
+    "membership": {
+        "noun": "membership",
+        "plural": "memberships",
+        "actions": (("create", "add"), ("update", "update"), ("replace", "replace"), ("delete", "remove")),
+    },
+    "subscription": {
+        "noun": "subscription",
+        "plural": "subscriptions",
+        "actions": (("create", "add"), ("update", "change"), ("replace", "replace"), ("delete", "remove")),
+    },
 }
 
 
@@ -132,8 +135,9 @@ class Plan:
         parts = []
         for kind in KINDS:
             words = _WORDS[kind]
-            phrases = [(counts[(kind, action)], verb) for action, verb in words["actions"]
-                       if counts[(kind, action)]]
+            phrases = [
+                (counts[(kind, action)], verb) for action, verb in words["actions"] if counts[(kind, action)]
+            ]
             if not phrases:
                 continue
             (n, verb), rest = phrases[0], phrases[1:]
@@ -147,9 +151,7 @@ class Plan:
             "fingerprint": self.fingerprint,
             "live_counts": dict(self.live_counts),
             "warnings": list(self.warnings),
-            "summary": {
-                f"{kind}.{action}": n for (kind, action), n in sorted(self.counts().items())
-            },
+            "summary": {f"{kind}.{action}": n for (kind, action), n in sorted(self.counts().items())},
             "changes": [c.to_dict() for c in self.changes],
             "policy": dict(self.policy),
             "scope": {k: list(v) for k, v in self.scope.items()},

@@ -34,7 +34,7 @@ import os
 import re
 import tempfile
 from collections import Counter
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -44,7 +44,13 @@ import jsonschema
 from resend_iac.config.checks import email_problem, property_key_problem, quick_email_ok, value_problem
 from resend_iac.config.limits import ReadProblem, read_bounded
 from resend_iac.engine.plan import Plan
-from resend_iac.model import PROPERTY_KEY_MAX, TOPIC_DESCRIPTION_MAX, TOPIC_NAME_MAX, Property, normalize_email
+from resend_iac.model import (
+    PROPERTY_KEY_MAX,
+    TOPIC_DESCRIPTION_MAX,
+    TOPIC_NAME_MAX,
+    Property,
+    normalize_email,
+)
 
 PLAN_SCHEMA_FILE = "resend-iac-plan.schema.json"
 KEY_ENV = "RESEND_IAC_PLAN_KEY"
@@ -85,7 +91,9 @@ def canonical(data: dict[str, Any]) -> bytes:
     """The bytes the digest and the HMAC cover: every key but ``digest`` and ``hmac``,
     as JSON with sorted keys and no spaces, UTF-8."""
     body = {k: v for k, v in data.items() if k not in ("digest", "hmac")}
-    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+    return json.dumps(
+        body, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
 
 
 def _plan_key() -> bytes | None:
@@ -119,7 +127,7 @@ def plan_schema() -> dict[str, Any]:
     return json.loads(text)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _validator(definition: str | None = None) -> jsonschema.protocols.Validator:
     root = plan_schema()
     target = root if definition is None else {**root["$defs"][definition], "$defs": root["$defs"]}
@@ -187,7 +195,9 @@ _ACTIONS = {
     "subscription": frozenset(("update",)),
 }
 _CHANGE_KEYS = frozenset(("action", "kind", "key", "before", "after", "parent", "id", "email"))
-_CONTACT_KEYS = frozenset(("email", "first_name", "last_name", "unsubscribed", "properties", "segments", "topics"))
+_CONTACT_KEYS = frozenset(
+    ("email", "first_name", "last_name", "unsubscribed", "properties", "segments", "topics")
+)
 _SUBS = frozenset(("opt_in", "opt_out"))
 
 
@@ -210,9 +220,16 @@ def _plain_change_ok(c: Any) -> bool:
         return False
     if kind == "membership":
         parent = c.get("parent")
-        return type(parent) is str and bool(parent) and all(
-            f is None or (type(f) is dict and f.keys() == {"segment"} and type(f["segment"]) is str and f["segment"])
-            for f in (before, after)
+        return (
+            type(parent) is str
+            and bool(parent)
+            and all(
+                f is None
+                or (
+                    type(f) is dict and f.keys() == {"segment"} and type(f["segment"]) is str and f["segment"]
+                )
+                for f in (before, after)
+            )
         )
     for f in (before, after):
         if f is None:
@@ -230,15 +247,18 @@ def _plain_change_ok(c: Any) -> bool:
         if f.get("unsubscribed") is not None and type(f["unsubscribed"]) is not bool:
             return False
         props = f.get("properties")
-        if props is not None and (type(props) is not dict or any(
-                v is not None and type(v) not in (str, int, float) for v in props.values())):
+        if props is not None and (
+            type(props) is not dict
+            or any(v is not None and type(v) not in (str, int, float) for v in props.values())
+        ):
             return False
         segs = f.get("segments")
         if segs is not None and (type(segs) is not list or any(type(s) is not str for s in segs)):
             return False
         topics = f.get("topics")
-        if topics is not None and (type(topics) is not dict or any(type(v) is not str or v not in _SUBS
-                                                                   for v in topics.values())):
+        if topics is not None and (
+            type(topics) is not dict or any(type(v) is not str or v not in _SUBS for v in topics.values())
+        ):
             return False
     return True
 
@@ -283,20 +303,26 @@ def _change_problems(i: int, c: dict[str, Any], types: dict[str, str] | None = N
             out.append(f"{where}.key: {problem}")
         elif key != normalize_email(key):
             out.append(f"{where}.key: {_short(key)} is not a normalised address (trimmed, lower case)")
-        for name, value in [("email", c.get("email"))] + [("after.email", f.get("email")) for f in fields[-1:]]:
+        for name, value in [("email", c.get("email"))] + [
+            ("after.email", f.get("email")) for f in fields[-1:]
+        ]:
             if value is None:
                 continue
             problem = _address_problem(value, strict)
             if problem:
                 out.append(f"{where}.{name}: {problem}")
             elif normalize_email(value) != key:
-                out.append(f"{where}.{name}: {_short(value)} is not the address of the change's key {_short(key)}")
+                out.append(
+                    f"{where}.{name}: {_short(value)} is not the address of the change's key {_short(key)}"
+                )
         if kind == "contact" and action == "create" and not c["after"].get("email"):
             out.append(f"{where}.after: a contact to create needs its email")
         after = c.get("after") if isinstance(c.get("after"), dict) else {}
         for prop, value in (after.get("properties") or {}).items():
             if isinstance(value, bool):
-                out.append(f"{where}.after: property {prop!r}: a value to write is a string, a number or null, not {value}")
+                out.append(
+                    f"{where}.after: property {prop!r}: a value to write is a string, a number or null, not {value}"
+                )
         for f in fields:
             for prop, value in (f.get("properties") or {}).items():
                 problem = _key_problem(prop)
@@ -304,13 +330,19 @@ def _change_problems(i: int, c: dict[str, Any], types: dict[str, str] | None = N
                 if problem:
                     out.append(f"{where}: {problem}")
                 elif typ and value_problem(prop, value, Property(key=prop, type=typ)):
-                    out.append(f"{where}: {value_problem(prop, value, Property(key=prop, type=typ))} (as this plan declares it)")
+                    out.append(
+                        f"{where}: {value_problem(prop, value, Property(key=prop, type=typ))} (as this plan declares it)"
+                    )
                 elif not _number_ok(value):
-                    out.append(f"{where}: property {prop!r}: {_short(value)} is beyond what Resend stores (a JSON double)")
+                    out.append(
+                        f"{where}: property {prop!r}: {_short(value)} is beyond what Resend stores (a JSON double)"
+                    )
         if kind == "membership":
             for f in fields:
                 if f.get("segment") != c.get("parent"):
-                    out.append(f"{where}: segment {_short(f.get('segment'))} is not the change's parent {_short(c.get('parent'))}")
+                    out.append(
+                        f"{where}: segment {_short(f.get('segment'))} is not the change's parent {_short(c.get('parent'))}"
+                    )
     elif kind == "property":
         problem = property_key_problem(key)
         if problem:
@@ -323,7 +355,9 @@ def _change_problems(i: int, c: dict[str, Any], types: dict[str, str] | None = N
                 value = f["fallback_value"]
                 problem = value_problem(key, value, Property(key=key, type=typ))
                 if problem or not _number_ok(value):
-                    out.append(f"{where}: fallback_value: {problem or 'beyond what Resend stores (a JSON double)'}")
+                    out.append(
+                        f"{where}: fallback_value: {problem or 'beyond what Resend stores (a JSON double)'}"
+                    )
         if action in ("create", "replace") and c["after"].get("type") not in ("string", "number"):
             out.append(f"{where}.after: a property to {action} needs its type, string or number")
         if len(key) > PROPERTY_KEY_MAX:  # pragma: no cover - property_key_problem says it
@@ -332,12 +366,18 @@ def _change_problems(i: int, c: dict[str, Any], types: dict[str, str] | None = N
         if key != key.strip():
             out.append(f"{where}.key: {_short(key)} starts or ends with white space")
         if kind == "topic" and len(key) > TOPIC_NAME_MAX:
-            out.append(f"{where}.key: topic name is {len(key)} characters long; Resend allows at most {TOPIC_NAME_MAX}")
+            out.append(
+                f"{where}.key: topic name is {len(key)} characters long; Resend allows at most {TOPIC_NAME_MAX}"
+            )
         for f in fields:
             if "name" in f and f["name"] != key:
-                out.append(f"{where}: name {_short(f['name'])} inside the change is not its key {_short(key)}")
+                out.append(
+                    f"{where}: name {_short(f['name'])} inside the change is not its key {_short(key)}"
+                )
             desc = f.get("description")
-            if isinstance(desc, str) and len(desc) > TOPIC_DESCRIPTION_MAX:  # pragma: no cover - the schema says it
+            if (
+                isinstance(desc, str) and len(desc) > TOPIC_DESCRIPTION_MAX
+            ):  # pragma: no cover - the schema says it
                 out.append(f"{where}: description longer than {TOPIC_DESCRIPTION_MAX}")
     return out
 
@@ -346,43 +386,63 @@ def check_plan_data(data: Any, key: bytes | None = None) -> list[str]:
     """Every problem of a parsed plan file, in the order apply checks them (schema, digest
     and HMAC, then the changes); empty when the plan may be applied."""
     if isinstance(data, dict) and data.get("redacted") is True:
-        return ["this is a redacted plan (plan --format json --redact): its emails are masks, it is for "
-                f"reading only; {_NEW_PLAN}"]
+        return [
+            "this is a redacted plan (plan --format json --redact): its emails are masks, it is for "
+            f"reading only; {_NEW_PLAN}"
+        ]
     if isinstance(data, dict) and "format_version" in data and data["format_version"] != 1:
-        return [f"plan format_version {_short(data['format_version'])} is not supported "
-                "(this resend-iac reads 1)"]
+        return [
+            f"plan format_version {_short(data['format_version'])} is not supported (this resend-iac reads 1)"
+        ]
     if isinstance(data, dict) and "changes" in data and "digest" not in data:
-        return ["the plan has no digest: it was written by an older resend-iac or by hand, so apply cannot "
-                f"tell whether it was changed since; {_NEW_PLAN}"]
+        return [
+            "the plan has no digest: it was written by an older resend-iac or by hand, so apply cannot "
+            f"tell whether it was changed since; {_NEW_PLAN}"
+        ]
     problems = _schema_errors(data)
     if problems:
         return problems
     body = canonical(data)
     if not hmac.compare_digest(data["digest"], "sha256:" + hashlib.sha256(body).hexdigest()):
-        return ["the plan's digest does not match its content: the file was edited or cut short since "
-                f"`plan --out` wrote it. Nothing was applied; {_NEW_PLAN}"]
+        return [
+            "the plan's digest does not match its content: the file was edited or cut short since "
+            f"`plan --out` wrote it. Nothing was applied; {_NEW_PLAN}"
+        ]
     signature = data.get("hmac")
     if key is not None:
         if signature is None:
-            return [f"{KEY_ENV} is set, but the plan carries no hmac: it was not made with the key. "
-                    f"Nothing was applied; make it again with {KEY_ENV} set"]
+            return [
+                f"{KEY_ENV} is set, but the plan carries no hmac: it was not made with the key. "
+                f"Nothing was applied; make it again with {KEY_ENV} set"
+            ]
         expected = "hmac-sha256:" + hmac.new(key, body, hashlib.sha256).hexdigest()
         if not hmac.compare_digest(signature, expected):
-            return [f"the plan's hmac does not verify with {KEY_ENV}: it was changed, or made with another key. "
-                    "Nothing was applied"]
+            return [
+                f"the plan's hmac does not verify with {KEY_ENV}: it was changed, or made with another key. "
+                "Nothing was applied"
+            ]
     elif signature is not None:
-        return [f"the plan is signed (hmac), but {KEY_ENV} is not set here, so it cannot be verified; set it "
-                "to the key used when the plan was made"]
+        return [
+            f"the plan is signed (hmac), but {KEY_ENV} is not set here, so it cannot be verified; set it "
+            "to the key used when the plan was made"
+        ]
     out: list[str] = []
     seen: set[tuple[str, str, Any]] = set()
-    types = {c["key"]: c["after"].get("type") for c in data["changes"]
-             if c["kind"] == "property" and c["action"] in ("create", "replace") and isinstance(c.get("after"), dict)}
+    types = {
+        c["key"]: c["after"].get("type")
+        for c in data["changes"]
+        if c["kind"] == "property"
+        and c["action"] in ("create", "replace")
+        and isinstance(c.get("after"), dict)
+    }
     for i, c in enumerate(data["changes"]):
         out.extend(_change_problems(i, c, types))
         ident = (c["kind"], c["key"], c.get("parent"))
         if ident in seen:
-            out.append(f"changes[{i}]: a second change of {c['kind']} {_short(c['key'])}"
-                       + (f" in {_short(c.get('parent'))}" if c.get("parent") else ""))
+            out.append(
+                f"changes[{i}]: a second change of {c['kind']} {_short(c['key'])}"
+                + (f" in {_short(c.get('parent'))}" if c.get("parent") else "")
+            )
         seen.add(ident)
         if len(out) > MAX_ERRORS:
             break
@@ -404,7 +464,9 @@ def _change_lines(text: str, count: int) -> list[int] | None:
     for n, line in enumerate(text.splitlines(), 1):
         if not inside:
             inside = line.startswith('  "changes": [')
-        elif line in ("    {", "    {}", "    {},") or (line.startswith("    {") and line.endswith(("}", "},"))):
+        elif line in ("    {", "    {}", "    {},") or (
+            line.startswith("    {") and line.endswith(("}", "},"))
+        ):
             lines.append(n)
         elif line.startswith("  ]"):
             break
@@ -464,7 +526,9 @@ def load_plan(path: str | Path) -> Plan:
         message = str(e) if isinstance(e, ValueError) else "nested too deep"
         raise PlanFileError(f"{path}: not a plan file ({message[:160]}); {_NEW_PLAN}") from None
     if not isinstance(data, dict) or "changes" not in data:
-        raise PlanFileError(f"{path}: not a plan file (no 'changes'); write one with `resend-iac plan ... --out PLAN`")
+        raise PlanFileError(
+            f"{path}: not a plan file (no 'changes'); write one with `resend-iac plan ... --out PLAN`"
+        )
     problems = list(dict.fromkeys(check_plan_data(data, _plan_key())))
     seen_at: set[str] = set()  # one problem per place (an unknown action fails two enums)
     problems = [p for p in problems if not (p.split(": ")[0] in seen_at or seen_at.add(p.split(": ")[0]))]
@@ -474,10 +538,17 @@ def load_plan(path: str | Path) -> Plan:
         more = f"\n  ... and {len(problems) - len(shown)} more" if len(problems) > len(shown) else ""
         head = "the plan file is refused; nothing was sent to the API" if len(problems) > 1 else ""
         if head:
-            raise PlanFileError(f"{path}: {head}:\n" + "\n".join(f"  {_at_line(path, p, lines)}" for p in shown) + more)
+            raise PlanFileError(
+                f"{path}: {head}:\n" + "\n".join(f"  {_at_line(path, p, lines)}" for p in shown) + more
+            )
         tail = "" if "Nothing was applied" in shown[0] else " (nothing was sent to the API)"
         raise PlanFileError(f"{_at_line(path, shown[0], lines)}{tail}")
     try:
         return Plan.from_dict(data)
-    except (ValueError, KeyError, TypeError, AttributeError) as e:  # pragma: no cover - the checks above cover it
+    except (
+        ValueError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as e:  # pragma: no cover - the checks above cover it
         raise PlanFileError(f"{path}: {str(e)[:200]}") from None

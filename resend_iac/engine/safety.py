@@ -27,7 +27,8 @@ class SafetyError(Exception):
     def __init__(self, reasons: list[str]):
         self.reasons = reasons
         super().__init__(
-            "Refusing to apply: " + "; ".join(reasons)
+            "Refusing to apply: "
+            + "; ".join(reasons)
             + ". Review the plan, then pass --force to apply it anyway"
             " (or raise the fraction in the policy)."
         )

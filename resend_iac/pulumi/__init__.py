@@ -28,7 +28,14 @@ from resend_iac.pulumi.providers import (
 from resend_iac.pulumi.resources import Contact, ContactList, ContactProperty, Segment, Topic
 
 __all__ = [
-    "Contact", "ContactList", "ContactProperty", "Segment", "Topic",
-    "ContactListProvider", "ContactPropertyProvider", "ContactProvider", "SegmentProvider",
+    "Contact",
+    "ContactList",
+    "ContactProperty",
+    "Segment",
+    "Topic",
+    "ContactListProvider",
+    "ContactPropertyProvider",
+    "ContactProvider",
+    "SegmentProvider",
     "TopicProvider",
 ]

@@ -23,9 +23,10 @@ import json
 import os
 import threading
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pulumi.dynamic import (
     CheckFailure,
@@ -157,8 +158,11 @@ def _diff(
     replaces = [f for f in changed if f in immutable]
     if any(_unknown(news.get(f)) for f in fields):
         # Not known until the resources it depends on exist: assume it changes.
-        return DiffResult(changes=True, replaces=replaces or None,
-                          delete_before_replace=delete_before_replace if replaces else None)
+        return DiffResult(
+            changes=True,
+            replaces=replaces or None,
+            delete_before_replace=delete_before_replace if replaces else None,
+        )
     return DiffResult(
         changes=bool(changed),
         replaces=replaces,
@@ -230,7 +234,6 @@ class ContactPropertyProvider(_ObjectProvider):
             client.update_property(id_, {"fallback_value": _num(news.get("fallback_value"))})
             return UpdateResult(self._outs(client, id_))
 
-
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
         live = client.request("GET", f"/contact-properties/{id_}")
@@ -271,7 +274,6 @@ class SegmentProvider(_ObjectProvider):
         with _client() as client:
             client.rename_segment(id_, news["name"])
             return UpdateResult(self._outs(client, id_))
-
 
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -323,7 +325,6 @@ class TopicProvider(_ObjectProvider):
             if payload:
                 client.update_topic(id_, payload)
             return UpdateResult(self._outs(client, id_, news))
-
 
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any]) -> dict[str, Any]:
@@ -446,7 +447,8 @@ class ContactProvider(_ObjectProvider):
                 raise RuntimeError(
                     f"the contact {payload['email']} already exists (id {found.get('id')}); creating "
                     "it would reset its fields, consent included. Adopt it instead: "
-                    f"pulumi import <type> <name> {found.get('id')}")
+                    f"pulumi import <type> <name> {found.get('id')}"
+                )
             id_ = client.create_contact(payload)
             return CreateResult(id_, self._outs(client, id_, props))
 
@@ -524,7 +526,8 @@ class ContactProvider(_ObjectProvider):
 def _files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(
-            p for p in path.rglob("*")
+            p
+            for p in path.rglob("*")
             if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
     return [path]
@@ -551,8 +554,11 @@ def _refresh() -> Any:
     env = os.environ
     path = cache_path(None, env.get("RESEND_IAC_CACHE", "").lower() in ("none", "off"))
     cache = RefreshCache.open(path, env.get("RESEND_API_KEY", "")) if path else None
-    return Refresh(env.get("RESEND_IAC_REFRESH") or "auto",
-                   int(env.get("RESEND_IAC_REFRESH_BUDGET") or DEFAULT_BUDGET), cache)
+    return Refresh(
+        env.get("RESEND_IAC_REFRESH") or "auto",
+        int(env.get("RESEND_IAC_REFRESH_BUDGET") or DEFAULT_BUDGET),
+        cache,
+    )
 
 
 async def _plan(client: Any, desired: Any, refresh: Any = None) -> tuple[Any, Any]:
@@ -587,7 +593,10 @@ EMPTY_PLAN_DIGEST = hashlib.sha256(b"[]").hexdigest()[:16]  # plan_digest of a p
 
 
 async def _plan_and_apply(
-    client: Any, desired: Any, path: str, expected_summary: str | None,
+    client: Any,
+    desired: Any,
+    path: str,
+    expected_summary: str | None,
     expected_digest: str | None,
 ) -> tuple[Any, Any]:
     from resend_iac.engine import SafetyError, apply, check_safety
@@ -642,19 +651,30 @@ class ContactListProvider(ResourceProvider):
             return CheckResult(news, [CheckFailure("path", "path must name a declared file or directory")])
         p = Path(path)
         if not p.exists():
-            return CheckResult(news, [CheckFailure(
-                "path", f"{path}: no such file or directory (relative paths are read from the "
-                f"Pulumi project directory, {os.getcwd()})")])
+            return CheckResult(
+                news,
+                [
+                    CheckFailure(
+                        "path",
+                        f"{path}: no such file or directory (relative paths are read from the "
+                        f"Pulumi project directory, {os.getcwd()})",
+                    )
+                ],
+            )
         state, diagnostics = validate([p])
         if state is None or diagnostics:
-            return CheckResult(news, [CheckFailure("path", str(d)) for d in diagnostics]
-                               or [CheckFailure("path", f"{path}: invalid")])
+            return CheckResult(
+                news,
+                [CheckFailure("path", str(d)) for d in diagnostics]
+                or [CheckFailure("path", f"{path}: invalid")],
+            )
         inputs = {**news, "digest": digest(p)}
         try:
             plan = _plan_sync(state)
         except Exception as exc:  # noqa: BLE001 - reported as a check failure
-            return CheckResult(inputs, [CheckFailure(
-                "path", f"could not plan {path} against the live team: {exc}")])
+            return CheckResult(
+                inputs, [CheckFailure("path", f"could not plan {path} against the live team: {exc}")]
+            )
         try:
             check_safety(plan, state.policy)
         except SafetyError as exc:  # the thresholds are on
@@ -696,10 +716,15 @@ class ContactListProvider(ResourceProvider):
         path = props["path"]
         desired = load([path])
         with _client() as client:
-            plan, _result = client.run(_plan_and_apply(
-                client.async_client, desired, path, props.get("plan_summary"),
-                props.get("plan_digest"),
-            ))
+            plan, _result = client.run(
+                _plan_and_apply(
+                    client.async_client,
+                    desired,
+                    path,
+                    props.get("plan_summary"),
+                    props.get("plan_digest"),
+                )
+            )
         return {
             "path": path,
             "digest": digest(path),

@@ -7,7 +7,8 @@ declared as ``None`` inputs so that they are attributes of the resource.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pulumi
 from pulumi.dynamic import Resource
@@ -39,8 +40,8 @@ class ContactProperty(Resource, module="resend", name="ContactProperty"):
         *,
         key: Input[str],
         type: Input[str],
-        fallback_value: Optional[Input[Any]] = None,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        fallback_value: Input[Any] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {"key": key, "type": type, "fallback_value": fallback_value, "created_at": None}
         super().__init__(ContactPropertyProvider(), resource_name, props, opts)
@@ -57,7 +58,7 @@ class Segment(Resource, module="resend", name="Segment"):
         resource_name: str,
         *,
         name: Input[str],
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(SegmentProvider(), resource_name, {"name": name, "created_at": None}, opts)
 
@@ -67,8 +68,8 @@ class Topic(Resource, module="resend", name="Topic"):
 
     name: pulumi.Output[str]
     default_subscription: pulumi.Output[str]
-    description: pulumi.Output[Optional[str]]
-    visibility: pulumi.Output[Optional[str]]
+    description: pulumi.Output[str | None]
+    visibility: pulumi.Output[str | None]
     created_at: pulumi.Output[str]
 
     def __init__(
@@ -77,9 +78,9 @@ class Topic(Resource, module="resend", name="Topic"):
         *,
         name: Input[str],
         default_subscription: Input[str] = "opt_in",
-        description: Optional[Input[str]] = None,
-        visibility: Optional[Input[str]] = None,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        description: Input[str] | None = None,
+        visibility: Input[str] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
             "name": name,
@@ -97,12 +98,12 @@ class Contact(Resource, module="resend", name="Contact"):
     ``topic.id.apply(lambda id: {id: "opt_in"})`` to build it from Topic resources)."""
 
     email: pulumi.Output[str]
-    first_name: pulumi.Output[Optional[str]]
-    last_name: pulumi.Output[Optional[str]]
-    unsubscribed: pulumi.Output[Optional[bool]]
-    properties: pulumi.Output[Optional[dict]]
-    segment_ids: pulumi.Output[Optional[list]]
-    topics: pulumi.Output[Optional[dict]]
+    first_name: pulumi.Output[str | None]
+    last_name: pulumi.Output[str | None]
+    unsubscribed: pulumi.Output[bool | None]
+    properties: pulumi.Output[dict | None]
+    segment_ids: pulumi.Output[list | None]
+    topics: pulumi.Output[dict | None]
     created_at: pulumi.Output[str]
 
     def __init__(
@@ -110,13 +111,13 @@ class Contact(Resource, module="resend", name="Contact"):
         resource_name: str,
         *,
         email: Input[str],
-        first_name: Optional[Input[str]] = None,
-        last_name: Optional[Input[str]] = None,
-        unsubscribed: Optional[Input[bool]] = None,
-        properties: Optional[Input[Mapping[str, Input[Any]]]] = None,
-        segment_ids: Optional[Input[Sequence[Input[str]]]] = None,
-        topics: Optional[Input[Mapping[str, Input[str]]]] = None,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        first_name: Input[str] | None = None,
+        last_name: Input[str] | None = None,
+        unsubscribed: Input[bool] | None = None,
+        properties: Input[Mapping[str, Input[Any]]] | None = None,
+        segment_ids: Input[Sequence[Input[str]]] | None = None,
+        topics: Input[Mapping[str, Input[str]]] | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {
             "email": email,
@@ -147,7 +148,7 @@ class ContactList(Resource, module="resend", name="ContactList"):
         resource_name: str,
         *,
         path: Input[str],
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         props = {"path": path, "digest": None, "plan_summary": None, "applied": None}
         super().__init__(ContactListProvider(), resource_name, props, opts)

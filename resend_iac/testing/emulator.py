@@ -22,8 +22,9 @@ import socket
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, Callable, Iterator, NamedTuple, Sequence, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 T = TypeVar("T")
 
@@ -63,8 +64,10 @@ def create_app_kwargs(options: dict[str, Any]) -> dict[str, Any]:
         elif name in NEUTRAL and value == NEUTRAL[name]:
             continue
         else:
-            raise ValueError(f"this version of the emulator has no `{name}` option "
-                             f"(create_app accepts: {', '.join(sorted(accepted))})")
+            raise ValueError(
+                f"this version of the emulator has no `{name}` option "
+                f"(create_app accepts: {', '.join(sorted(accepted))})"
+            )
     return out
 
 
@@ -79,8 +82,9 @@ def _route(app: Any, scope: dict) -> str:
     return f"{scope['method']} {template or scope['path']}"
 
 
-_NO_APP = json.dumps({"statusCode": 503, "name": "service_unavailable",
-                      "message": "No test is using the emulator right now."}).encode()
+_NO_APP = json.dumps(
+    {"statusCode": 503, "name": "service_unavailable", "message": "No test is using the emulator right now."}
+).encode()
 
 
 class Switch:
@@ -100,8 +104,13 @@ class Switch:
         if scope["type"] != "http":
             return
         if app is None:
-            await send({"type": "http.response.start", "status": 503,
-                        "headers": [(b"content-type", b"application/json")]})
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [(b"content-type", b"application/json")],
+                }
+            )
             await send({"type": "http.response.body", "body": _NO_APP})
             return
         if scope["path"].startswith("/_emulator/"):
@@ -115,9 +124,16 @@ class Switch:
             recorded = True
             raw = scope.get("raw_path")
             path = raw.split(b"?", 1)[0].decode("latin-1") if raw else scope["path"]
-            log.append(RecordedRequest(scope["method"], path,
-                                       scope.get("query_string", b"").decode("latin-1"),
-                                       _route(app, scope), status, bytes(body)))
+            log.append(
+                RecordedRequest(
+                    scope["method"],
+                    path,
+                    scope.get("query_string", b"").decode("latin-1"),
+                    _route(app, scope),
+                    status,
+                    bytes(body),
+                )
+            )
 
         async def send_status(message: dict) -> None:
             # recorded before the answer leaves: the client may look at the log as soon as
@@ -129,7 +145,7 @@ class Switch:
         async def receive_body() -> dict:
             message = await receive()
             if message["type"] == "http.request" and len(body) < BODY_LIMIT:
-                body.extend(message.get("body", b"")[:BODY_LIMIT - len(body)])
+                body.extend(message.get("body", b"")[: BODY_LIMIT - len(body)])
             return message
 
         try:
@@ -164,11 +180,11 @@ class EmulatorThread:
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind((self.host, 0))  # the port is ours from here on: no race with others
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.switch, log_level="warning", access_log=False,
-                                lifespan="off")
+        config = uvicorn.Config(self.switch, log_level="warning", access_log=False, lifespan="off")
         self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
-                                       name="resend-emulator", daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [sock]}, name="resend-emulator", daemon=True
+        )
         self.thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
@@ -244,8 +260,16 @@ class ResendEmulator:
       ``assert_matches(*paths)``: fails listing the differences.
     """
 
-    def __init__(self, url: str, api_key: str, app: Any, *, options: dict[str, Any] | None = None,
-                 base: str | os.PathLike[str] = ".", log: list[RecordedRequest] | None = None) -> None:
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        app: Any,
+        *,
+        options: dict[str, Any] | None = None,
+        base: str | os.PathLike[str] = ".",
+        log: list[RecordedRequest] | None = None,
+    ) -> None:
         self.url = url
         self.api_key = api_key
         self.app = app
@@ -296,8 +320,7 @@ class ResendEmulator:
         with self._unlagged():
             return run_sync(lambda: seed_app(self._direct, resolved))
 
-    def seed_fresh(self, paths: Sequence[str | os.PathLike[str]],
-                   cache: dict[Any, Any]) -> None:
+    def seed_fresh(self, paths: Sequence[str | os.PathLike[str]], cache: dict[Any, Any]) -> None:
         """``seed(*paths)`` of a new, empty team, fast: the first time a set of files is
         seeded, into a template app kept in ``cache``; then the template's database is
         copied (SQLite's backup API), ids and ``created_at`` included. Changed files
@@ -369,8 +392,7 @@ class ResendEmulator:
         async def run() -> Any:
             async with client_for_app(self._direct) as client:
                 property_emails, topic_emails = read_scope(desired)
-                live = await read_live(client, property_emails=property_emails,
-                                       topic_emails=topic_emails)
+                live = await read_live(client, property_emails=property_emails, topic_emails=topic_emails)
                 return diff(desired, live)
 
         with self._unlagged():
@@ -379,10 +401,14 @@ class ResendEmulator:
     def assert_matches(self, *paths: str | os.PathLike[str]) -> None:
         plan = self.plan(*paths)
         if plan.changes:
-            lines = [f"  {c.action} {c.kind} {c.label}"
-                     + (f" in {c.parent}" if c.parent else "") for c in plan.changes[:50]]
+            lines = [
+                f"  {c.action} {c.kind} {c.label}" + (f" in {c.parent}" if c.parent else "")
+                for c in plan.changes[:50]
+            ]
             more = len(plan.changes) - 50
             raise AssertionError(
                 f"the emulator's team differs from {', '.join(map(str, paths))} "
-                f"({len(plan.changes)} changes to make it match):\n" + "\n".join(lines)
-                + (f"\n  ... and {more} more" if more > 0 else ""))
+                f"({len(plan.changes)} changes to make it match):\n"
+                + "\n".join(lines)
+                + (f"\n  ... and {more} more" if more > 0 else "")
+            )

@@ -34,8 +34,9 @@ from __future__ import annotations
 import importlib.util
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -51,16 +52,24 @@ ENV_VARS = ("RESEND_API_URL", "RESEND_BASE_URL", "RESEND_API_KEY")
 
 # marker keyword -> (flag, type, help)
 OPTIONS: dict[str, tuple[str, type, str]] = {
-    "rate_limit": ("--resend-rate-limit", float,
-                   "emulator rate limit in requests/s for the team (default 0 = off)"),
-    "fail_rate": ("--resend-fail-rate", float,
-                  "share of emulator requests answered 500/503 (default 0)"),
+    "rate_limit": (
+        "--resend-rate-limit",
+        float,
+        "emulator rate limit in requests/s for the team (default 0 = off)",
+    ),
+    "fail_rate": ("--resend-fail-rate", float, "share of emulator requests answered 500/503 (default 0)"),
     "latency_ms": ("--resend-latency-ms", float, "delay added to every emulator answer (ms)"),
     "seed": ("--resend-fault-seed", int, "seed of the emulator's fault injector"),
-    "unknowns": ("--resend-unknowns", str, "emulator profile for unknown API behaviour: "
-                 "benign or hostile (emulators that have it)"),
-    "list_lag": ("--resend-list-lag", float,
-                 "seconds the emulator's lists lag behind writes (emulators that have it)"),
+    "unknowns": (
+        "--resend-unknowns",
+        str,
+        "emulator profile for unknown API behaviour: benign or hostile (emulators that have it)",
+    ),
+    "list_lag": (
+        "--resend-list-lag",
+        float,
+        "seconds the emulator's lists lag behind writes (emulators that have it)",
+    ),
     "api_key": ("--resend-api-key", str, f"the API key the emulator accepts (default {DEFAULT_API_KEY})"),
 }
 DEFAULTS: dict[str, Any] = {"rate_limit": 0.0}
@@ -74,18 +83,22 @@ def _ini_name(flag: str) -> str:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("resend-iac", "resend-iac emulator (the resend_emulator fixture)")
-    for keyword, (flag, _type, help_) in OPTIONS.items():
+    for _keyword, (flag, _type, help_) in OPTIONS.items():
         group.addoption(flag, dest=_ini_name(flag), default=None, help=help_)
         parser.addini(_ini_name(flag), help_, default=None)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "resend_seed(*paths): apply these resend-iac config files/directories "
-        "(relative to the test file) to the resend_emulator team before the test")
+        "markers",
+        "resend_seed(*paths): apply these resend-iac config files/directories "
+        "(relative to the test file) to the resend_emulator team before the test",
+    )
     config.addinivalue_line(
-        "markers", "resend_emulator(**options): options of the resend_emulator fixture for "
-        "this test (rate_limit, fail_rate, latency_ms, seed, unknowns, list_lag, api_key)")
+        "markers",
+        "resend_emulator(**options): options of the resend_emulator fixture for "
+        "this test (rate_limit, fail_rate, latency_ms, seed, unknowns, list_lag, api_key)",
+    )
 
 
 def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
@@ -107,12 +120,17 @@ def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
     marker = request.node.get_closest_marker("resend_emulator")
     if marker is not None:
         if marker.args:
-            pytest.fail("@pytest.mark.resend_emulator takes keywords only, e.g. "
-                        "resend_emulator(rate_limit=5)", pytrace=False)
+            pytest.fail(
+                "@pytest.mark.resend_emulator takes keywords only, e.g. resend_emulator(rate_limit=5)",
+                pytrace=False,
+            )
         unknown = set(marker.kwargs) - set(OPTIONS)
         if unknown:
-            pytest.fail(f"@pytest.mark.resend_emulator: unknown option(s) {sorted(unknown)}; "
-                        f"known: {', '.join(OPTIONS)}", pytrace=False)
+            pytest.fail(
+                f"@pytest.mark.resend_emulator: unknown option(s) {sorted(unknown)}; "
+                f"known: {', '.join(OPTIONS)}",
+                pytrace=False,
+            )
         values.update(marker.kwargs)
     return values
 
@@ -143,8 +161,9 @@ def _resend_sdk() -> Any:
 
 
 @pytest.fixture
-def resend_emulator(request: pytest.FixtureRequest,
-                    _resend_emulator_server: EmulatorThread) -> Iterator[ResendEmulator]:
+def resend_emulator(
+    request: pytest.FixtureRequest, _resend_emulator_server: EmulatorThread
+) -> Iterator[ResendEmulator]:
     """An empty Resend team in the emulator (or the ``resend_seed`` marker's state), with the
     SDK environment pointing at it. See ``resend_iac.testing.ResendEmulator``."""
     from resend_iac.config import ConfigError
@@ -162,8 +181,9 @@ def resend_emulator(request: pytest.FixtureRequest,
     app = create_app(":memory:", api_keys=[api_key], **kwargs)
     server = _resend_emulator_server
     log: list[RecordedRequest] = []
-    handle = ResendEmulator(server.url, api_key, app, options=kwargs,
-                            base=_test_file(request).parent, log=log)
+    handle = ResendEmulator(
+        server.url, api_key, app, options=kwargs, base=_test_file(request).parent, log=log
+    )
     marker = request.node.get_closest_marker("resend_seed")
     if marker is not None:
         try:
@@ -174,11 +194,13 @@ def resend_emulator(request: pytest.FixtureRequest,
             pytest.fail(problem, pytrace=False)
 
     saved_env = {name: os.environ.get(name) for name in ENV_VARS}
-    os.environ.update({"RESEND_API_URL": handle.url, "RESEND_BASE_URL": handle.url,
-                       "RESEND_API_KEY": api_key})
+    os.environ.update(
+        {"RESEND_API_URL": handle.url, "RESEND_BASE_URL": handle.url, "RESEND_API_KEY": api_key}
+    )
     sdk = _resend_sdk()
-    saved_sdk = {name: getattr(sdk, name) for name in ("api_url", "api_key")
-                 if sdk is not None and hasattr(sdk, name)}
+    saved_sdk = {
+        name: getattr(sdk, name) for name in ("api_url", "api_key") if sdk is not None and hasattr(sdk, name)
+    }
     for name in saved_sdk:
         setattr(sdk, name, handle.url if name == "api_url" else api_key)
     server.switch.use(app, log)

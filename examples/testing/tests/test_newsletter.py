@@ -3,7 +3,6 @@ with resend-iac (``pip install resend-iac``), no conftest needed."""
 
 import pytest
 import resend
-
 from newsletter import sign_up, subscribers
 
 
@@ -34,7 +33,9 @@ def test_sign_up_of_a_new_person(resend_emulator):
     assert counts["POST /contacts"] == 1 and counts["POST /segments"] == 1
     # what was sent: no `unsubscribed` field, so the person's choice is never overwritten
     assert resend_emulator.requests("POST /contacts")[0].json() == {
-        "email": "new@example.com", "first_name": "New"}
+        "email": "new@example.com",
+        "first_name": "New",
+    }
     team = resend_emulator.state()
     assert team.contacts["new@example.com"].segments == {"Newsletter"}
 
