@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from resend_iac.cli import main, plan_cmd
+from resend_iac.cli import apply_cmd, main
 from resend_iac.cli.target import seed_app
 from resend_iac.emulator import create_app
 
@@ -127,7 +127,7 @@ def test_apply_refuses_to_guess_on_a_non_interactive_stdin(local):
 
 
 def test_apply_asks_on_a_terminal(local, monkeypatch):
-    monkeypatch.setattr(plan_cmd, "stdin_is_tty", lambda: True)
+    monkeypatch.setattr(apply_cmd, "stdin_is_tty", lambda: True)
     r = run("apply", "--local", QUICKSTART, input="n\n")
     assert r.exit_code == 1 and "Apply these changes?" in r.output and "cancelled" in r.output
     assert run("plan", "--local", QUICKSTART, "--detailed-exitcode").exit_code == 2

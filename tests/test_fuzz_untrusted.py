@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resend_iac import config
-from resend_iac.cli import main, plan_cmd
+from resend_iac.cli import apply_cmd, main, plan_cmd
 from resend_iac.client import ResendClient
 from resend_iac.emulator import create_app
 from resend_iac.engine import Change, Plan, PlanFileError, load_plan
@@ -47,11 +47,12 @@ def invoke(*args: str) -> tuple[object, int]:
     """Run the CLI with its API client replaced by one that counts requests."""
     counting = Counting()
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(
-            plan_cmd,
-            "_client",
-            lambda *a, **k: ResendClient(KEY, "http://emulator", transport=counting, rate_limit=None),
-        )
+        for module in (plan_cmd, apply_cmd):
+            mp.setattr(
+                module,
+                "make_client",
+                lambda *a, **k: ResendClient(KEY, "http://emulator", transport=counting, rate_limit=None),
+            )
         mp.setenv("NO_COLOR", "1")
         result = CliRunner().invoke(main, list(args))
     return result, counting.requests

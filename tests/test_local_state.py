@@ -11,7 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from resend_iac.cli import main
-from resend_iac.cli.plan_cmd import _is_saved_plan
+from resend_iac.cli.apply_cmd import _is_saved_plan
 from resend_iac.cli.target import local_db_path
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -265,7 +265,7 @@ def test_an_api_error_quoting_the_key_is_masked(monkeypatch):
 
     monkeypatch.setattr(
         plan_cmd,
-        "_client",
+        "make_client",
         lambda *a, **k: ResendClient(
             KEY, "http://api.test", transport=httpx.MockTransport(handler), rate_limit=None
         ),

@@ -22,7 +22,9 @@ def main() -> None:
 
 # Command modules register themselves on import (order = order in --help).
 from resend_iac.cli import (
+    apply_cmd,  # noqa: E402,F401
     emulator_cmd,  # noqa: E402,F401
+    export_cmd,  # noqa: E402,F401
     plan_cmd,  # noqa: E402,F401
     validate_cmd,  # noqa: E402,F401
 )

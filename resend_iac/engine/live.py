@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from resend_iac.client import read_live
+from resend_iac.client import EVERY_CONTACT, read_live
 from resend_iac.engine.cache import Entry, RefreshCache, holds
 from resend_iac.engine.diff import diff, read_scope
 from resend_iac.engine.plan import Plan
@@ -306,3 +306,32 @@ def forget_written(plan: Plan, cache: RefreshCache | None) -> None:
 def rotation_plans(managed: int, budget: int) -> int:
     """Plans it takes the rotation to re-verify every managed contact."""
     return math.ceil(managed / budget) if budget else 0
+
+
+async def read_everything(client: Any, cache: RefreshCache | None = None) -> State:
+    """The whole live team, property values and subscriptions included (for export).
+    Writes the refresh cache's entries of what it read, if given one."""
+    # Two small lists first, so the contacts are listed once and read in detail only for
+    # what the team has (no property values to read without properties, nor subscriptions
+    # without topics).
+    has_properties = bool(await client.list_properties())
+    has_topics = bool(await client.list_topics())
+    live = await read_live(
+        client,
+        property_emails=EVERY_CONTACT if has_properties else (),
+        topic_emails=EVERY_CONTACT if has_topics else (),
+    )
+    if cache is not None:
+        remember(cache, live)
+    for c in live.contacts.values():
+        if isinstance(c.properties, dict):
+            c.properties = {k: v for k, v in c.properties.items() if v is not None}
+        else:
+            c.properties = {}
+        if not isinstance(c.topics, dict):
+            c.topics = {}
+        c.id = c.created_at = None
+    for collection in (live.properties, live.segments, live.topics):
+        for obj in collection.values():
+            obj.id = obj.created_at = None
+    return live

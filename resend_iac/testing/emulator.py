@@ -364,8 +364,8 @@ class ResendEmulator:
             store.list_lag = lag
 
     def state(self) -> Any:
-        from resend_iac.cli.plan_cmd import read_everything
         from resend_iac.cli.target import client_for_app
+        from resend_iac.engine.live import read_everything
 
         async def read() -> Any:
             async with client_for_app(self._direct) as client:

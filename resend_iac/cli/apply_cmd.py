@@ -1,0 +1,224 @@
+"""``resend-iac apply``: make the team match the files, or carry out a saved plan."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from resend_iac.cli import main
+from resend_iac.cli.common import (
+    Command,
+    Exit,
+    echo,
+    err,
+    load_files,
+    make_client,
+    make_refresh,
+    plan_with_status,
+    read_with_status,
+    refresh_options,
+    render,
+    target_options,
+)
+from resend_iac.cli.target import LOCAL_DB_ENV
+from resend_iac.engine import (
+    ApplyError,
+    PlanFileError,
+    SafetyError,
+    apply,
+    check_safety,
+    fingerprint,
+    load_plan,
+)
+from resend_iac.engine.live import forget_written
+
+PROGRESS_MIN = 20  # show a progress bar for applies of at least this many changes
+
+
+def stdin_is_tty() -> bool:
+    try:
+        return sys.stdin.isatty()
+    except (ValueError, AttributeError):
+        return False
+
+
+class _Bar:
+    """A rich progress bar on stderr, only on a terminal and for long applies."""
+
+    def __init__(self, total: int):
+        self.progress = None
+        if total >= PROGRESS_MIN and sys.stderr.isatty():
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]applying"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.description}"),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self.task = self.progress.add_task("", total=total)
+
+    def __enter__(self) -> "_Bar":
+        if self.progress:
+            self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.progress:
+            self.progress.stop()
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        if self.progress:
+            self.progress.update(self.task, completed=done, total=total, description=what)
+
+
+def _is_saved_plan(path: str) -> bool:
+    """A file written by `plan --out` (JSON with the plan's ``format_version`` marker near its
+    start), not declared YAML. Reads at most 4 KiB; anything else is left to the config loader."""
+    if not os.path.isfile(path) or path.lower().endswith((".yaml", ".yml", ".csv")):
+        return False
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096).lstrip()
+    except OSError:
+        return False
+    return head.startswith(b"{") and b'"format_version"' in head
+
+
+@main.command("apply", cls=Command)
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "--plan",
+    "plan_file",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Apply a plan saved with `plan --out`; refused if the live team changed since.",
+)
+@click.option("--auto-approve", is_flag=True, help="Apply without asking.")
+@click.option("--force", is_flag=True, help="Apply even if the plan exceeds the policy's safety thresholds.")
+@click.option("--allow-resubscribe", is_flag=True, help="Resubscribe contacts that are unsubscribed live.")
+@refresh_options
+@target_options
+def apply_command(
+    paths,
+    plan_file,
+    auto_approve,
+    force,
+    allow_resubscribe,
+    refresh_mode,
+    refresh_budget,
+    cache_file,
+    no_cache,
+    local,
+    api_key,
+    api_url,
+):
+    """Make the team match the files in PATH... (or carry out a saved plan: `apply PLAN` or
+    `apply --plan PLAN`)."""
+    if len(paths) == 1 and not plan_file and _is_saved_plan(paths[0]):
+        paths, plan_file = (), paths[0]  # `apply PLAN`, as Terraform users type it
+    if bool(paths) == bool(plan_file):
+        raise Exit(
+            1, "error: give the files to apply (apply PATH...) or a saved plan (apply --plan PLAN), not both"
+        )
+    if plan_file:
+        try:
+            saved = load_plan(plan_file)
+        except PlanFileError as e:
+            raise Exit(1, f"error: {e}") from None
+        if allow_resubscribe:
+            err("note: --allow-resubscribe has no effect with --plan (the plan was made without or with it)")
+        desired = None
+    else:
+        desired = load_files(paths)
+        saved = None
+    db = None
+    if saved is not None and saved.local_db and not os.environ.get(LOCAL_DB_ENV):
+        db = Path(os.path.dirname(os.path.abspath(plan_file))) / saved.local_db  # made with --local
+    client = make_client(local, api_key, api_url, paths, db=db)
+    refresh = make_refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache)
+
+    async def run() -> None:
+        async with client:
+            if saved is not None and saved.empty:
+                # Nothing to write, so nothing a changed team could make wrong: no re-read.
+                for w in saved.warnings:
+                    err(f"warning: {w}")
+                click.echo(saved.summary())
+                return
+            if saved is not None:
+                # Re-read what the plan was computed from: every list, and the property values
+                # and subscriptions of the contacts it changes (older plan files: everything).
+                verify = saved.verify if saved.verify.get("fingerprint") else None
+                scope = verify or saved.scope or {}
+                live = await read_with_status(
+                    client, scope.get("property_emails", ()), scope.get("topic_emails", ())
+                )
+                if verify:
+                    was = verify["fingerprint"]
+                    now = fingerprint(live, verify["property_emails"], verify["topic_emails"])
+                else:
+                    was, now = saved.fingerprint, fingerprint(live)
+                if now != was:
+                    raise Exit(
+                        1,
+                        (
+                            f"error: the live team changed since the plan was made (plan fingerprint "
+                            f"{was[:19]}, now {now[:19]}). Nothing was applied. "
+                            "Run plan again and review the new plan."
+                        ),
+                    )
+                plan = saved
+            else:
+                plan, live = await plan_with_status(client, desired, allow_resubscribe, refresh)
+            if plan.empty:
+                for w in plan.warnings:
+                    err(f"warning: {w}")
+                click.echo(plan.summary())
+                return
+            try:
+                check_safety(plan, force=force)
+            except SafetyError as e:
+                echo(render(plan, "text", False))
+                raise Exit(1, f"error: {e}") from None
+            echo(render(plan, "text", False))
+            if not auto_approve:
+                if not stdin_is_tty():
+                    raise Exit(
+                        1,
+                        "error: stdin is not a terminal, so apply cannot ask for confirmation; "
+                        "review the plan and pass --auto-approve to apply it. Nothing was applied.",
+                    )
+                if not click.confirm("Apply these changes?", default=False):
+                    raise Exit(1, "Apply cancelled. Nothing was applied.")
+            forget_written(plan, refresh.cache)  # before the writes: an unknown outcome leaves no entry
+            with _Bar(len(plan.changes)) as bar:
+                try:
+                    result = await apply(
+                        plan,
+                        client,
+                        progress=bar,
+                        live=live,
+                        allow_resubscribe=bool(allow_resubscribe and saved is None),
+                    )
+                except ApplyError as e:
+                    r = e.result
+                    raise Exit(
+                        1,
+                        f"error: {e}\nDone before the failure: {r.created} created, "
+                        f"{r.updated} updated, {r.deleted} deleted.",
+                    ) from None
+            for w in result.warnings:
+                err(f"warning: {w}")
+            click.echo(result.summary())
+
+    asyncio.run(run())

@@ -1,0 +1,237 @@
+"""What ``plan``, ``apply`` and ``export`` share: the target/cache/refresh options, error
+handling (every expected error -> a message on stderr and exit 1, never a traceback), loading
+the files, opening the client and the refresh cache, a status line while reading, rendering."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from resend_iac.cli.target import TargetError, client_for, local_db_path, local_note
+from resend_iac.client import ResendAPIError, read_live
+from resend_iac.engine import DiffError, Plan, check_safety
+from resend_iac.engine.cache import CacheError, RefreshCache, cache_path
+from resend_iac.engine.live import DEFAULT_BUDGET, Refresh, plan_live
+from resend_iac.model import State
+
+
+class Exit(Exception):
+    """Stop the command: ``message`` (if any) on stderr, exit ``code``."""
+
+    def __init__(self, code: int, message: str = ""):
+        self.code = code
+        self.message = message
+
+
+class Command(click.Command):
+    """Usage errors exit 1, not click's 2: with --detailed-exitcode, 2 means "changes present"."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as e:
+            e.exit_code = 1
+            raise
+
+
+def err(message: str) -> None:
+    """A line on stderr, API-key-looking strings masked."""
+    from resend_iac.secrets import mask_secrets
+
+    click.echo(mask_secrets(message), err=True)
+
+
+def echo(text: str) -> None:
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+def target_options(fn: Callable) -> Callable:
+    """--local/--api-key/--api-url, and the commands' error handling."""
+
+    @click.option(
+        "--local",
+        is_flag=True,
+        help="Use the embedded local emulator (state in <config root>/.resend-iac/local.db, "
+        "or $RESEND_IAC_LOCAL_DB); no account needed.",
+    )
+    @click.option("--api-key", metavar="KEY", default=None, help="API key (default: $RESEND_API_KEY).")
+    @click.option(
+        "--api-url",
+        metavar="URL",
+        default=None,
+        help="API base URL (default: $RESEND_API_URL or https://api.resend.com).",
+    )
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        # read_live raises the first ResendAPIError of its task group, never the group itself.
+        try:
+            return fn(*args, **kw)
+        except Exit as e:
+            if e.message:
+                err(e.message)
+            sys.exit(e.code)
+        except (TargetError, CacheError, DiffError) as e:
+            err(f"error: {e}")
+            sys.exit(1)
+        except ResendAPIError as e:
+            err(api_error(e))
+            sys.exit(1)
+        except KeyboardInterrupt:
+            err("Interrupted. Nothing is lost: run plan again to see what is left, apply to finish.")
+            sys.exit(130)
+
+    return wrapper
+
+
+def cache_options(fn: Callable) -> Callable:
+    @click.option(
+        "--cache",
+        "cache_file",
+        metavar="PATH",
+        default=None,
+        help="The refresh cache (default: $RESEND_IAC_CACHE or .resend-iac/cache.sqlite). "
+        "Holds keyed digests, no emails, names or values.",
+    )
+    @click.option("--no-cache", is_flag=True, help="Neither read nor write the refresh cache.")
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        return fn(*args, **kw)
+
+    return wrapper
+
+
+def refresh_options(fn: Callable) -> Callable:
+    @click.option(
+        "--refresh",
+        "refresh_mode",
+        type=click.Choice(["auto", "full"]),
+        default="auto",
+        show_default=True,
+        envvar="RESEND_IAC_REFRESH",
+        help="auto: read contact details only where the refresh cache cannot prove them "
+        "unchanged (plus --refresh-budget in rotation); full: read every managed contact "
+        "($RESEND_IAC_REFRESH).",
+    )
+    @click.option(
+        "--refresh-budget",
+        type=click.IntRange(min=0),
+        default=DEFAULT_BUDGET,
+        show_default=True,
+        envvar="RESEND_IAC_REFRESH_BUDGET",
+        metavar="N",
+        help="Also re-verify the N least recently verified contacts (1-2 requests each; "
+        "$RESEND_IAC_REFRESH_BUDGET).",
+    )
+    @cache_options
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        return fn(*args, **kw)
+
+    return wrapper
+
+
+def open_cache(
+    local: bool, api_key: str | None, cache_file: str | None, no_cache: bool
+) -> RefreshCache | None:
+    """The refresh cache, keyed from the API key (``--local``: the emulator's fixed key)."""
+    path = cache_path(cache_file, no_cache)
+    if path is None:
+        return None
+    secret = "re_local" if local else (api_key or os.environ.get("RESEND_API_KEY", ""))
+    try:
+        return RefreshCache.open(path, secret)
+    except CacheError as e:
+        raise Exit(1, f"error: {e}") from None
+
+
+def make_refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache) -> Refresh:
+    return Refresh(refresh_mode, refresh_budget, open_cache(local, api_key, cache_file, no_cache))
+
+
+def api_error(e: ResendAPIError) -> str:
+    where = f" ({e.method} {e.path})" if e.method else ""
+    if e.status == 0:
+        return (
+            f"error: no answer from the API{where}: {e.message}. Check RESEND_API_URL "
+            "(or --api-url) and the network; plan again once it answers."
+        )
+    return f"error: the API answered {e.status} {e.name}: {e.message}{where}"
+
+
+def load_files(paths: tuple[str, ...]) -> State:
+    from resend_iac.config import ConfigError, load
+
+    try:
+        return load(paths)
+    except ConfigError as e:
+        lines = [str(d) for d in getattr(e, "diagnostics", [])] or [str(e)]
+        raise Exit(1, "\n".join(lines) + f"\n{len(lines)} error(s); nothing was read or written.") from None
+
+
+def make_client(
+    local: bool, api_key: str | None, api_url: str | None, paths: Any = (), db: Any = None, note: bool = True
+):
+    """The target's client; with --local, the state beside the config (or ``db``), said on stderr."""
+    if local:
+        db = Path(db) if db else local_db_path(paths)
+        if note or not db.exists():
+            err(local_note(db))
+        return client_for(True, db_path=db)
+    return client_for(local, api_key, api_url)
+
+
+async def with_status(read: Callable[[Any], Any]) -> Any:
+    """Run ``read(progress)`` with a status line on stderr while it reads (on a terminal only)."""
+    if not sys.stderr.isatty():
+        return await read(None)
+    from rich.console import Console
+
+    with Console(stderr=True).status("reading the live team") as status:
+
+        def progress(done: int, total: int | None, what: str) -> None:
+            if not what.startswith("warning"):
+                status.update(f"reading the live team: {what} {done}{'/' + str(total) if total else ''}")
+
+        return await read(progress)
+
+
+async def read_with_status(client: Any, property_emails, topic_emails) -> State:
+    """read_live, with a status line on stderr while it reads (on a terminal only)."""
+    return await with_status(
+        lambda progress: read_live(
+            client, property_emails=property_emails, topic_emails=topic_emails, progress=progress
+        )
+    )
+
+
+async def plan_with_status(
+    client: Any, desired: State, allow_resubscribe: bool, refresh: Refresh | None = None
+) -> tuple[Plan, State]:
+    """plan_live, with a status line on stderr while it reads (on a terminal only)."""
+    return await with_status(
+        lambda progress: plan_live(
+            client, desired, allow_resubscribe=allow_resubscribe, refresh=refresh, progress=progress
+        )
+    )
+
+
+def render(plan: Plan, fmt: str, redact: bool) -> str:
+    from resend_iac.render import render_json, render_markdown, render_text, use_color
+
+    if fmt == "json":
+        return render_json(plan, redact=redact)
+    if fmt == "markdown":
+        return render_markdown(plan, redact=redact)
+    return render_text(plan, color=use_color(sys.stdout), redact=redact)
+
+
+def safety_note(plan: Plan) -> None:
+    reasons = check_safety(plan, force=True)
+    if reasons:
+        err("Note: apply will refuse this plan without --force: " + "; ".join(reasons) + ".")
