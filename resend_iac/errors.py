@@ -3,7 +3,9 @@ raises on purpose with ``except ResendIACError``. A leaf module: it imports noth
 
 The API's errors (``resend_iac.client``) derive from it by kind: ``ResendAPIError`` and its
 subclasses ``NotFoundError`` (404), ``RateLimitedError`` (429), ``ValidationError`` (400/422)
-and ``AuthError`` (a missing, invalid or restricted key), each keeping ``.status``.
+and ``AuthError`` (a missing, invalid or restricted key), each keeping ``.status``. So do
+``ConfigError`` (config), ``DiffError``, ``PlanFileError``, ``SafetyError``, ``ApplyError`` and
+``CacheError`` (engine) and ``TargetError`` (cli).
 """
 
 from __future__ import annotations

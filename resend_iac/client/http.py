@@ -485,10 +485,8 @@ class ResendClient:
                 return None
             try:
                 return (await self.get_contact(email_addr)).get("id")
-            except ResendAPIError as e:
-                if e.status == 404:
-                    return None
-                raise
+            except NotFoundError:
+                return None
 
         return (await self._create("/contacts", payload, find))["id"]
 

@@ -21,6 +21,7 @@ from resend_iac.config import checks
 from resend_iac.config.csv_source import Shared, decode, read_csv
 from resend_iac.config.limits import Limits, ReadProblem, inside, read_bounded
 from resend_iac.config.yaml_loader import Map, Mark, Seq, YAMLProblem, excerpt, parse
+from resend_iac.errors import ResendIACError
 from resend_iac.model import (
     MEMBERSHIPS,
     PROPERTY_TYPES,
@@ -48,7 +49,7 @@ class Diagnostic:
         return f"{self.location}: {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(ResendIACError):
     """The configuration is not valid; ``diagnostics`` says where and why."""
 
     def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:

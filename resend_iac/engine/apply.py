@@ -48,7 +48,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from resend_iac.client import NotFoundError
 from resend_iac.engine.plan import Change, Plan
+from resend_iac.errors import ResendIACError
 from resend_iac.model import State, normalize_email
 
 Progress = Callable[[int, int, str], None]
@@ -57,7 +59,7 @@ BULK_MIN = 4  # a group of at least this many new contacts goes through one impo
 CONCURRENCY = 8
 
 
-class ApplyError(Exception):
+class ApplyError(ResendIACError):
     """Some requests failed. ``errors`` lists (change, exception); ``result`` what was done."""
 
     def __init__(self, errors: list[tuple[Change, BaseException]], result: "ApplyResult"):
@@ -323,9 +325,8 @@ class _Applier:
         for ref in spellings:
             try:
                 return await self.client.get_contact(ref)
-            except Exception as e:
-                if getattr(e, "status", None) != 404:
-                    raise
+            except NotFoundError:
+                pass
         return None
 
     def _warn(self, message: str) -> None:
@@ -624,8 +625,8 @@ async def _gone_is_done(request: Awaitable[Any]) -> None:
     real API's answer for an unknown contact is unknown): what the plan wanted holds."""
     try:
         await request
-    except Exception as e:
-        if getattr(e, "status", None) != 404 or "contact" not in str(getattr(e, "message", "")).lower():
+    except NotFoundError as e:
+        if "contact" not in str(e.message).lower():
             raise
 
 

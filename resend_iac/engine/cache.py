@@ -37,6 +37,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from resend_iac.errors import ResendIACError
+
 DEFAULT_PATH = ".resend-iac/cache.sqlite"
 ENV_VAR = "RESEND_IAC_CACHE"
 SCHEMA = 1
@@ -44,7 +46,7 @@ DIGEST = 16  # bytes kept of each HMAC-SHA256
 _LABEL = b"resend-iac refresh cache v1\0"
 
 
-class CacheError(Exception):
+class CacheError(ResendIACError):
     pass
 
 

@@ -30,13 +30,14 @@ from typing import Any
 
 from resend_iac.engine.fingerprint import fingerprints
 from resend_iac.engine.plan import KINDS, Change, Plan
+from resend_iac.errors import ResendIACError
 from resend_iac.model import UNSET, Contact, Policy, Property, State, Topic, is_set
 
 _NAME_FIELDS = ("first_name", "last_name")
 _CONTACT_FIELDS = ("first_name", "last_name", "unsubscribed")
 
 
-class DiffError(Exception):
+class DiffError(ResendIACError):
     pass
 
 

@@ -44,6 +44,7 @@ import jsonschema
 from resend_iac.config.checks import email_problem, property_key_problem, quick_email_ok, value_problem
 from resend_iac.config.limits import ReadProblem, read_bounded
 from resend_iac.engine.plan import Plan
+from resend_iac.errors import ResendIACError
 from resend_iac.model import (
     PROPERTY_KEY_MAX,
     TOPIC_DESCRIPTION_MAX,
@@ -61,7 +62,7 @@ MAX_ERRORS = 10  # problems listed before "... and N more"
 _NEW_PLAN = "make a new one with `resend-iac plan ... --out PLAN`"
 
 
-class PlanFileError(Exception):
+class PlanFileError(ResendIACError):
     pass
 
 

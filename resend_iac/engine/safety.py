@@ -15,13 +15,14 @@ import dataclasses
 from typing import Any
 
 from resend_iac.engine.plan import Plan
+from resend_iac.errors import ResendIACError
 from resend_iac.model import Policy
 
 COLLECTIONS = ("contact", "property", "segment", "topic")
 _PLURAL = {"contact": "contacts", "property": "properties", "segment": "segments", "topic": "topics"}
 
 
-class SafetyError(Exception):
+class SafetyError(ResendIACError):
     """The plan exceeds a safety threshold. ``reasons`` lists each one."""
 
     def __init__(self, reasons: list[str]):
