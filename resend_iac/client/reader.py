@@ -44,7 +44,8 @@ def plain_properties(raw: Any) -> dict[str, Any]:
     return out
 
 
-def _contact(item: dict) -> Contact:
+def contact_from(item: dict) -> Contact:
+    """A listed contact (API item) -> a ``Contact`` whose details (properties, topics) are unread."""
     return Contact(
         email=item["email"],
         first_name=item.get("first_name"),
@@ -56,6 +57,34 @@ def _contact(item: dict) -> Contact:
         id=item.get("id"),
         created_at=item.get("created_at"),
     )
+
+
+def property_from(item: dict) -> Property:
+    """A contact property (API item) -> a ``Property``."""
+    return Property(
+        key=item["key"],
+        type=item.get("type", "string"),
+        fallback_value=item.get("fallback_value"),
+        id=item.get("id"),
+        created_at=item.get("created_at"),
+    )
+
+
+def topic_from(item: dict) -> Topic:
+    """A topic (API item) -> a ``Topic`` (no visibility given: private)."""
+    return Topic(
+        name=item["name"],
+        default_subscription=item.get("default_subscription", "opt_in"),
+        description=item.get("description"),
+        visibility=item.get("visibility") or "private",
+        id=item.get("id"),
+        created_at=item.get("created_at"),
+    )
+
+
+def segment_from(item: dict) -> Segment:
+    """A segment (API item) -> a ``Segment``."""
+    return Segment(name=item["name"], id=item.get("id"), created_at=item.get("created_at"))
 
 
 class _EveryContact:
@@ -142,13 +171,7 @@ class _Reader:
             key = item.get("key")
             if not key or key in self.state.properties:
                 continue
-            self.state.properties[key] = Property(
-                key=key,
-                type=item.get("type", "string"),
-                fallback_value=item.get("fallback_value"),
-                id=item.get("id"),
-                created_at=item.get("created_at"),
-            )
+            self.state.properties[key] = property_from(item)
         self.properties_read.set_result(None)
 
     async def read_topics(self) -> None:
@@ -173,14 +196,7 @@ class _Reader:
                     f"left out {item.get('id')}"
                 )
                 continue
-            self.state.topics[name] = Topic(
-                name=name,
-                default_subscription=item.get("default_subscription", "opt_in"),
-                description=item.get("description"),
-                visibility=item.get("visibility") or "private",
-                id=item.get("id"),
-                created_at=item.get("created_at"),
-            )
+            self.state.topics[name] = topic_from(item)
             names[item["id"]] = name
         self.topic_names.set_result(names)
 
@@ -196,7 +212,7 @@ class _Reader:
                     f"left out {item.get('id')}"
                 )
                 continue
-            seg = Segment(name=name, id=item.get("id"), created_at=item.get("created_at"))
+            seg = segment_from(item)
             self.state.segments[name] = seg
             kept.append(seg)
         return kept
@@ -233,7 +249,7 @@ class _Reader:
                         f"left out {item.get('id')}"
                     )
                 continue
-            contact = _contact(item)
+            contact = contact_from(item)
             contacts[key] = contact
             if self.details is not None and (key in self.property_emails or key in self.topic_emails):
                 if not self.properties_read.done() or not self.topic_names.done():

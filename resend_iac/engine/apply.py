@@ -109,6 +109,36 @@ class ApplyResult:
         )
 
 
+def property_payload(after: dict[str, Any]) -> dict[str, Any]:
+    """A property's declared fields -> the body of ``POST /contact-properties``."""
+    return {k: after[k] for k in ("key", "type", "fallback_value") if k in after}
+
+
+def topic_payload(after: dict[str, Any]) -> dict[str, Any]:
+    """A topic's declared fields -> the body of ``POST /topics``."""
+    return {k: after[k] for k in ("name", "default_subscription", "description", "visibility") if k in after}
+
+
+def contact_payload(
+    after: dict[str, Any], segment_id: Callable[[str], str], topic_id: Callable[[str], str]
+) -> dict[str, Any]:
+    """A contact's declared fields -> the body of ``POST /contacts``; ``segment_id`` and
+    ``topic_id`` turn the declared segment and topic references into live ids."""
+    payload = {k: after[k] for k in ("email", "first_name", "last_name") if k in after}
+    if after.get("unsubscribed") is True:  # false is the default; never sent (see _csv)
+        payload["unsubscribed"] = True
+    props = {k: v for k, v in (after.get("properties") or {}).items() if v is not None}
+    if props:
+        payload["properties"] = props
+    if after.get("segments"):
+        payload["segments"] = [{"id": segment_id(s)} for s in after["segments"]]
+    if after.get("topics"):
+        payload["topics"] = [
+            {"id": topic_id(t), "subscription": s} for t, s in sorted(after["topics"].items())
+        ]
+    return payload
+
+
 def _phase(change: Change) -> int:
     kind, action = change.kind, change.action
     if kind in ("property", "segment", "topic"):
@@ -231,19 +261,15 @@ class _Applier:
 
     # -- properties ------------------------------------------------------------------
 
-    @staticmethod
-    def _property_payload(after: dict[str, Any]) -> dict[str, Any]:
-        return {k: after[k] for k in ("key", "type", "fallback_value") if k in after}
-
     async def _apply_property_create(self, c: Change) -> None:
-        await self.client.create_property(self._property_payload(c.after))
+        await self.client.create_property(property_payload(c.after))
 
     async def _apply_property_update(self, c: Change) -> None:
         await self.client.update_property(c.id, {"fallback_value": c.after["fallback_value"]})
 
     async def _apply_property_replace(self, c: Change) -> None:
         await self.client.delete_property(c.id)
-        await self.client.create_property(self._property_payload(c.after))
+        await self.client.create_property(property_payload(c.after))
 
     async def _apply_property_delete(self, c: Change) -> None:
         await self.client.delete_property(c.id)
@@ -258,21 +284,15 @@ class _Applier:
 
     # -- topics ----------------------------------------------------------------------
 
-    @staticmethod
-    def _topic_payload(after: dict[str, Any]) -> dict[str, Any]:
-        return {
-            k: after[k] for k in ("name", "default_subscription", "description", "visibility") if k in after
-        }
-
     async def _apply_topic_create(self, c: Change) -> None:
-        self.topic_ids[c.key] = await self.client.create_topic(self._topic_payload(c.after))
+        self.topic_ids[c.key] = await self.client.create_topic(topic_payload(c.after))
 
     async def _apply_topic_update(self, c: Change) -> None:
         await self.client.update_topic(c.id, dict(c.after))
 
     async def _apply_topic_replace(self, c: Change) -> None:
         await self.client.delete_topic(c.id)
-        self.topic_ids[c.key] = await self.client.create_topic(self._topic_payload(c.after))
+        self.topic_ids[c.key] = await self.client.create_topic(topic_payload(c.after))
 
     async def _apply_topic_delete(self, c: Change) -> None:
         await self.client.delete_topic(c.id)
@@ -292,19 +312,7 @@ class _Applier:
             raise LookupError(f"topic {name!r} does not exist live and is not declared") from None
 
     def _contact_payload(self, after: dict[str, Any]) -> dict[str, Any]:
-        payload = {k: after[k] for k in ("email", "first_name", "last_name") if k in after}
-        if after.get("unsubscribed") is True:  # false is the default; never sent (see _csv)
-            payload["unsubscribed"] = True
-        props = {k: v for k, v in (after.get("properties") or {}).items() if v is not None}
-        if props:
-            payload["properties"] = props
-        if after.get("segments"):
-            payload["segments"] = [{"id": self._segment_id(s)} for s in after["segments"]]
-        if after.get("topics"):
-            payload["topics"] = [
-                {"id": self._topic_id(t), "subscription": s} for t, s in sorted(after["topics"].items())
-            ]
-        return payload
+        return contact_payload(after, self._segment_id, self._topic_id)
 
     async def _apply_contact_create(self, c: Change) -> None:
         """Never POST an email that may exist (POST is an upsert resetting omitted fields)."""

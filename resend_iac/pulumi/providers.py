@@ -40,6 +40,9 @@ from pulumi.dynamic import (
 from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
+from resend_iac.client import NotFoundError
+from resend_iac.client.reader import contact_from, plain_properties, property_from, segment_from, topic_from
+from resend_iac.engine.apply import contact_payload, property_payload, topic_payload
 from resend_iac.engine.plan import NO_CHANGES  # the summary of an empty plan
 from resend_iac.model import normalize_email
 
@@ -106,10 +109,6 @@ def _client_kwargs() -> dict[str, Any]:
             f"RESEND_IAC_RATE_LIMIT={rate!r} is not a number of requests per second "
             "(0 turns client-side pacing off)"
         ) from None
-
-
-def _is_not_found(exc: Exception) -> bool:
-    return getattr(exc, "status", None) == 404
 
 
 def _unknown(value: Any) -> bool:
@@ -186,19 +185,16 @@ class _ObjectProvider(ResourceProvider):
         with _client() as client:
             try:
                 outs = self._outs(client, id_, props)
-            except Exception as exc:
-                if _is_not_found(exc):
-                    return ReadResult(None, {})
-                raise
+            except NotFoundError:
+                return ReadResult(None, {})
         return ReadResult(id_, outs, _plain(outs, self.FIELDS))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         with _client() as client:
             try:
                 getattr(client, self.DELETE)(id_)
-            except Exception as exc:
-                if not _is_not_found(exc):
-                    raise
+            except NotFoundError:
+                pass  # already gone
 
 
 # -- contact properties ------------------------------------------------------------------
@@ -224,7 +220,7 @@ class ContactPropertyProvider(_ObjectProvider):
         return _diff(olds, news, self.FIELDS, ("key", "type"), delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        payload = {k: _num(v) for k, v in _plain(props, self.FIELDS).items()}
+        payload = property_payload({k: _num(v) for k, v in _plain(props, self.FIELDS).items()})
         with _client() as client:
             id_ = client.create_property(payload)
             return CreateResult(id_, self._outs(client, id_))
@@ -236,12 +232,12 @@ class ContactPropertyProvider(_ObjectProvider):
 
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
-        live = client.request("GET", f"/contact-properties/{id_}")
+        live = property_from(client.request("GET", f"/contact-properties/{id_}"))
         return {
-            "key": live["key"],
-            "type": live["type"],
-            "fallback_value": _num(live.get("fallback_value")),
-            "created_at": live.get("created_at"),
+            "key": live.key,
+            "type": live.type,
+            "fallback_value": _num(live.fallback_value),
+            "created_at": live.created_at,
         }
 
 
@@ -277,8 +273,8 @@ class SegmentProvider(_ObjectProvider):
 
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
-        live = client.request("GET", f"/segments/{id_}")
-        return {"name": live["name"], "created_at": live.get("created_at")}
+        live = segment_from(client.request("GET", f"/segments/{id_}"))
+        return {"name": live.name, "created_at": live.created_at}
 
 
 # -- topics ------------------------------------------------------------------------------
@@ -309,7 +305,7 @@ class TopicProvider(_ObjectProvider):
         return _diff(olds, news, self.FIELDS, ("default_subscription",), delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        payload = _plain(props, self.FIELDS)
+        payload = topic_payload(_plain(props, self.FIELDS))
         payload.setdefault("default_subscription", "opt_in")
         with _client() as client:
             id_ = client.create_topic(payload)
@@ -328,17 +324,18 @@ class TopicProvider(_ObjectProvider):
 
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any]) -> dict[str, Any]:
-        live = client.request("GET", f"/topics/{id_}")
+        item = client.request("GET", f"/topics/{id_}")
+        live = topic_from(item)
         outs = {
-            "name": live["name"],
-            "default_subscription": live["default_subscription"],
-            "created_at": live.get("created_at"),
+            "name": live.name,
+            "default_subscription": live.default_subscription,
+            "created_at": live.created_at,
         }
-        # description/visibility only when declared (or on import, where nothing is).
+        # description/visibility only when declared (or on import, where nothing is), and given live.
         importing = not any(k in props for k in TopicProvider.FIELDS)
         for k in ("description", "visibility"):
-            if (k in props or importing) and live.get(k) is not None:
-                outs[k] = live[k]
+            if (k in props or importing) and item.get(k) is not None:
+                outs[k] = getattr(live, k)
         return outs
 
 
@@ -427,21 +424,19 @@ class ContactProvider(_ObjectProvider):
 
     # create --------------------------------------------------------------------------
     def create(self, props: dict[str, Any]) -> CreateResult:
-        payload: dict[str, Any] = _plain(props, ("email", "first_name", "last_name", "unsubscribed"))
-        if props.get("properties"):
-            payload["properties"] = {k: _num(v) for k, v in props["properties"].items() if v is not None}
-        if props.get("segment_ids"):
-            payload["segments"] = [{"id": s} for s in props["segment_ids"]]
-        if props.get("topics"):
-            payload["topics"] = [{"id": t, "subscription": s} for t, s in sorted(props["topics"].items())]
+        declared = {
+            **_plain(props, ("email", "first_name", "last_name", "unsubscribed")),
+            "properties": {k: _num(v) for k, v in (props.get("properties") or {}).items()},
+            "segments": props.get("segment_ids"),  # ids already, as are the topics' keys
+            "topics": props.get("topics"),
+        }
+        payload = contact_payload(declared, str, str)
         with _client() as client:
             # Never POST an email that may exist: the API upserts, resetting every omitted
             # field (unsubscribed included). An existing contact is adopted by import instead.
             try:
                 found = client.get_contact(payload["email"])
-            except Exception as e:
-                if getattr(e, "status", None) != 404:
-                    raise
+            except NotFoundError:
                 found = None
             if found is not None:
                 raise RuntimeError(
@@ -452,7 +447,6 @@ class ContactProvider(_ObjectProvider):
             id_ = client.create_contact(payload)
             return CreateResult(id_, self._outs(client, id_, props))
 
-    # read ----------------------------------------------------------------------------
     # update --------------------------------------------------------------------------
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         payload: dict[str, Any] = {}
@@ -474,34 +468,29 @@ class ContactProvider(_ObjectProvider):
             for segment_id in remove:
                 try:
                     client.remove_contact_segment(id_, segment_id)
-                except Exception as exc:  # the segment is gone already
-                    if not _is_not_found(exc):
-                        raise
+                except NotFoundError:
+                    pass  # the segment is gone already
             if topics:
                 client.update_contact_topics(id_, topics)
             return UpdateResult(self._outs(client, id_, news))
-
-    # delete --------------------------------------------------------------------------
 
     # live outputs --------------------------------------------------------------------
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any]) -> dict[str, Any]:
         """The live contact, shaped like the inputs: the fields ``props`` declares (all of
         them when it declares none: an import), plus ``created_at``."""
-        live = client.get_contact(id_)
+        item = client.get_contact(id_)
+        live = contact_from(item)
         importing = not any(k in props for k in ContactProvider.FIELDS if k != "email")
-        outs: dict[str, Any] = {"email": live["email"], "created_at": live.get("created_at")}
-        if props.get("email") and normalize_email(props["email"]) == normalize_email(live["email"]):
+        outs: dict[str, Any] = {"email": live.email, "created_at": live.created_at}
+        if props.get("email") and normalize_email(props["email"]) == normalize_email(live.email):
             outs["email"] = props["email"]  # the spelling the program uses
         for f in ("first_name", "last_name"):
-            if (f in props or importing) and live.get(f) is not None:
-                outs[f] = live[f]
+            if (f in props or importing) and getattr(live, f) is not None:
+                outs[f] = getattr(live, f)
         if "unsubscribed" in props or importing:
-            outs["unsubscribed"] = bool(live.get("unsubscribed"))
-        values = {
-            k: _num(v.get("value") if isinstance(v, dict) else v)
-            for k, v in (live.get("properties") or {}).items()
-        }
+            outs["unsubscribed"] = live.unsubscribed
+        values = {k: _num(v) for k, v in plain_properties(item.get("properties")).items()}
         declared = props.get("properties") or {}
         if importing:
             outs["properties"] = {k: v for k, v in values.items() if v is not None}
