@@ -386,6 +386,9 @@ def test_apply_killed_mid_way_is_completed_by_the_next_apply(start_emulator, tmp
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
+        # Ctrl-C reaches a foreground command whose SIGINT is not ignored; a suite started in
+        # the background by a non-interactive shell inherits SIGINT ignored, so restore it.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         deadline = time.monotonic() + 30
