@@ -331,33 +331,11 @@ class _Differ:
             if want == have:  # the common case: only segments not live yet are to join
                 for name in want:
                     if name not in live_names:
-                        append(
-                            Change(
-                                "create",
-                                "membership",
-                                key,
-                                None,
-                                {"segment": name},
-                                parent=name,
-                                id=live_c.id,
-                                email=live_c.email,
-                            )
-                        )
+                        append(_join(key, live_c, name))
                 continue
             for name in want:
                 if name not in have or name not in live_names:
-                    append(
-                        Change(
-                            "create",
-                            "membership",
-                            key,
-                            None,
-                            {"segment": name},
-                            parent=name,
-                            id=live_c.id,
-                            email=live_c.email,
-                        )
-                    )
+                    append(_join(key, live_c, name))
             if key in deleted:
                 continue
             for name in have:
@@ -453,4 +431,18 @@ def _diff(desired: State, live: State, allow_resubscribe: bool) -> Plan:
             "property_emails": verify_props,
             "topic_emails": verify_topics,
         },
+    )
+
+
+def _join(key: str, live_c: Contact, segment: str) -> Change:
+    """A live contact joins a segment (a membership to create)."""
+    return Change(
+        "create",
+        "membership",
+        key,
+        None,
+        {"segment": segment},
+        parent=segment,
+        id=live_c.id,
+        email=live_c.email,
     )
