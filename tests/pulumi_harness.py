@@ -116,7 +116,7 @@ class ProviderServer:
         self.proc: subprocess.Popen[bytes] | None = None
         self.channel: grpc.Channel | None = None
         self.stub: provider_pb2_grpc.ResourceProviderStub | None = None
-        self._serialized: dict[int, str] = {}
+        self._serialized: dict[int, tuple[Any, str]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------
     def start(self) -> "ProviderServer":
@@ -172,10 +172,12 @@ class ProviderServer:
         """The provider as ``pulumi.dynamic.Resource`` stores it under ``__provider``
         (cached per instance so that the server's per-string provider cache is hit, as in a
         real deployment where every resource of a class carries the same string)."""
+        # The entry keeps the provider alive: were it freed, a new provider of another class
+        # could be allocated at the same address (same id()) and get this one's string.
         key = id(provider)
         if key not in self._serialized:
-            self._serialized[key] = serialize_provider(provider)
-        return self._serialized[key]
+            self._serialized[key] = (provider, serialize_provider(provider))
+        return self._serialized[key][1]
 
     def _with_provider(self, provider: Any, props: Mapping[str, Any] | None) -> struct_pb2.Struct:
         if props is None:
