@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import copy
 
-import httpx
 import pytest
+from flaky_transport import FlakyTransport
 
 from resend_iac.cli.target import client_for_app
 from resend_iac.client import ResendClient, read_live
@@ -239,25 +239,6 @@ async def test_rows_the_import_missed_are_created_one_by_one(client, monkeypatch
     await assert_converged(client, desired)
 
 
-class FlakyTransport(httpx.AsyncBaseTransport):
-    """Passes ``budget`` requests to the app, then the network goes down. With ``lost=True``
-    the request that exhausts the budget reaches the server but its response is lost."""
-
-    def __init__(self, app, budget: int, lost: bool = False):
-        self.inner = httpx.ASGITransport(app=app)
-        self.budget = budget
-        self.lost = lost
-
-    async def handle_async_request(self, request):
-        self.budget -= 1
-        if self.budget < 0:
-            raise httpx.ConnectError("network down", request=request)
-        response = await self.inner.handle_async_request(request)
-        if self.budget == 0 and self.lost:
-            raise httpx.ReadError("connection reset", request=request)
-        return response
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize("budget,lost", [(3, False), (5, False), (9, True), (11, True)])
 async def test_an_interrupted_apply_is_completed_by_the_next_with_no_duplicates(app, client, budget, lost):
@@ -267,7 +248,6 @@ async def test_an_interrupted_apply_is_completed_by_the_next_with_no_duplicates(
     desired = state(**BASE, contacts=base_contacts() + many)
     live = await read(client, desired)
     full = diff(desired, live)
-    flaky = httpx.AsyncClient  # noqa: F841 (documentation: the flaky client is a ResendClient on FlakyTransport)
 
     async with ResendClient(
         "re_x", "http://emulator", transport=FlakyTransport(app, budget, lost), rate_limit=None, max_retries=0

@@ -17,6 +17,7 @@ import copy
 
 import httpx
 import pytest
+from flaky_transport import FlakyTransport
 
 from resend_iac.cli.target import client_for_app
 from resend_iac.client import ResendClient, read_live
@@ -257,22 +258,6 @@ async def test_imports_never_overwrite_existing_contacts(lagging_app):
 
 
 # -- in-process: interrupted applies under a lag ----------------------------------------------
-
-
-class FlakyTransport(httpx.AsyncBaseTransport):
-    def __init__(self, app, budget: int, lost: bool = False):
-        self.inner = httpx.ASGITransport(app=app)
-        self.budget = budget
-        self.lost = lost
-
-    async def handle_async_request(self, request):
-        self.budget -= 1
-        if self.budget < 0:
-            raise httpx.ConnectError("network down", request=request)
-        response = await self.inner.handle_async_request(request)
-        if self.budget == 0 and self.lost:
-            raise httpx.ReadError("connection reset", request=request)
-        return response
 
 
 @pytest.mark.parametrize("budget,lost", [(4, False), (9, True), (14, True)])
