@@ -99,10 +99,10 @@ def _import(chunk_rows, monkeypatch, on_conflict, interrupt_after=None, unknowns
     commit before a simulated kill, then the import is run again (resumed)."""
     import json as _json
 
-    from resend_iac.emulator import imports
+    from resend_iac.emulator import import_run, imports
     from resend_iac.emulator.store import Store
 
-    monkeypatch.setattr(imports, "CHUNK_ROWS", chunk_rows)
+    monkeypatch.setattr(import_run, "CHUNK_ROWS", chunk_rows)
     store = Store(unknowns=unknowns)
     store.create_contact("d@x.com", {"first_name": "old"}, {}, [], [])
     job = imports.prepare(store, CSV_ROWS, {"on_conflict": on_conflict})
@@ -112,7 +112,7 @@ def _import(chunk_rows, monkeypatch, on_conflict, interrupt_after=None, unknowns
             (_json.dumps(job),),
         )
     if interrupt_after is not None:
-        real, calls = imports._apply_rows, []
+        real, calls = import_run._apply_rows, []
 
         def killed(*args):
             if len(calls) == interrupt_after:
@@ -120,10 +120,10 @@ def _import(chunk_rows, monkeypatch, on_conflict, interrupt_after=None, unknowns
             calls.append(1)
             return real(*args)
 
-        monkeypatch.setattr(imports, "_apply_rows", killed)
+        monkeypatch.setattr(import_run, "_apply_rows", killed)
         with pytest.raises(KeyboardInterrupt):
             imports.run(store, "i", job)
-        monkeypatch.setattr(imports, "_apply_rows", real)
+        monkeypatch.setattr(import_run, "_apply_rows", real)
         assert store.read("SELECT status FROM imports") == [("in_progress",)]
         assert len(store.read("SELECT * FROM import_progress")) == min(interrupt_after, 1)
     imports.run(store, "i", job)
