@@ -89,10 +89,10 @@ def test_sends_auth_user_agent_and_json():
 
 def test_from_env_reads_sdk_variables(monkeypatch):
     monkeypatch.setenv("RESEND_API_KEY", KEY)
-    monkeypatch.setenv("RESEND_API_URL", "http://from-env.test/")
+    monkeypatch.setenv("RESEND_API_URL", "https://from-env.test/")
     c = ResendClient.from_env()
-    assert c.base_url == "http://from-env.test"
-    assert ResendClient.from_env(base_url="http://flag.test").base_url == "http://flag.test"
+    assert c.base_url == "https://from-env.test"
+    assert ResendClient.from_env(base_url="https://flag.test").base_url == "https://flag.test"
     monkeypatch.delenv("RESEND_API_URL")
     assert ResendClient.from_env().base_url == "https://api.resend.com"
     monkeypatch.delenv("RESEND_API_KEY")

@@ -216,7 +216,8 @@ def test_a_cache_made_against_one_team_used_against_another_gives_a_correct_plan
     assert p["freshness"]["from_cache"] == 0
     # another API key for the same file: its entries are useless and dropped
     monkeypatch.setenv("RESEND_API_URL", remote.url)
-    p = plan(warm, "--refresh-budget", 0, "--api-key", "re_another_key")
+    (tmp_path / "key").write_text("re_another_key\n")
+    p = plan(warm, "--refresh-budget", 0, "--api-key-file", tmp_path / "key")
     assert p["freshness"]["from_cache"] == 0 and p["changes"] == []
 
 

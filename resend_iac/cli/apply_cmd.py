@@ -25,7 +25,7 @@ from resend_iac.cli.common import (
     render,
     target_options,
 )
-from resend_iac.cli.target import LOCAL_DB_ENV
+from resend_iac.cli.target import LOCAL_DB_ENV, live_endpoint, local_db_path
 from resend_iac.engine import (
     ApplyError,
     PlanFileError,
@@ -35,6 +35,7 @@ from resend_iac.engine import (
     fingerprint,
     load_plan,
 )
+from resend_iac.engine.binding import Ledger, check_binding
 from resend_iac.engine.live import forget_written
 
 PROGRESS_MIN = 20  # show a progress bar for applies of at least this many changes
@@ -146,6 +147,7 @@ def apply_command(
         db = Path(os.path.dirname(os.path.abspath(plan_file))) / saved.local_db  # made with --local
     client = make_client(local, api_key, api_url, paths, db=db)
     refresh = make_refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache)
+    ledger = _bound(saved, local, Path(db) if db else local_db_path(paths), api_key, api_url, refresh)
 
     async def run() -> None:
         async with client:
@@ -200,6 +202,8 @@ def apply_command(
                     )
                 if not click.confirm("Apply these changes?", default=False):
                     raise Exit(1, "Apply cancelled. Nothing was applied.")
+            if ledger is not None:  # a saved plan is used once: claimed before the first write
+                ledger.claim(plan.nonce, plan.expires_at)
             forget_written(plan, refresh.cache)  # before the writes: an unknown outcome leaves no entry
             with _Bar(len(plan.changes)) as bar:
                 try:
@@ -221,4 +225,31 @@ def apply_command(
                 err(f"warning: {w}")
             click.echo(result.summary())
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        if ledger is not None and local:
+            ledger.close()
+
+
+def _bound(saved, local: bool, local_db: Path, api_key, api_url, refresh) -> Ledger | None:
+    """For a saved plan, before the first request: refuse it unless it is for this target,
+    unexpired and not applied yet (engine/binding.py). The ledger to claim its nonce in: the
+    local state's with --local, the refresh cache's otherwise."""
+    if saved is None:
+        return None
+    if local:
+        ledger = Ledger.local(local_db)
+        check_binding(saved, ledger.team(), None)
+    else:
+        check_binding(saved, None, live_endpoint(api_key, api_url))
+        if refresh.cache is None:
+            raise Exit(
+                1,
+                "error: apply --plan records the plan's use in the refresh cache, so that it is "
+                "applied once; --no-cache leaves nowhere to record it. Drop --no-cache (or pass "
+                "--cache PATH). Nothing was applied.",
+            )
+        ledger = Ledger(refresh.cache.conn, refresh.cache.path)
+    ledger.check(saved.nonce)
+    return ledger

@@ -15,7 +15,9 @@ import click
 
 from resend_iac.cli.target import TargetError, client_for, local_db_path, local_note
 from resend_iac.client import ResendAPIError, read_live
+from resend_iac.client.http import EndpointError, InvalidResponseError
 from resend_iac.engine import DiffError, Plan, check_safety
+from resend_iac.engine.binding import BindingError
 from resend_iac.engine.cache import CacheError, RefreshCache, cache_path
 from resend_iac.engine.live import DEFAULT_BUDGET, Refresh, plan_live
 from resend_iac.model import State
@@ -51,8 +53,58 @@ def echo(text: str) -> None:
     click.echo(text, nl=not text.endswith("\n"))
 
 
+KEY_FILE_MAX = 4096  # bytes read of --api-key-file (a key is about 40)
+_NO_KEY_ON_COMMAND_LINE = (
+    "--api-key is not accepted: a key on the command line is visible to other users in the "
+    "process list and stays in the shell history. Set RESEND_API_KEY, or pass --api-key-file "
+    "PATH (a file holding the key; - reads it from standard input)"
+)
+
+
+def _refuse_api_key(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+    if value is not None:
+        raise click.UsageError(_NO_KEY_ON_COMMAND_LINE, ctx)
+
+
+def read_key_file(path: str) -> str:
+    """The API key held by the file ``path`` (``-``: standard input): its one line, white space
+    around it dropped. ``TargetError`` (never quoting the content) otherwise."""
+    name = "standard input" if path == "-" else path
+    try:
+        if path == "-":
+            raw = sys.stdin.buffer.read(KEY_FILE_MAX + 1) if hasattr(sys.stdin, "buffer") else b""
+        else:
+            with open(path, "rb") as f:
+                raw = f.read(KEY_FILE_MAX + 1)
+    except OSError as e:
+        raise TargetError(f"--api-key-file {name}: cannot read it: {e.strerror or e}") from None
+    if len(raw) > KEY_FILE_MAX:
+        raise TargetError(f"--api-key-file {name}: longer than {KEY_FILE_MAX} bytes, so not an API key")
+    try:
+        key = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise TargetError(f"--api-key-file {name}: not UTF-8 text, so not an API key") from None
+    if not key:
+        raise TargetError(f"--api-key-file {name}: empty; it must hold the API key")
+    if any(ch.isspace() or not ch.isprintable() for ch in key):
+        raise TargetError(
+            f"--api-key-file {name}: holds more than one word or line; it must hold the API key alone"
+        )
+    return key
+
+
+def resolve_key(api_key_file: str | None, local: bool) -> str | None:
+    """The API key of --api-key-file, or None (then ``$RESEND_API_KEY``)."""
+    if api_key_file is None:
+        return None
+    if local:
+        raise TargetError("--api-key-file is for the live API: --local needs no key")
+    return read_key_file(api_key_file)
+
+
 def target_options(fn: Callable) -> Callable:
-    """--local/--api-key/--api-url, and the commands' error handling."""
+    """--local/--api-key-file/--api-url, and the commands' error handling. The command gets
+    ``api_key``: the key read from --api-key-file, or None (``$RESEND_API_KEY``)."""
 
     @click.option(
         "--local",
@@ -60,7 +112,14 @@ def target_options(fn: Callable) -> Callable:
         help="Use the embedded local emulator (state in <config root>/.resend-iac/local.db, "
         "or $RESEND_IAC_LOCAL_DB); no account needed.",
     )
-    @click.option("--api-key", metavar="KEY", default=None, help="API key (default: $RESEND_API_KEY).")
+    @click.option(
+        "--api-key-file",
+        metavar="PATH",
+        default=None,
+        help="Read the API key from this file (- : standard input) instead of $RESEND_API_KEY. "
+        "Never put the key itself on the command line.",
+    )
+    @click.option("--api-key", hidden=True, expose_value=False, callback=_refuse_api_key)
     @click.option(
         "--api-url",
         metavar="URL",
@@ -71,12 +130,13 @@ def target_options(fn: Callable) -> Callable:
     def wrapper(*args: Any, **kw: Any) -> Any:
         # read_live raises the first ResendAPIError of its task group, never the group itself.
         try:
+            kw["api_key"] = resolve_key(kw.pop("api_key_file", None), kw.get("local", False))
             return fn(*args, **kw)
         except Exit as e:
             if e.message:
                 err(e.message)
             sys.exit(e.code)
-        except (TargetError, CacheError, DiffError) as e:
+        except (TargetError, CacheError, DiffError, BindingError) as e:
             err(f"error: {e}")
             sys.exit(1)
         except ResendAPIError as e:
@@ -156,6 +216,13 @@ def make_refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_ca
 
 def api_error(e: ResendAPIError) -> str:
     where = f" ({e.method} {e.path})" if e.method else ""
+    if isinstance(e, EndpointError):  # not an endpoint to trust with the key, or a redirect
+        return f"error: {e.message}{where}" + (". Nothing was sent." if e.status == 0 else ".")
+    if isinstance(e, InvalidResponseError):
+        return (
+            f"error: the API's answer to {e.method} {e.path} is not what that route returns: "
+            f"{e.message}. Is RESEND_API_URL (or --api-url) the Resend API?"
+        )
     if e.status == 0:
         return (
             f"error: no answer from the API{where}: {e.message}. Check RESEND_API_URL "

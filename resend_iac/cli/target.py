@@ -1,8 +1,9 @@
 """Which team a command talks to: the live API, or the embedded ``--local`` emulator.
 
-- live: ``RESEND_API_KEY`` / ``RESEND_API_URL`` (``--api-key`` / ``--api-url`` override them;
-  the key is never printed). The client paces itself at Resend's default 5 requests/s and adapts
-  to the rate-limit headers; ``RESEND_IAC_RATE_LIMIT`` sets another pace (a team with a raised
+- live: ``RESEND_API_KEY`` / ``RESEND_API_URL`` (``--api-key-file`` / ``--api-url`` override
+  them; the key is never printed, and never taken from the command line). ``https://`` only, or
+  plain ``http://`` to a loopback address (the emulator): see ``client/endpoint.py``. The client
+  paces itself at Resend's default 5 requests/s and adapts to the rate-limit headers; ``RESEND_IAC_RATE_LIMIT`` sets another pace (a team with a raised
   limit; ``0`` = no client-side pacing, e.g. for an emulator run with ``--rate-limit 0``).
 - ``--local``: the emulator's app in-process (``httpx.ASGITransport``: no port, no server),
   no rate limit, so a newcomer can plan and apply with no account. Its state lives beside the
@@ -99,6 +100,15 @@ def client_for(
                 "(0 turns client-side pacing off)"
             ) from None
     return ResendClient.from_env(api_key=api_key, base_url=base_url, **kw)
+
+
+def live_endpoint(api_key: str | None, api_url: str | None) -> tuple[str, str]:
+    """The (base URL, key) a live command talks to: the options, else ``RESEND_API_URL`` /
+    ``RESEND_API_KEY`` (what ``ResendClient.from_env`` picks)."""
+    from resend_iac.client.http import DEFAULT_BASE_URL
+
+    url = api_url or os.environ.get("RESEND_API_URL") or DEFAULT_BASE_URL
+    return url.rstrip("/"), api_key or os.environ.get("RESEND_API_KEY", "")
 
 
 def seed_app(app: Any, paths: Sequence[str | Path], api_key: str = "re_local") -> Any:

@@ -39,8 +39,35 @@ from urllib.parse import quote
 import httpx
 
 from resend_iac import __version__
+from resend_iac.client.answers import id_of, page_of
+from resend_iac.client.endpoint import endpoint_problem, redirect_message
+from resend_iac.client.errors import (
+    AUTH_ERROR_NAMES,
+    QUOTA_ERRORS,
+    AuthError,
+    EndpointError,
+    InvalidResponseError,
+    NotFoundError,
+    RateLimitedError,
+    ResendAPIError,
+    ValidationError,
+    api_error,
+)
 from resend_iac.client.limiter import RateLimiter
-from resend_iac.errors import ResendIACError
+
+__all__ = [  # the errors are defined in client/errors.py; importable from here as before
+    "AUTH_ERROR_NAMES",
+    "QUOTA_ERRORS",
+    "AuthError",
+    "EndpointError",
+    "InvalidResponseError",
+    "NotFoundError",
+    "RateLimitedError",
+    "ResendAPIError",
+    "ResendClient",
+    "ValidationError",
+    "api_error",
+]
 
 log = logging.getLogger("resend_iac.client")
 
@@ -49,104 +76,12 @@ USER_AGENT = f"resend-iac/{__version__}"
 PAGE_LIMIT = 100
 MAX_RETRY_AFTER = 60.0
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
-# 429s that waiting a moment does not cure.
-QUOTA_ERRORS = frozenset({"daily_quota_exceeded", "monthly_quota_exceeded"})
 # Transport errors where the request surely never reached the server.
 NOT_SENT_ERRORS: tuple[type[Exception], ...] = (
     httpx.ConnectError,
     httpx.ConnectTimeout,
     httpx.PoolTimeout,
 )
-
-
-class ResendAPIError(ResendIACError):
-    """An error answer of the API (``status``, ``name``, ``message`` as in its error body),
-    or a failure to get one (``status`` 0, ``name`` "connection_error").
-
-    Raised as one of the subclasses below when the kind is known (``api_error`` picks it), so
-    callers catch ``NotFoundError`` rather than compare ``.status``. Never carries the API key
-    or any request header.
-    """
-
-    def __init__(
-        self,
-        status: int,
-        name: str,
-        message: str,
-        *,
-        method: str | None = None,
-        path: str | None = None,
-    ) -> None:
-        self.status = status
-        self.name = name
-        self.message = message
-        self.method = method
-        self.path = path
-        super().__init__(status, name, message)
-
-    def __str__(self) -> str:
-        where = f" ({self.method} {self.path})" if self.method else ""
-        return f"{self.status} {self.name}: {self.message}{where}"
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}({self.status!r}, {self.name!r}, {self.message!r})"
-
-    def __reduce__(self):  # picklable across processes, without anything but the fields
-        return (_rebuild_error, (self.status, self.name, self.message, self.method, self.path))
-
-
-class NotFoundError(ResendAPIError):
-    """404: the object (or route) does not exist."""
-
-
-class RateLimitedError(ResendAPIError):
-    """429: too many requests, or a quota exhausted (``quota``: retrying soon will not help)."""
-
-    @property
-    def quota(self) -> bool:
-        return self.name in QUOTA_ERRORS
-
-
-class ValidationError(ResendAPIError):
-    """400/422: the request was refused as invalid (fields, parameters)."""
-
-
-class AuthError(ResendAPIError):
-    """The API key is missing, invalid, restricted or lacks a permission (401, 403, and the
-    400 ``validation_error`` "API key is invalid" of the newer error catalogue, notes §1.5)."""
-
-
-AUTH_ERROR_NAMES = frozenset(
-    {"missing_api_key", "invalid_api_key", "restricted_api_key", "invalid_permission", "suspended_api_key"}
-)
-
-
-def _kind(status: int, name: str, message: str) -> type[ResendAPIError]:
-    if name in AUTH_ERROR_NAMES or status == 401 or (status in (400, 403) and "api key" in message.lower()):
-        return AuthError
-    if status == 404:
-        return NotFoundError
-    if status == 429:
-        return RateLimitedError
-    if status in (400, 422):
-        return ValidationError
-    return ResendAPIError
-
-
-def api_error(
-    status: int,
-    name: str,
-    message: str,
-    *,
-    method: str | None = None,
-    path: str | None = None,
-) -> ResendAPIError:
-    """The ResendAPIError of the right kind for an answer (or ``ResendAPIError`` itself)."""
-    return _kind(status, name, message)(status, name, message, method=method, path=path)
-
-
-def _rebuild_error(status, name, message, method, path) -> ResendAPIError:
-    return api_error(status, name, message, method=method, path=path)
 
 
 class _Ambiguous(Exception):
@@ -236,6 +171,10 @@ class ResendClient:
         if not api_key:
             raise AuthError(0, "missing_api_key", "no API key: set RESEND_API_KEY or pass one")
         self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        if transport is None or isinstance(transport, httpx.AsyncHTTPTransport):  # on the wire
+            problem = endpoint_problem(self.base_url)
+            if problem:
+                raise EndpointError(0, *problem)
         self.max_retries = max_retries
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
@@ -247,6 +186,7 @@ class ResendClient:
             base_url=self.base_url,
             auth=_BearerAuth(api_key),
             transport=transport,
+            follow_redirects=False,  # never: the key would go wherever a Location points
             timeout=timeout,
             headers={"User-Agent": user_agent, "Accept": "application/json"},
             limits=httpx.Limits(max_connections=max(max_concurrency, 1) * 2),
@@ -311,7 +251,7 @@ class ResendClient:
                             method, path, json=json, params=params, files=files, data=data
                         )
                     except httpx.UnsupportedProtocol:
-                        raise ResendAPIError(
+                        raise EndpointError(
                             0,
                             "invalid_url",
                             f"the API URL {self.base_url!r} is not http(s)://host[:port]",
@@ -335,8 +275,12 @@ class ResendClient:
             if response is not None:
                 status = response.status_code
                 log.debug("%s %s -> %d", method, path, status)
-                if status < 400:
+                if 200 <= status < 300:
                     return self._body(response, method, path)
+                if status < 400:
+                    raise EndpointError(
+                        status, "redirect", redirect_message(response), method=method, path=path
+                    )
                 if status == 404 and method == "DELETE" and ambiguous_before:
                     return {}  # an earlier attempt went through
                 error = _error_from(response, method, path)
@@ -371,19 +315,20 @@ class ResendClient:
             await self._backoff(faults)
 
     @staticmethod
-    def _body(response: httpx.Response, method: str, path: str) -> Any:
+    def _body(response: httpx.Response, method: str, path: str) -> dict:
+        """A 2xx answer's JSON object (every route answers one; empty: ``{}``)."""
         if not response.content:
             return {}
         try:
-            return response.json()
+            body = response.json()
         except ValueError:
-            raise ResendAPIError(
-                response.status_code,
-                "invalid_response",
-                "the response is not JSON",
-                method=method,
-                path=path,
-            ) from None
+            body = ValueError
+        if not isinstance(body, dict):
+            what = "not JSON" if body is ValueError else f"JSON {type(body).__name__}, not an object"
+            raise InvalidResponseError(
+                response.status_code, "invalid_response", f"the answer is {what}", method=method, path=path
+            )
+        return body
 
     async def request(
         self,
@@ -422,10 +367,10 @@ class ResendClient:
         seen_cursors: set[str] = set()
         while True:
             page = await self._send("GET", path, params=query)
-            items = page.get("data") or []
+            items, has_more = page_of(page, path)
             for item in items:
                 yield item
-            if not page.get("has_more") or not items:
+            if not has_more or not items:
                 return
             cursor = items[-1].get("id")
             if not cursor or cursor in seen_cursors:
@@ -488,7 +433,7 @@ class ResendClient:
             except NotFoundError:
                 return None
 
-        return (await self._create("/contacts", payload, find))["id"]
+        return id_of(await self._create("/contacts", payload, find), "POST", "/contacts")
 
     async def get_contact(self, ref: str) -> dict:
         return await self._send("GET", f"/contacts/{_ref(ref)}")
@@ -522,7 +467,7 @@ class ResendClient:
 
     async def create_property(self, payload: dict) -> str:
         find = self._finder(self.list_properties, "key", payload.get("key"))
-        return (await self._create("/contact-properties", payload, find))["id"]
+        return id_of(await self._create("/contact-properties", payload, find), "POST", "/contact-properties")
 
     async def update_property(self, id: str, payload: dict) -> None:
         await self._send("PATCH", f"/contact-properties/{_ref(id)}", json=payload)
@@ -537,7 +482,7 @@ class ResendClient:
 
     async def create_segment(self, name: str) -> str:
         find = self._finder(self.list_segments, "name", name)
-        return (await self._create("/segments", {"name": name}, find))["id"]
+        return id_of(await self._create("/segments", {"name": name}, find), "POST", "/segments")
 
     async def rename_segment(self, id: str, name: str) -> None:
         await self._send("PATCH", f"/segments/{_ref(id)}", json={"name": name})
@@ -555,7 +500,7 @@ class ResendClient:
 
     async def create_topic(self, payload: dict) -> str:
         find = self._finder(self.list_topics, "name", payload.get("name"))
-        return (await self._create("/topics", payload, find))["id"]
+        return id_of(await self._create("/topics", payload, find), "POST", "/topics")
 
     async def update_topic(self, id: str, payload: dict) -> None:
         await self._send("PATCH", f"/topics/{_ref(id)}", json=payload)
@@ -587,7 +532,7 @@ class ResendClient:
             "topics": jsonlib.dumps(list(topics)),
         }
         result = await self._send("POST", "/contacts/imports", files=files, data=data)
-        return result["id"]
+        return id_of(result, "POST", "/contacts/imports")
 
     async def get_import(self, id: str) -> dict:
         return await self._send("GET", f"/contacts/imports/{_ref(id)}")

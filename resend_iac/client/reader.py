@@ -28,6 +28,7 @@ import logging
 from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
+from resend_iac.client import answers
 from resend_iac.client.http import ResendAPIError, ResendClient, _ref
 from resend_iac.model import UNSET, Contact, Property, Segment, State, Topic, normalize_email
 
@@ -168,8 +169,8 @@ class _Reader:
             self.properties_read.exception()
             raise
         for item in items:
-            key = item.get("key")
-            if not key or key in self.state.properties:
+            key = answers.check_listed(item, answers.PROPERTY, "/contact-properties")["key"]
+            if key in self.state.properties:
                 continue
             self.state.properties[key] = property_from(item)
         self.properties_read.set_result(None)
@@ -187,9 +188,7 @@ class _Reader:
             self.topic_names.exception()  # retrieved: no "never retrieved" noise
             raise
         for item in items:
-            name = item.get("name")
-            if name is None:
-                continue
+            name = answers.check_listed(item, answers.TOPIC, "/topics")["name"]
             if name in self.state.topics:
                 self.warn(
                     f"two live topics are named {name!r}: kept {self.state.topics[name].id}, "
@@ -203,9 +202,7 @@ class _Reader:
     async def read_segments(self) -> list[Segment]:
         kept: list[Segment] = []
         for item in await self.client.list_segments():
-            name = item.get("name")
-            if name is None:
-                continue
+            name = answers.check_listed(item, answers.SEGMENT, "/segments")["name"]
             if name in self.state.segments:
                 self.warn(
                     f"two live segments are named {name!r}: kept {self.state.segments[name].id}, "
@@ -225,9 +222,10 @@ class _Reader:
 
         async def one(seg: Segment) -> tuple[str, set[str]]:
             members: set[tuple[str | None, str]] = set()
-            async for item in self.client.paginate(f"/segments/{_ref(seg.id or '')}/contacts"):
-                if item.get("email"):
-                    members.add((item.get("id"), normalize_email(item["email"])))
+            path = f"/segments/{_ref(seg.id or '')}/contacts"
+            async for item in self.client.paginate(path):
+                answers.check_listed(item, answers.MEMBER, path)
+                members.add((item["id"], normalize_email(item["email"])))
             self.report(len(members), len(members), f"members of segment {seg.name!r}")
             return seg.name, members
 
@@ -237,9 +235,7 @@ class _Reader:
     async def read_contacts(self, tg: asyncio.TaskGroup) -> None:
         contacts = self.state.contacts
         async for item in self.client.paginate("/contacts"):
-            email = item.get("email")
-            if not email:
-                continue
+            email = answers.check_listed(item, answers.CONTACT, "/contacts")["email"]
             key = normalize_email(email)
             if key in contacts:
                 if item.get("id") != contacts[key].id:
@@ -281,16 +277,19 @@ class _Reader:
             self.report(self.detail_done, self.detail_total, "contacts read in detail")
 
     async def read_properties_of(self, contact: Contact) -> None:
-        body = await self.client.get_contact(contact.id or contact.email)
+        ref = contact.id or contact.email
+        body = answers.check_contact(await self.client.get_contact(ref), f"/contacts/{_ref(ref)}")
         contact.properties = plain_properties(body.get("properties"))
         self.detail_finished()
 
     async def read_topics_of(self, contact: Contact) -> None:
         assert self.topic_names is not None
-        items = await self.client.list_contact_topics(contact.id or contact.email)
+        ref = contact.id or contact.email
+        items = await self.client.list_contact_topics(ref)
         names = await asyncio.shield(self.topic_names)
         topics: dict[str, str] = {}
         for item in items:
+            answers.check_listed(item, answers.CONTACT_TOPIC, f"/contacts/{_ref(ref)}/topics")
             name = names.get(item.get("id", ""))
             if name is None:
                 # A topic left out as a duplicate name, or created after the topic list.

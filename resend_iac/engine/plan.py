@@ -115,6 +115,12 @@ class Plan:
     # A plan made with --local: the embedded emulator's state file it was made against, so
     # `apply --local PLAN` applies it to the same local team (absent otherwise).
     local_db: str | None = None
+    # A saved plan's binding (engine/binding.py): where it was made (``{"local": team}`` or
+    # ``{"api_url", "key_salt", "key_hmac"}``), its random nonce (applied once) and its expiry.
+    target: dict[str, str] | None = None
+    nonce: str | None = None
+    created_at: str | None = None
+    expires_at: str | None = None
 
     @property
     def empty(self) -> bool:
@@ -158,6 +164,8 @@ class Plan:
             "verify": dict(self.verify),
             **({"freshness": dict(self.freshness)} if self.freshness is not None else {}),
             **({"local_db": self.local_db} if self.local_db else {}),
+            **({"target": dict(self.target)} if self.target else {}),
+            **{k: getattr(self, k) for k in ("nonce", "created_at", "expires_at") if getattr(self, k)},
         }
 
     @classmethod
@@ -178,4 +186,6 @@ class Plan:
             verify=dict(data.get("verify") or {}),
             freshness=dict(data["freshness"]) if isinstance(data.get("freshness"), dict) else None,
             local_db=data.get("local_db") if isinstance(data.get("local_db"), str) else None,
+            target=dict(data["target"]) if isinstance(data.get("target"), dict) else None,
+            **{k: data[k] for k in ("nonce", "created_at", "expires_at") if isinstance(data.get(k), str)},
         )

@@ -34,6 +34,7 @@ import os
 import re
 import tempfile
 from collections import Counter
+from datetime import timedelta
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
@@ -43,6 +44,7 @@ import jsonschema
 
 from resend_iac.config.checks import email_problem, property_key_problem, quick_email_ok, value_problem
 from resend_iac.config.limits import ReadProblem, read_bounded
+from resend_iac.engine.binding import stamp
 from resend_iac.engine.plan import Plan
 from resend_iac.errors import ResendIACError
 from resend_iac.model import (
@@ -112,8 +114,14 @@ def seal(data: dict[str, Any], key: bytes | None = None) -> dict[str, Any]:
     return out
 
 
-def save_plan(plan: Plan, path: str | Path) -> None:
-    """Write ``plan`` sealed: with a digest, and an HMAC when ``RESEND_IAC_PLAN_KEY`` is set."""
+def save_plan(plan: Plan, path: str | Path, ttl: timedelta | None = None) -> None:
+    """Write ``plan`` sealed: with a digest, and an HMAC when ``RESEND_IAC_PLAN_KEY`` is set.
+    A plan without a nonce and an expiry gets them first (``engine/binding.py``; ``ttl``: how
+    long it may be applied, default ``$RESEND_IAC_PLAN_EXPIRES_IN`` or 3 days); its ``target``
+    is the caller's to set."""
+    times = {"nonce": plan.nonce, "created_at": plan.created_at, "expires_at": plan.expires_at}
+    stamp(times, ttl)
+    plan.nonce, plan.created_at, plan.expires_at = times["nonce"], times["created_at"], times["expires_at"]
     data = seal(plan.to_dict(), _plan_key())
     write_atomic(path, json.dumps(data, indent=2, sort_keys=False, allow_nan=False) + "\n")
 
