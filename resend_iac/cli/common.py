@@ -205,9 +205,12 @@ def open_cache(
         return None
     secret = "re_local" if local else (api_key or os.environ.get("RESEND_API_KEY", ""))
     try:
-        return RefreshCache.open(path, secret)
+        cache = RefreshCache.open(path, secret)
     except CacheError as e:
         raise Exit(1, f"error: {e}") from None
+    for warning in cache.warnings:
+        err(f"warning: {warning}")
+    return cache
 
 
 def make_refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache) -> Refresh:

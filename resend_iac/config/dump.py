@@ -20,6 +20,18 @@ class _Dumper(yaml.SafeDumper):
         return True
 
 
+def _string(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
+    """A string with any character that is not printable (a newline, U+0085 NEL, U+2028/2029,
+    a control or format character) is written double-quoted, where YAML escapes them (\\n,
+    \\N, \\L, \\P...): a plain or single-quoted scalar would fold some of them into a space
+    and reading the export back would not give the string (issue 18)."""
+    style = '"' if not data.isprintable() else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
+
+
+_Dumper.add_representer(str, _string)
+
+
 def _set(target: dict[str, Any], key: str, value: Any) -> None:
     if value is not UNSET:
         target[key] = value

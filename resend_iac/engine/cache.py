@@ -50,6 +50,13 @@ class CacheError(ResendIACError):
     pass
 
 
+class _Corrupt(Exception):
+    """SQLite finds the cache file corrupt (not a database, malformed): moved aside."""
+
+
+_CORRUPT_CODES = (11, 26)  # SQLITE_CORRUPT, SQLITE_NOTADB
+
+
 def canonical_value(value: Any) -> bytes:
     """A property value as compared by the diff, type-tagged: numbers by value (5 == 5.0)."""
     if value is None:
@@ -101,6 +108,7 @@ class RefreshCache:
         self.conn = conn
         self.key = key
         self.path = path
+        self.warnings: list[str] = []  # said once by the caller (a corrupt file moved aside)
         self.entries: dict[str, Entry] = {}
         for cid, props, topics, at in conn.execute("SELECT id, props, topics, verified_at FROM contacts"):
             # A row of another shape (a file edited by hand) is left out: that contact is read.
@@ -114,7 +122,32 @@ class RefreshCache:
 
     @classmethod
     def open(cls, path: str | os.PathLike[str], secret: str) -> "RefreshCache":
+        """The cache at ``path`` (created if missing). A file SQLite finds corrupt (random
+        bytes, truncated, a failed integrity check) is moved aside to ``<path>.corrupt`` and a
+        new, empty cache takes its place; ``warnings`` says so. Anything else (unreadable,
+        locked) is a ``CacheError``."""
+        try:
+            return cls._open(path, secret)
+        except _Corrupt as e:
+            aside = f"{path}.corrupt"
+            try:
+                os.replace(path, aside)
+            except OSError as moved:
+                raise CacheError(
+                    f"{path}: the refresh cache is corrupt ({e}) and cannot be moved aside "
+                    f"({moved.strerror or moved}); delete it, or pass --no-cache"
+                ) from None
+            cache = cls._open(path, secret)
+            cache.warnings.append(
+                f"{path}: the refresh cache was corrupt ({e}); moved it aside to {aside} and "
+                "started a new one (this run reads every contact detail it needs)"
+            )
+            return cache
+
+    @classmethod
+    def _open(cls, path: str | os.PathLike[str], secret: str) -> "RefreshCache":
         p = Path(path)
+        conn: sqlite3.Connection | None = None
         try:
             if str(p) != ":memory:":
                 p.parent.mkdir(parents=True, exist_ok=True)
@@ -122,6 +155,9 @@ class RefreshCache:
                     os.close(os.open(p, os.O_CREAT | os.O_WRONLY, 0o600))
             conn = sqlite3.connect(str(p), isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=DELETE")
+            problem = conn.execute("PRAGMA quick_check(1)").fetchone()[0]
+            if problem != "ok":
+                raise _Corrupt("integrity check: " + " ".join(str(problem).split())[:80])
             with conn:
                 conn.execute("BEGIN")
                 conn.execute("CREATE TABLE IF NOT EXISTS meta (k TEXT PRIMARY KEY, v BLOB NOT NULL)")
@@ -140,7 +176,15 @@ class RefreshCache:
                     conn.execute("DELETE FROM contacts")
                     conn.execute("INSERT OR REPLACE INTO meta VALUES ('check', ?)", (check,))
             return cls(conn, key, str(path))
+        except _Corrupt:
+            if conn is not None:
+                conn.close()
+            raise
         except sqlite3.DatabaseError as e:
+            if conn is not None:
+                conn.close()
+            if str(p) != ":memory:" and (getattr(e, "sqlite_errorcode", 0) or 0) & 0xFF in _CORRUPT_CODES:
+                raise _Corrupt(str(e)) from None
             raise CacheError(
                 f"{path}: cannot use the refresh cache ({e}); delete it, or pass --no-cache"
             ) from None
