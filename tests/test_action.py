@@ -61,8 +61,9 @@ def test_example_workflow_installs_with_the_action_not_the_package_index():
 class Runner:
     """Runs the action's steps as GitHub's runner would, locally."""
 
-    def __init__(self, tmp: Path, inputs: dict[str, str], cwd: Path):
+    def __init__(self, tmp: Path, inputs: dict[str, str], cwd: Path, action_path: Path = ROOT):
         self.tmp = tmp
+        self.action_path = action_path
         self.cwd = cwd
         self.inputs = {k: str(v.get("default", "")) for k, v in ACTION["inputs"].items()}
         self.inputs.update(inputs)
@@ -97,7 +98,7 @@ class Runner:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("RESEND_", "INPUT_"))}
         env.update({k: self.expr(str(v)) for k, v in step.get("env", {}).items()})
         env.update(
-            GITHUB_ACTION_PATH=str(ROOT),
+            GITHUB_ACTION_PATH=str(self.action_path),
             GITHUB_OUTPUT=str(out),
             GITHUB_PATH=str(path_file),
             PIP_NO_INDEX="1",
@@ -114,11 +115,40 @@ class Runner:
         return r
 
 
+def _action_copy(tmp: Path) -> Path:
+    """This checkout as the action's path, its requirements/action.txt pinned to the versions
+    this venv has (so the step's `pip install --require-hashes` finds every pin satisfied with
+    no index; the real pins and hashes are installed from PyPI by .ci/run)."""
+    import shutil
+    from importlib.metadata import PackageNotFoundError, version
+
+    copy = tmp / "action-path"
+    shutil.copytree(
+        ROOT,
+        copy,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", "__pycache__", "*.egg-info", "build", "benchmarks", ".resend-iac*", ".hypothesis"
+        ),
+    )
+
+    def installed_version(m: re.Match[str]) -> str:
+        try:
+            return f"{m.group(1)}=={version(m.group(1))}"
+        except PackageNotFoundError:  # pragma: no cover - every pin is a dependency of this venv
+            return m.group(0)
+
+    req = copy / "requirements" / "action.txt"
+    req.write_text(re.sub(r"^([A-Za-z0-9_.-]+)==(\S+)", installed_version, req.read_text(), flags=re.M))
+    return copy
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory):
     """The install step, run once: a venv under runner.temp that sees this venv's packages
-    (a .pth file), then `pip install "$GITHUB_ACTION_PATH"` without an index."""
+    (a .pth file), then the hash-checked requirements and `pip install "$GITHUB_ACTION_PATH"`,
+    without an index."""
     tmp = tmp_path_factory.mktemp("action")
+    action_path = _action_copy(tmp)
     venv = tmp / "runner-temp" / "resend-iac-venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
     purelib = subprocess.run(
@@ -128,7 +158,7 @@ def installed(tmp_path_factory):
         text=True,
     ).stdout.strip()
     Path(purelib, "outer-venv.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    runner = Runner(tmp, {}, tmp)
+    runner = Runner(tmp, {}, tmp, action_path)
     install = ACTION["runs"]["steps"][0]
     r = runner.run_step(install)
     assert r.returncode == 0, r.stderr
