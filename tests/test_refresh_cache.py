@@ -263,11 +263,17 @@ def test_request_count_warm_no_op_and_drift(remote, tmp_path):
     assert drift <= floor + 2 * changed + 5, (drift, floor)
 
 
-def test_a_cache_file_that_is_not_one_is_a_clear_error(remote, tmp_path):
+def test_a_cache_file_that_is_not_one_is_moved_aside_with_a_warning(remote, tmp_path):
+    """Issue 18: a damaged cache no longer fails every plan (tests/test_cache_and_export.py has
+    the other kinds of damage); one that cannot be opened at all is still a clear error."""
     path = write_team(tmp_path / "team.yaml", 2)
     bad = tmp_path / "bad.sqlite"
     bad.write_text("not a database\n")
     result = CliRunner().invoke(main, ["plan", str(path), "--cache", str(bad)])
+    assert result.exit_code == 0, result.output
+    assert "warning:" in result.output and "moved it aside" in result.output
+    assert (tmp_path / "bad.sqlite.corrupt").read_text() == "not a database\n"
+    result = CliRunner().invoke(main, ["plan", str(path), "--cache", str(tmp_path)])  # a directory
     assert result.exit_code == 1 and "--no-cache" in result.output
     assert "Traceback" not in result.output
 
