@@ -40,6 +40,7 @@ from rich.text import Text
 
 from resend_iac.engine.plan import ACTIONS, KINDS, Change, Plan
 from resend_iac.model import normalize_email
+from resend_iac.model.schema import CONTACT
 from resend_iac.secrets import mask_secrets
 
 __all__ = [
@@ -53,7 +54,10 @@ __all__ = [
 SYMBOLS = {"create": "+", "update": "~", "delete": "-", "replace": "-/+"}
 STYLES = {"create": "green", "update": "yellow", "delete": "red", "replace": "magenta"}
 EMAIL_KINDS = ("contact", "membership", "subscription")  # keyed by normalised email
-KEEP_FIELDS = ("segments", "topics", "unsubscribed")  # contact fields that are not personal
+# Contact fields and relations that are not personal (the schema says which are).
+KEEP_FIELDS = tuple(f.name for f in CONTACT.fields if not f.personal) + tuple(
+    r.name for r in CONTACT.relations if not r.personal
+)
 FOLD_OVER = 20  # markdown: sections with more changes than this are folded
 EMAIL_RE = re.compile(r"[\w.!#$%&'*+/=?^`{|}~-]+@[\w-]+(?:\.[\w-]+)+")
 
@@ -152,7 +156,7 @@ class Redactor:
             return self.plain(fields)
         out = {}
         for name, value in fields.items():
-            if name == "email" and isinstance(value, str):
+            if name == CONTACT.key.name and isinstance(value, str):
                 out[name] = self.email(value)
             elif name in KEEP_FIELDS:
                 out[name] = self.plain(value)

@@ -31,6 +31,7 @@ from typing import Any, Protocol
 from resend_iac.client import answers
 from resend_iac.client.http import ResendAPIError, ResendClient, _ref
 from resend_iac.model import UNSET, Contact, Property, Segment, State, Topic, normalize_email
+from resend_iac.model.schema import CONTACT, PROPERTY, SEGMENT, TOPIC
 
 log = logging.getLogger("resend_iac.client")
 
@@ -48,44 +49,25 @@ def plain_properties(raw: Any) -> dict[str, Any]:
 def contact_from(item: dict) -> Contact:
     """A listed contact (API item) -> a ``Contact`` whose details (properties, topics) are unread."""
     return Contact(
-        email=item["email"],
-        first_name=item.get("first_name"),
-        last_name=item.get("last_name"),
-        unsubscribed=bool(item.get("unsubscribed", False)),
-        properties=UNSET,
-        segments=set(),
-        topics=UNSET,
-        id=item.get("id"),
-        created_at=item.get("created_at"),
+        **CONTACT.from_api(
+            item, properties=UNSET, topics=UNSET, id=item.get("id"), created_at=item.get("created_at")
+        )
     )
 
 
 def property_from(item: dict) -> Property:
     """A contact property (API item) -> a ``Property``."""
-    return Property(
-        key=item["key"],
-        type=item.get("type", "string"),
-        fallback_value=item.get("fallback_value"),
-        id=item.get("id"),
-        created_at=item.get("created_at"),
-    )
+    return Property(**PROPERTY.from_api(item, id=item.get("id"), created_at=item.get("created_at")))
 
 
 def topic_from(item: dict) -> Topic:
     """A topic (API item) -> a ``Topic`` (no visibility given: private)."""
-    return Topic(
-        name=item["name"],
-        default_subscription=item.get("default_subscription", "opt_in"),
-        description=item.get("description"),
-        visibility=item.get("visibility") or "private",
-        id=item.get("id"),
-        created_at=item.get("created_at"),
-    )
+    return Topic(**TOPIC.from_api(item, id=item.get("id"), created_at=item.get("created_at")))
 
 
 def segment_from(item: dict) -> Segment:
     """A segment (API item) -> a ``Segment``."""
-    return Segment(name=item["name"], id=item.get("id"), created_at=item.get("created_at"))
+    return Segment(**SEGMENT.from_api(item, id=item.get("id"), created_at=item.get("created_at")))
 
 
 class _EveryContact:

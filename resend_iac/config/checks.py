@@ -21,16 +21,22 @@ from typing import Any
 import jsonschema
 
 from resend_iac.model import (
-    PROPERTY_KEY_MAX,
     TOPIC_DESCRIPTION_MAX,
     TOPIC_NAME_MAX,
     Property,
 )
+from resend_iac.model.jsonschema import with_fields
+from resend_iac.model.rules import (
+    describe,
+    email_problem,
+    property_key_problem,
+    value_problem,
+)
+from resend_iac.model.schema import CONTACT
 
 # (path inside the checked object, message, about the key rather than the value)
 Issue = tuple[tuple[Any, ...], str, bool]
 
-CONTACT_FIELDS = ("email", "first_name", "last_name", "unsubscribed")
 SCHEMA_FILE = "resend-iac.schema.json"
 
 
@@ -38,7 +44,7 @@ SCHEMA_FILE = "resend-iac.schema.json"
 def schema() -> dict[str, Any]:
     """The format's JSON Schema, shipped as package data (``resend_iac/schemas``)."""
     text = resources.files("resend_iac").joinpath("schemas", SCHEMA_FILE).read_text("utf-8")
-    return json.loads(text)
+    return with_fields(json.loads(text))
 
 
 def _inline(node: Any, defs: Mapping[str, Any]) -> Any:
@@ -94,26 +100,6 @@ def suggest(word: str, choices: Iterable[str]) -> str:
         return f" (did you mean {lowered[word.lower()]!r}?)"
     match = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
     return f" (did you mean {match[0]!r}?)" if match else ""
-
-
-def describe(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return (
-            f"the string {value!r}"
-            if len(value) <= 60
-            else f"the string {value[:60]!r}... ({len(value):,} characters)"
-        )
-    if isinstance(value, (int, float)):
-        return f"the number {value!r}"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return repr(value)  # pragma: no cover
 
 
 def _field(path: tuple[Any, ...]) -> str:
@@ -228,9 +214,8 @@ def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> l
     return [(path, f"{field}: {error.message}", False)]  # pragma: no cover - a validator we do not use
 
 
-_CONTACT_KEYS = frozenset(
-    ("email", "first_name", "last_name", "unsubscribed", "protect", "properties", "segments", "topics")
-)
+_CONTACT_KEYS = frozenset((*CONTACT.names, *(r.name for r in CONTACT.relations)))
+_CONTACT_VALUES = tuple(f for f in CONTACT.fields if not f.key)
 _SUBSCRIPTIONS = frozenset(("opt_in", "opt_out"))
 
 
@@ -242,11 +227,8 @@ def plain_contact_ok(entry: Any) -> bool:
         return False
     if not entry.keys() <= _CONTACT_KEYS or type(entry.get("email")) is not str:
         return False
-    for name in ("first_name", "last_name"):
-        if name in entry and entry[name] is not None and type(entry[name]) is not str:
-            return False
-    for name in ("unsubscribed", "protect"):
-        if name in entry and type(entry[name]) is not bool:
+    for f in _CONTACT_VALUES:
+        if f.name in entry and not f.type_ok(entry[f.name]):
             return False
     props = entry.get("properties", {})
     if not isinstance(props, dict):
@@ -296,100 +278,6 @@ def schema_issues(instance: Any, definition: str | None = None, base: tuple[Any,
 
 
 # ---------------------------------------------------------------- the rules
-
-_KEY_RE = re.compile(r"^[A-Za-z0-9_]+$")
-_LOCAL_RE = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\u0080-\U0010ffff]+$")
-_LABEL_RE = re.compile(
-    r"^[A-Za-z0-9\u0080-\U0010ffff]([A-Za-z0-9\-\u0080-\U0010ffff]*[A-Za-z0-9\u0080-\U0010ffff])?$"
-)
-_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
-# The common ASCII case in one match (a strict subset of what email_problem accepts).
-_QUICK_EMAIL_RE = re.compile(
-    rf"(?=.{{3,254}}\Z)(?=[^@]{{1,64}}@){_ATOM}(?:\.{_ATOM})*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)+[A-Za-z][A-Za-z0-9-]*[A-Za-z0-9]\Z"
-)
-quick_email_ok = _QUICK_EMAIL_RE.match
-
-
-def email_problem(email: str) -> str | None:
-    """Why ``email`` (already trimmed) is not a usable address, or ``None``."""
-    if _QUICK_EMAIL_RE.match(email):
-        return None
-    if not email:
-        return "email is empty"
-    if len(email) > 254:
-        return f"{email[:40]!r}... is {len(email)} characters long; an email address has at most 254"
-    if any(c.isspace() for c in email):
-        return f"{email!r} is not a valid email address (it contains white space)"
-    if email.count("@") != 1:
-        return f"{email!r} is not a valid email address (it needs exactly one @)"
-    local, domain = email.split("@")
-    if (
-        not local
-        or len(local) > 64
-        or not _LOCAL_RE.match(local)
-        or local.startswith(".")
-        or local.endswith(".")
-        or ".." in local
-    ):
-        return f"{email!r} is not a valid email address (the part before @ is not valid)"
-    labels = domain.split(".")
-    if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels) or len(labels[-1]) < 2:
-        return f"{email!r} is not a valid email address (the domain {domain!r} is not valid)"
-    return None
-
-
-def property_key_problem(key: Any) -> str | None:
-    if not isinstance(key, str) or not key:
-        return "a property key must be a non-empty string"
-    if len(key) > PROPERTY_KEY_MAX:
-        return f"property key {key!r} is {len(key)} characters long; Resend allows at most {PROPERTY_KEY_MAX}: shorten it"
-    if not _KEY_RE.match(key):
-        bad = "".join(sorted({c for c in key if not (c.isascii() and (c.isalnum() or c == "_"))}))
-        fixed = re.sub(r"[^A-Za-z0-9_]", "_", key)
-        return (
-            f"property key {key!r} may only contain letters, digits and underscore (found {bad!r}); "
-            f"rename it, e.g. {fixed!r}"
-        )
-    if key in CONTACT_FIELDS:
-        return f"property key {key!r} is a built-in contact field, not a custom property: pick another key"
-    return None
-
-
-def value_problem(key: str, value: Any, prop: Property) -> str | None:
-    """Whether ``value`` fits the declared property (``None`` always fits: it clears)."""
-    if value is None:
-        return None
-    if prop.type == "number":
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            hint = _number_text_hint(value) if isinstance(value, str) else ""
-            return f"property {key!r} is a number, but the value is {describe(value)}{hint}"
-    elif not isinstance(value, str):
-        return f"property {key!r} is a string, but the value is {describe(value)}: quote it"
-    return None
-
-
-_EXPONENT_NO_DOT = re.compile(r"^[-+]?[0-9]+[eE][-+]?[0-9]+$")
-
-
-def _number_text_hint(value: str) -> str:
-    """What to do about a number property's value that is text."""
-    text = value.strip()
-    if _EXPONENT_NO_DOT.match(text):
-        mantissa, _, exponent = text.lower().partition("e")
-        sign = "" if exponent.startswith(("-", "+")) else "+"
-        fixed = f"{mantissa}.0e{sign}{exponent}"
-        try:
-            finite = abs(float(text)) != float("inf")
-        except ValueError:  # pragma: no cover - the pattern is a float
-            finite = False
-        out = (
-            f": YAML 1.1 reads a number with an exponent but no dot ({text}) as text; "
-            f"write it unquoted and with a dot, e.g. {fixed}"
-        )
-        if not finite:
-            out += ", and keep it within what Resend stores (a JSON double: finite, at most about 1.8e308)"
-        return out
-    return ": write it without quotes"
 
 
 def property_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issue]:

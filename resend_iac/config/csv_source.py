@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resend_iac.config.checks import CONTACT_FIELDS, email_problem, quick_email_ok, suggest
+from resend_iac.config.checks import suggest
 from resend_iac.config.limits import Limits, ReadProblem, read_bounded
 from resend_iac.config.yaml_loader import MAX_SAFE_INTEGER, excerpt
 from resend_iac.model import UNSET, Contact, FrozenDict, Location, Property
+from resend_iac.model.rules import CONTACT_FIELDS, email_problem, quick_email_ok
+from resend_iac.model.schema import CONTACT, Field
 
 # ("csv", line, message): a place in the CSV file (line 1 = header);
 # ("columns", header, message): the YAML ``columns:`` entry for that header;
@@ -38,7 +40,7 @@ class Shared:
     segments: set[str] = field(default_factory=set)
     topics: dict[str, str] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
-    unsubscribed: Any = UNSET
+    fields: dict[str, Any] = field(default_factory=dict)  # contact fields by name (e.g. unsubscribed)
     protect: bool = False
 
 
@@ -174,8 +176,8 @@ def read_csv(
                     (
                         "columns",
                         name,
-                        f"column {name!r} maps to {target!r}, which is not email, first_name, last_name, "
-                        f"unsubscribed or a declared property{suggest(target, targets)}",
+                        f"column {name!r} maps to {target!r}, which is not {', '.join(CONTACT_FIELDS)} "
+                        f"or a declared property{suggest(target, targets)}",
                     )
                 )
                 continue
@@ -214,9 +216,11 @@ def read_csv(
     # The hot loop: plain code, no per-row schema validation. Short rows are padded so
     # every mapped index exists; cells are trimmed; empty = unmanaged.
     email_i = next(i for i, t in mapping.items() if t == "email")
-    first_i = next((i for i, t in mapping.items() if t == "first_name"), None)
-    last_i = next((i for i, t in mapping.items() if t == "last_name"), None)
-    unsub_i = next((i for i, t in mapping.items() if t == "unsubscribed"), None)
+    # The contact's API fields in schema order (shared values, else UNSET) and the columns
+    # that give them: (column index, position, field).
+    value_fields = CONTACT.values
+    defaults = [shared.fields.get(f.name, UNSET) for f in value_fields]
+    field_cols = [(i, n, f) for n, f in enumerate(value_fields) for i, t in mapping.items() if t == f.name]
     # Per property column, a bounded cache: cell text -> the value object every row with
     # that text shares (lists repeat their plan/company/country values: one string or
     # number each instead of one per row, and a number is parsed once).
@@ -230,7 +234,7 @@ def read_csv(
     shared_props = shared.properties
     # One immutable set and map for every row of the entry (216 and 184 bytes a row each).
     shared_segments, shared_topics = frozenset(shared.segments), FrozenDict(shared.topics)
-    shared_unsub, protect = shared.unsubscribed, shared.protect
+    protect = shared.protect
     quick = quick_email_ok
     end = 1
     try:
@@ -258,26 +262,20 @@ def read_csv(
                 if problem:
                     problems.append(("csv", line, problem))
                     continue
-            first = row[first_i].strip() if first_i is not None else ""
-            last = row[last_i].strip() if last_i is not None else ""
-            unsubscribed = shared_unsub
-            if unsub_i is not None:
-                value = row[unsub_i].strip()
-                if value:
-                    low = value.lower()
-                    if low in _TRUE:
-                        unsubscribed = True
-                    elif low in _FALSE:
-                        unsubscribed = False
-                    else:
-                        problems.append(
-                            (
-                                "csv",
-                                line,
-                                f"unsubscribed value {excerpt(value)} in column {excerpt(header[unsub_i])} must be true/false, 1/0 or yes/no",
-                            )
-                        )
-                        continue
+            values = defaults.copy()
+            bad = False
+            for i, n, f in field_cols:
+                value = row[i].strip()
+                if not value:
+                    continue  # an empty cell: unmanaged for this row (or the entry's value)
+                parsed, problem = _cell(f, value)
+                if problem:
+                    problems.append(("csv", line, f"{problem} in column {excerpt(header[i])}{_must(f)}"))
+                    bad = True
+                    break
+                values[n] = parsed
+            if bad:
+                continue
             props = dict(shared_props)
             bad = False
             for i, key, numeric, col, known in prop_cols:
@@ -310,9 +308,7 @@ def read_csv(
             append(
                 Contact(
                     email,
-                    first or UNSET,
-                    last or UNSET,
-                    unsubscribed,
+                    *values,
                     props,
                     shared_segments,
                     shared_topics,
@@ -325,6 +321,25 @@ def read_csv(
     except csv.Error as exc:
         problems.append(("csv", reader.line_num, f"CSV syntax error: {excerpt(exc, 120)[1:-1]}"))
     return contacts, problems
+
+
+def _cell(f: Field, value: str) -> tuple[Any, str]:
+    """A non-empty, trimmed cell -> (the field's value, "") or (None, what is wrong)."""
+    if bool in f.types:
+        low = value.lower()
+        if low in _TRUE:
+            return True, ""
+        if low in _FALSE:
+            return False, ""
+        return None, f"{f.name} value {excerpt(value)}"
+    if str in f.types:
+        return value, ""
+    number = parse_number(value)  # pragma: no cover - no number field yet
+    return (number, "") if number is not None else (None, f"{f.name} value {excerpt(value)}")
+
+
+def _must(f: Field) -> str:
+    return " must be true/false, 1/0 or yes/no" if bool in f.types else " must be a number"
 
 
 def _columns(header: list[str], most: int = 5) -> str:

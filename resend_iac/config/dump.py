@@ -9,6 +9,7 @@ from typing import Any
 import yaml
 
 from resend_iac.model import UNSET, Policy, State
+from resend_iac.model.schema import CONTACT, PROPERTY, SEGMENT, TOPIC, Kind
 
 _HEADER = "# Exported by resend-iac (format: docs/format.md)\n"
 
@@ -32,47 +33,32 @@ def _string(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
 _Dumper.add_representer(str, _string)
 
 
-def _set(target: dict[str, Any], key: str, value: Any) -> None:
-    if value is not UNSET:
-        target[key] = value
+def _spec(kind: Kind, obj: Any) -> dict[str, Any]:
+    """An object's fields as the file writes them (the key aside): API fields when managed
+    (not UNSET), desired-only settings when not their default."""
+    spec: dict[str, Any] = {}
+    for f in kind.fields:
+        if f.key:
+            continue
+        value = getattr(obj, f.name)
+        if value is UNSET or (not f.api_field and value == f.default):
+            continue
+        spec[f.name] = value
+    return spec
 
 
 def to_data(state: State) -> dict[str, Any]:
     """The state as plain data in the file format."""
     data: dict[str, Any] = {"version": 1}
-    if state.properties:
-        props: dict[str, Any] = {}
-        for key in sorted(state.properties):
-            p = state.properties[key]
-            spec: dict[str, Any] = {"type": p.type}
-            _set(spec, "fallback_value", p.fallback_value)
-            props[key] = spec
-        data["properties"] = props
-    if state.segments:
-        segs: dict[str, Any] = {}
-        for name in sorted(state.segments):
-            s = state.segments[name]
-            segs[name] = {"membership": s.membership} if s.membership != "authoritative" else {}
-        data["segments"] = segs
-    if state.topics:
-        tops: dict[str, Any] = {}
-        for name in sorted(state.topics):
-            t = state.topics[name]
-            spec = {"default_subscription": t.default_subscription}
-            _set(spec, "description", t.description)
-            _set(spec, "visibility", t.visibility)
-            tops[name] = spec
-        data["topics"] = tops
+    for kind in (PROPERTY, SEGMENT, TOPIC):
+        objects = getattr(state, kind.plural)
+        if objects:
+            data[kind.plural] = {key: _spec(kind, objects[key]) for key in sorted(objects)}
     if state.contacts:
         contacts = []
         for key in sorted(state.contacts):
             c = state.contacts[key]
-            item: dict[str, Any] = {"email": c.email}
-            _set(item, "first_name", c.first_name)
-            _set(item, "last_name", c.last_name)
-            _set(item, "unsubscribed", c.unsubscribed)
-            if c.protect:
-                item["protect"] = True
+            item: dict[str, Any] = {CONTACT.key.name: c.email, **_spec(CONTACT, c)}
             if c.properties is not UNSET and c.properties:
                 item["properties"] = {k: c.properties[k] for k in sorted(c.properties)}
             if c.segments:

@@ -36,6 +36,7 @@ from resend_iac.model import (
     Topic,
     normalize_email,
 )
+from resend_iac.model.schema import CONTACT
 
 
 @dataclass(frozen=True)
@@ -351,13 +352,11 @@ class Loader:
             return
         contact = Contact(
             email=email,
-            first_name=entry.get("first_name", UNSET),
-            last_name=entry.get("last_name", UNSET),
-            unsubscribed=entry.get("unsubscribed", UNSET),
+            **{f.name: entry.get(f.name, UNSET) for f in CONTACT.values},
+            **{f.name: entry.get(f.name, f.default) for f in CONTACT.settings},
             properties=dict(entry.get("properties") or {}),
             segments=set(entry.get("segments") or ()),
             topics=dict(entry.get("topics") or {}),
-            protect=bool(entry.get("protect", False)),
             location=self.where(f, base),
         )
         self._add(contact)
@@ -367,7 +366,7 @@ class Loader:
             segments=set(entry.get("segments") or ()),
             topics=dict(entry.get("topics") or {}),
             properties=dict(entry.get("properties") or {}),
-            unsubscribed=entry.get("unsubscribed", UNSET),
+            fields={f.name: entry[f.name] for f in CONTACT.values if f.name in entry},
             protect=bool(entry.get("protect", False)),
         )
 
@@ -400,7 +399,7 @@ class Loader:
             self._add(
                 Contact(
                     email=email,
-                    unsubscribed=shared.unsubscribed,
+                    **shared.fields,
                     properties=dict(shared.properties),
                     segments=set(shared.segments),
                     topics=dict(shared.topics),

@@ -52,6 +52,7 @@ from resend_iac.client import NotFoundError
 from resend_iac.engine.plan import Change, Plan
 from resend_iac.errors import ResendIACError
 from resend_iac.model import State, normalize_email
+from resend_iac.model.schema import CONTACT, PROPERTY, TOPIC
 
 Progress = Callable[[int, int, str], None]
 
@@ -111,22 +112,22 @@ class ApplyResult:
 
 def property_payload(after: dict[str, Any]) -> dict[str, Any]:
     """A property's declared fields -> the body of ``POST /contact-properties``."""
-    return {k: after[k] for k in ("key", "type", "fallback_value") if k in after}
+    return PROPERTY.payload(after)
 
 
 def topic_payload(after: dict[str, Any]) -> dict[str, Any]:
     """A topic's declared fields -> the body of ``POST /topics``."""
-    return {k: after[k] for k in ("name", "default_subscription", "description", "visibility") if k in after}
+    return TOPIC.payload(after)
 
 
 def contact_payload(
     after: dict[str, Any], segment_id: Callable[[str], str], topic_id: Callable[[str], str]
 ) -> dict[str, Any]:
     """A contact's declared fields -> the body of ``POST /contacts``; ``segment_id`` and
-    ``topic_id`` turn the declared segment and topic references into live ids."""
-    payload = {k: after[k] for k in ("email", "first_name", "last_name") if k in after}
-    if after.get("unsubscribed") is True:  # false is the default; never sent (see _csv)
-        payload["unsubscribed"] = True
+    ``topic_id`` turn the declared segment and topic references into live ids. A consent
+    field is sent only toward less email (``unsubscribed: false`` is the default; never
+    sent, see _csv)."""
+    payload = CONTACT.payload(after)
     props = {k: v for k, v in (after.get("properties") or {}).items() if v is not None}
     if props:
         payload["properties"] = props
@@ -148,6 +149,16 @@ def _phase(change: Change) -> int:
     if kind == "membership":
         return 4 if action == "delete" else 3
     return 3  # subscription
+
+
+def _cell_value(after: dict[str, Any], name: str) -> Any:
+    """A row's value for an import column: empty (not given) for no value, and for a consent
+    field any value but the one toward less email (an import never subscribes anyone)."""
+    f = CONTACT.field(name)
+    value = after.get(name)
+    if f.owned_by_contact and value != f.less_email:
+        return None
+    return value or None
 
 
 def _csv_cell(value: Any) -> str:
@@ -265,7 +276,7 @@ class _Applier:
         await self.client.create_property(property_payload(c.after))
 
     async def _apply_property_update(self, c: Change) -> None:
-        await self.client.update_property(c.id, {"fallback_value": c.after["fallback_value"]})
+        await self.client.update_property(c.id, PROPERTY.update_payload(c.after))
 
     async def _apply_property_replace(self, c: Change) -> None:
         await self.client.delete_property(c.id)
@@ -288,7 +299,7 @@ class _Applier:
         self.topic_ids[c.key] = await self.client.create_topic(topic_payload(c.after))
 
     async def _apply_topic_update(self, c: Change) -> None:
-        await self.client.update_topic(c.id, dict(c.after))
+        await self.client.update_topic(c.id, TOPIC.update_payload(c.after))
 
     async def _apply_topic_replace(self, c: Change) -> None:
         await self.client.delete_topic(c.id)
@@ -348,17 +359,19 @@ class _Applier:
         ref = live.get("id") or after["email"]
         label = after["email"]
         patch: dict[str, Any] = {}
-        for f in ("first_name", "last_name"):
-            if f in after and (after[f] or None) != (live.get(f) or None):
-                patch[f] = after[f]
-        if "unsubscribed" in after and bool(after["unsubscribed"]) != bool(live.get("unsubscribed")):
-            if after["unsubscribed"] is True or self.allow_resubscribe:
-                patch["unsubscribed"] = bool(after["unsubscribed"])
-            else:
+        for f in CONTACT.mutable:
+            if f.name not in after:
+                continue
+            want, have = after[f.name], f.from_api(live)
+            if f.same(want, have):
+                continue
+            if f.resubscribes(have, want) and not self.allow_resubscribe:
                 self._warn(
-                    f"{label}: existed live as unsubscribed; not resubscribed (consent is "
+                    f"{label}: existed live as {f.name}; not resubscribed (consent is "
                     "not ours to flip). Pass --allow-resubscribe if the contact asked for it."
                 )
+                continue
+            patch[f.api] = want
         have = {
             k: (v.get("value") if isinstance(v, dict) else v)
             for k, v in (live.get("properties") or {}).items()
@@ -410,7 +423,7 @@ class _Applier:
                 await self.client.update_contact_topics(ref, topics)
 
     async def _apply_contact_update(self, c: Change) -> None:
-        payload = {k: v for k, v in c.after.items() if k != "properties"}
+        payload = CONTACT.update_payload(c.after)
         if "properties" in c.after:
             payload["properties"] = dict(c.after["properties"])
         await self.client.update_contact(c.id or c.email or c.key, payload)
@@ -451,9 +464,17 @@ class _Applier:
         contact gets the API's default). ``unsubscribed: false`` is written as an empty cell,
         not "false": false is the default for a new contact, and an import must never be able
         to resubscribe anyone (imports send ``skip``; this holds even for an upsert)."""
-        fields = [f for f in ("first_name", "last_name") if any(c.after.get(f) for c in group)]
-        if any(c.after.get("unsubscribed") is True for c in group):
-            fields.append("unsubscribed")
+        # A column per field some row gives (a consent field: only toward less email).
+        fields = [
+            f.name
+            for f in CONTACT.values
+            if any(
+                (c.after.get(f.name) == f.less_email and f.name in c.after)
+                if f.owned_by_contact
+                else c.after.get(f.name)
+                for c in group
+            )
+        ]
         prop_types: dict[str, str] = {}
         for c in group:
             for k, v in (c.after.get("properties") or {}).items():
@@ -473,11 +494,11 @@ class _Applier:
             w.writerow(
                 [
                     a["email"],
-                    *(_csv_cell(a.get(f) or None) for f in fields),
+                    *(_csv_cell(_cell_value(a, f)) for f in fields),
                     *(_csv_cell(props.get(k)) for k in prop_types),
                 ]
             )
-        column_map: dict[str, Any] = {"email": "email", **{f: f for f in fields}}
+        column_map: dict[str, Any] = {"email": "email", **{CONTACT.field(f).api: f for f in fields}}
         if prop_types:
             column_map["properties"] = {
                 k: {"column": f"property:{k}", "type": t} for k, t in prop_types.items()

@@ -31,10 +31,8 @@ from typing import Any
 from resend_iac.engine.fingerprint import fingerprints
 from resend_iac.engine.plan import KINDS, Change, Plan
 from resend_iac.errors import ResendIACError
-from resend_iac.model import UNSET, Contact, Policy, Property, State, Topic, is_set
-
-_NAME_FIELDS = ("first_name", "last_name")
-_CONTACT_FIELDS = ("first_name", "last_name", "unsubscribed")
+from resend_iac.model import UNSET, Contact, Policy, State, is_set
+from resend_iac.model.schema import CONTACT, PROPERTY, SEGMENT, TOPIC, Kind
 
 
 class DiffError(ResendIACError):
@@ -60,38 +58,14 @@ def _policy_dict(policy: Policy) -> dict[str, Any]:
     }
 
 
-def _property_fields(p: Property) -> dict[str, Any]:
-    out = {"key": p.key, "type": p.type}
-    if is_set(p.fallback_value):
-        out["fallback_value"] = p.fallback_value
-    return out
-
-
-def _topic_fields(t: Topic) -> dict[str, Any]:
-    out: dict[str, Any] = {"name": t.name, "default_subscription": t.default_subscription}
-    if is_set(t.description):
-        out["description"] = t.description
-    if is_set(t.visibility):
-        out["visibility"] = t.visibility
-    return out
-
-
 def _contact_fields(c: Contact) -> dict[str, Any]:
-    out: dict[str, Any] = {"email": c.email}
-    for f in _CONTACT_FIELDS:
-        v = getattr(c, f)
-        if is_set(v):
-            out[f] = v
+    out = CONTACT.plan_fields(c)
     if is_set(c.properties) and c.properties:
         out["properties"] = dict(c.properties)
     out["segments"] = sorted(c.segments)
     if is_set(c.topics) and c.topics:
         out["topics"] = dict(c.topics)
     return out
-
-
-def _name(v: Any) -> Any:
-    return None if v == "" else v
 
 
 class _Differ:
@@ -108,80 +82,64 @@ class _Differ:
 
     # -- properties, segments, topics ------------------------------------------------
 
-    def properties(self) -> None:
-        for key, want in self.desired.properties.items():
-            have = self.live.properties.get(key)
+    def _objects(self, kind: Kind, prune: bool, replaced: set[str]) -> None:
+        """Create, replace (an immutable field changed), update (the managed mutable fields
+        that differ) and, when ``prune``, delete the objects of ``kind`` (property, segment,
+        topic), as the kind's schema declares its fields."""
+        desired: dict[str, Any] = getattr(
+            self.desired, kind.name + "s" if kind.name != "property" else "properties"
+        )
+        live: dict[str, Any] = getattr(
+            self.live, kind.name + "s" if kind.name != "property" else "properties"
+        )
+        for key, want in desired.items():
+            have = live.get(key)
             if have is None:
-                self.changes.append(Change("create", "property", key, None, _property_fields(want)))
-            elif want.type != have.type:
-                self.replaced_properties.add(key)
-                self.changes.append(
-                    Change(
-                        "replace", "property", key, _property_fields(have), _property_fields(want), id=have.id
-                    )
-                )
-                self.warnings.append(
-                    f"property {key!r} is replaced (type {have.type} -> {want.type}): Resend drops "
-                    "its values on every contact; values the files declare are written again, "
-                    "all others are lost."
-                )
-            elif is_set(want.fallback_value) and want.fallback_value != have.fallback_value:
-                self.changes.append(
-                    Change(
-                        "update",
-                        "property",
-                        key,
-                        {"fallback_value": have.fallback_value},
-                        {"fallback_value": want.fallback_value},
-                        id=have.id,
-                    )
-                )
-        if self.desired.policy.prune_properties:
-            for key, have in self.live.properties.items():
-                if key not in self.desired.properties:
-                    self.changes.append(
-                        Change("delete", "property", key, _property_fields(have), None, id=have.id)
-                    )
-
-    def segments(self) -> None:
-        for name in self.desired.segments:
-            if name not in self.live.segments:
-                self.changes.append(Change("create", "segment", name, None, {"name": name}))
-        if self.desired.policy.prune_segments:
-            for name, have in self.live.segments.items():
-                if name not in self.desired.segments:
-                    self.changes.append(Change("delete", "segment", name, {"name": name}, None, id=have.id))
-
-    def topics(self) -> None:
-        for name, want in self.desired.topics.items():
-            have = self.live.topics.get(name)
-            if have is None:
-                self.changes.append(Change("create", "topic", name, None, _topic_fields(want)))
+                self.changes.append(Change("create", kind.name, key, None, kind.plan_fields(want)))
                 continue
-            if want.default_subscription != have.default_subscription:
-                self.replaced_topics.add(name)
+            changed = next(
+                (
+                    f
+                    for f in kind.immutable
+                    if is_set(getattr(want, f.name))
+                    and not f.same(getattr(want, f.name), getattr(have, f.name))
+                ),
+                None,
+            )
+            if changed is not None:
+                replaced.add(key)
                 self.changes.append(
-                    Change("replace", "topic", name, _topic_fields(have), _topic_fields(want), id=have.id)
+                    Change(
+                        "replace", kind.name, key, kind.plan_fields(have), kind.plan_fields(want), id=have.id
+                    )
                 )
                 self.warnings.append(
-                    f"topic {name!r} is replaced (default_subscription {have.default_subscription} -> "
-                    f"{want.default_subscription}): Resend drops every contact's subscription to it; "
-                    "subscriptions the files declare are set again."
+                    f"{kind.name} {key!r} is replaced ({changed.name} {getattr(have, changed.name)} -> "
+                    f"{getattr(want, changed.name)}): {kind.replace_note}"
                 )
                 continue
             before, after = {}, {}
-            for f in ("description", "visibility"):
-                w, h = getattr(want, f), getattr(have, f)
-                if is_set(w) and w != (h if is_set(h) else None):
-                    before[f], after[f] = (h if is_set(h) else None), w
+            for f in kind.mutable:
+                w, h = getattr(want, f.name), getattr(have, f.name)
+                if is_set(w) and not f.same(w, h):
+                    before[f.name], after[f.name] = (h if is_set(h) else None), w
             if after:
-                self.changes.append(Change("update", "topic", name, before, after, id=have.id))
-        if self.desired.policy.prune_topics:
-            for name, have in self.live.topics.items():
-                if name not in self.desired.topics:
+                self.changes.append(Change("update", kind.name, key, before, after, id=have.id))
+        if prune:
+            for key, have in live.items():
+                if key not in desired:
                     self.changes.append(
-                        Change("delete", "topic", name, _topic_fields(have), None, id=have.id)
+                        Change("delete", kind.name, key, kind.plan_fields(have), None, id=have.id)
                     )
+
+    def properties(self) -> None:
+        self._objects(PROPERTY, self.desired.policy.prune_properties, self.replaced_properties)
+
+    def segments(self) -> None:
+        self._objects(SEGMENT, self.desired.policy.prune_segments, set())
+
+    def topics(self) -> None:
+        self._objects(TOPIC, self.desired.policy.prune_topics, self.replaced_topics)
 
     # -- contacts -------------------------------------------------------------------
 
@@ -200,11 +158,7 @@ class _Differ:
             for key, have in self.live.contacts.items():
                 if key in self.desired.contacts:
                     continue  # declared (protected or not): never deleted
-                before = {"email": have.email}
-                for f in _CONTACT_FIELDS:
-                    v = getattr(have, f)
-                    if is_set(v):
-                        before[f] = v
+                before = CONTACT.plan_fields(have)
                 before["segments"] = sorted(have.segments)
                 self.deleted_contacts.add(key)
                 self.changes.append(
@@ -225,24 +179,21 @@ class _Differ:
         # as on the wire), only for contacts whose managed values differ at all.
         before: dict[str, Any] = {}
         after: dict[str, Any] = {}
-        for f in _CONTACT_FIELDS:
-            w = getattr(want, f)
+        for f in CONTACT.mutable:
+            w = getattr(want, f.name)
             if w is UNSET:
                 continue
-            h = getattr(have, f)
-            if h is UNSET:
-                h = None
-            if f in _NAME_FIELDS:
-                w, h = _name(w), _name(h)
-            if w == h:
+            h = getattr(have, f.name)
+            if f.same(w, h):
                 continue
-            if f == "unsubscribed" and w is False and h is True and not self.allow_resubscribe:
+            h = f.norm(h)
+            if f.resubscribes(h, w) and not self.allow_resubscribe:
                 self.warnings.append(
-                    f"{want.email}: unsubscribed live; not resubscribed (consent is not ours to flip). "
+                    f"{want.email}: {f.name} live; not resubscribed (consent is not ours to flip). "
                     "Pass --allow-resubscribe if the contact asked to be resubscribed."
                 )
                 continue
-            before[f], after[f] = h, w
+            before[f.name], after[f.name] = h, f.norm(w)
         wp = want.properties
         if wp is not UNSET and wp:
             hp = have.properties

@@ -26,9 +26,12 @@ from collections.abc import Collection
 from typing import Any
 
 from resend_iac.model import UNSET, State
+from resend_iac.model.schema import CONTACT, PROPERTY, SEGMENT, TOPIC, Kind
 
 NOT_READ = "\x00not-read"
 VERSION = "fp1"
+_CONTACT_FIELDS = CONTACT.fingerprint_fields
+assert [r.name for r in CONTACT.relations] == ["properties", "segments", "topics"]  # the row's order
 
 
 def _v(v: Any) -> Any:
@@ -59,30 +62,30 @@ def canonical(
     return _canonical(live, lambda k, m: _map(m), lambda k, m: _map(m))
 
 
+def _row(kind: Kind, key: str, obj: Any) -> list[Any]:
+    """A property's, segment's or topic's row: its key, its API fields (schema order), id, created_at."""
+    return [key, *(_v(getattr(obj, f.name)) for f in kind.fingerprint_fields), obj.id, obj.created_at]
+
+
+def _contact_row(key: str, c: Any, props_of: Any, topics_of: Any) -> list[Any]:
+    """A contact's row: its key, its API fields (schema order), then its relations (property
+    values, segment names, topic subscriptions), id, created_at."""
+    return [
+        key,
+        *(_v(getattr(c, f.name)) for f in _CONTACT_FIELDS),
+        props_of(key, c.properties),
+        sorted(c.segments),
+        topics_of(key, c.topics),
+        c.id,
+        c.created_at,
+    ]
+
+
 def _canonical(live: State, props_of: Any, topics_of: Any) -> list[Any]:
-    props = [
-        [k, p.type, _v(p.fallback_value), p.id, p.created_at] for k, p in sorted(live.properties.items())
-    ]
-    segs = [[k, s.id, s.created_at] for k, s in sorted(live.segments.items())]
-    topics = [
-        [k, t.default_subscription, _v(t.description), _v(t.visibility), t.id, t.created_at]
-        for k, t in sorted(live.topics.items())
-    ]
-    contacts = [
-        [
-            k,
-            c.email,
-            _v(c.first_name),
-            _v(c.last_name),
-            _v(c.unsubscribed),
-            props_of(k, c.properties),
-            sorted(c.segments),
-            topics_of(k, c.topics),
-            c.id,
-            c.created_at,
-        ]
-        for k, c in sorted(live.contacts.items())
-    ]
+    props = [_row(PROPERTY, k, p) for k, p in sorted(live.properties.items())]
+    segs = [_row(SEGMENT, k, s) for k, s in sorted(live.segments.items())]
+    topics = [_row(TOPIC, k, t) for k, t in sorted(live.topics.items())]
+    contacts = [_contact_row(k, c, props_of, topics_of) for k, c in sorted(live.contacts.items())]
     return [VERSION, props, segs, topics, contacts]
 
 
@@ -135,6 +138,8 @@ def fingerprints(
     te = set(topic_emails) if narrow_topics else None
     contacts = live.contacts
     keys = sorted(contacts)
+    names = [f.name for f in _CONTACT_FIELDS]
+    at_props, at_topics = 1 + len(names), 3 + len(names)
     first = True
     for start in range(0, len(keys), _CHUNK):
         rows_full: list[Any] = []
@@ -144,13 +149,9 @@ def fingerprints(
             props, tops = c.properties, c.topics
             props = NOT_READ if props is UNSET else sorted(props.items())
             tops = NOT_READ if tops is UNSET else sorted(tops.items())
-            fn, ln, un = c.first_name, c.last_name, c.unsubscribed
             row = [
                 k,
-                c.email,
-                NOT_READ if fn is UNSET else fn,
-                NOT_READ if ln is UNSET else ln,
-                NOT_READ if un is UNSET else un,
+                *[NOT_READ if (v := getattr(c, name)) is UNSET else v for name in names],
                 props,
                 sorted(c.segments),
                 tops,
@@ -163,9 +164,9 @@ def fingerprints(
             else:
                 row = row.copy()
                 if pe is not None and k not in pe:
-                    row[5] = NOT_READ
+                    row[at_props] = NOT_READ
                 if te is not None and k not in te:
-                    row[7] = NOT_READ
+                    row[at_topics] = NOT_READ
                 rows_narrow.append(row)
         sep = b"" if first else b","
         first = False

@@ -41,6 +41,7 @@ from resend_iac.engine.cache import Entry, RefreshCache, holds
 from resend_iac.engine.diff import diff, read_scope
 from resend_iac.engine.plan import Plan
 from resend_iac.model import Contact, State, is_set
+from resend_iac.model.schema import CONTACT
 
 # Contacts re-verified per plan in rotation, beyond those that must be read anyway. Each costs
 # one or two requests (property values, subscriptions): at most 200 requests, 40 s at Resend's
@@ -85,11 +86,6 @@ def _iso(t: float | None) -> str | None:
     if t is None:
         return None
     return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _name(v: Any) -> Any:
-    v = v if is_set(v) else None
-    return None if v == "" else v
 
 
 def _prop_ref(prop: Any) -> str:
@@ -138,11 +134,10 @@ class _Policy:
         want = self.desired.contacts.get(key)
         if want is None or self.cache is None or not live.id:
             return False
-        for f in ("first_name", "last_name"):
-            if is_set(getattr(want, f)) and _name(getattr(want, f)) != _name(getattr(live, f)):
+        for f in CONTACT.mutable:
+            w = getattr(want, f.name)
+            if is_set(w) and not f.same(w, getattr(live, f.name)):
                 return False
-        if is_set(want.unsubscribed) and want.unsubscribed != live.unsubscribed:
-            return False
         cache, cid = self.cache, live.id
         if key in self.scope.property_emails:
             if entry.props is None:

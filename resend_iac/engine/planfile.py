@@ -42,11 +42,10 @@ from typing import Any
 
 import jsonschema
 
-from resend_iac.config.checks import email_problem, property_key_problem, quick_email_ok, value_problem
-from resend_iac.config.limits import ReadProblem, read_bounded
 from resend_iac.engine.binding import stamp
 from resend_iac.engine.plan import Plan
 from resend_iac.errors import ResendIACError
+from resend_iac.files import ReadProblem, read_bounded
 from resend_iac.model import (
     PROPERTY_KEY_MAX,
     TOPIC_DESCRIPTION_MAX,
@@ -54,6 +53,9 @@ from resend_iac.model import (
     Property,
     normalize_email,
 )
+from resend_iac.model.jsonschema import with_fields
+from resend_iac.model.rules import email_problem, property_key_problem, quick_email_ok, value_problem
+from resend_iac.model.schema import CONTACT
 
 PLAN_SCHEMA_FILE = "resend-iac-plan.schema.json"
 KEY_ENV = "RESEND_IAC_PLAN_KEY"
@@ -133,7 +135,7 @@ def save_plan(plan: Plan, path: str | Path, ttl: timedelta | None = None) -> Non
 def plan_schema() -> dict[str, Any]:
     """The plan file's JSON Schema, shipped as package data (``resend_iac/schemas``)."""
     text = resources.files("resend_iac").joinpath("schemas", PLAN_SCHEMA_FILE).read_text("utf-8")
-    return json.loads(text)
+    return with_fields(json.loads(text), plan=True)
 
 
 @cache
@@ -204,9 +206,7 @@ _ACTIONS = {
     "subscription": frozenset(("update",)),
 }
 _CHANGE_KEYS = frozenset(("action", "kind", "key", "before", "after", "parent", "id", "email"))
-_CONTACT_KEYS = frozenset(
-    ("email", "first_name", "last_name", "unsubscribed", "properties", "segments", "topics")
-)
+_CONTACT_KEYS = frozenset((*(f.name for f in CONTACT.api_fields), *(r.name for r in CONTACT.relations)))
 _SUBS = frozenset(("opt_in", "opt_out"))
 
 
@@ -250,11 +250,10 @@ def _plain_change_ok(c: Any) -> bool:
             return False
         if "email" in f and email is None:
             return False
-        for name in ("first_name", "last_name"):
-            if f.get(name) is not None and type(f[name]) is not str:
+        for field in CONTACT.values:
+            value = f.get(field.name)
+            if value is not None and not field.type_ok(value):
                 return False
-        if f.get("unsubscribed") is not None and type(f["unsubscribed"]) is not bool:
-            return False
         props = f.get("properties")
         if props is not None and (
             type(props) is not dict

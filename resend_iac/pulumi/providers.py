@@ -45,6 +45,7 @@ from resend_iac.client.reader import contact_from, plain_properties, property_fr
 from resend_iac.engine.apply import contact_payload, property_payload, topic_payload
 from resend_iac.engine.plan import NO_CHANGES  # the summary of an empty plan
 from resend_iac.model import normalize_email
+from resend_iac.model.schema import CONTACT
 
 __all__ = [
     "ContactPropertyProvider",
@@ -341,6 +342,22 @@ class TopicProvider(_ObjectProvider):
 
 # -- contacts ----------------------------------------------------------------------------
 
+_CONTACT_FIELDS = tuple(f.name for f in CONTACT.api_fields)  # the contact schema's API fields
+
+
+def _field_payload(olds: dict[str, Any], news: dict[str, Any]) -> dict[str, Any]:
+    """The contact fields that change, with their new values: None clears a field declared
+    before; a consent field only moves toward less email (never back: no resubscribing)."""
+    out: dict[str, Any] = {}
+    for f in CONTACT.values:
+        old, new = olds.get(f.name), news.get(f.name)
+        if f.owned_by_contact:
+            if new == f.less_email and old != f.less_email:
+                out[f.name] = new
+        elif old != new:
+            out[f.name] = new
+    return out
+
 
 class ContactProvider(_ObjectProvider):
     """One contact, keyed by its id. ``email`` is immutable here: a different address is
@@ -350,18 +367,14 @@ class ContactProvider(_ObjectProvider):
     """
 
     resource_type_name = "dynamic/resend:Contact"
-    FIELDS = ("email", "first_name", "last_name", "unsubscribed", "properties", "segment_ids", "topics")
+    FIELDS = (*_CONTACT_FIELDS, "properties", "segment_ids", "topics")
     DELETE = "delete_contact"
 
     # check ---------------------------------------------------------------------------
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         from resend_iac.config.checks import contact_issues
 
-        obj = {
-            k: v
-            for k, v in _plain(news, ("email", "first_name", "last_name", "unsubscribed", "topics")).items()
-            if not _unknown(v)
-        }
+        obj = {k: v for k, v in _plain(news, (*_CONTACT_FIELDS, "topics")).items() if not _unknown(v)}
         props = news.get("properties")
         if props is not None and not _unknown(props):
             obj["properties"] = {k: _num(v) for k, v in props.items()} if isinstance(props, dict) else props
@@ -390,11 +403,7 @@ class ContactProvider(_ObjectProvider):
         changed = []
         if normalize_email(str(olds.get("email", ""))) != normalize_email(str(news.get("email", ""))):
             changed.append("email")
-        for f in ("first_name", "last_name"):
-            if olds.get(f) != news.get(f):
-                changed.append(f)
-        if news.get("unsubscribed") is True and olds.get("unsubscribed") is not True:
-            changed.append("unsubscribed")  # never back to false: no resubscribing
+        changed += list(_field_payload(olds, news))
         if ContactProvider._property_payload(olds, news):
             changed.append("properties")
         add, remove = ContactProvider._segment_changes(olds, news)
@@ -425,7 +434,7 @@ class ContactProvider(_ObjectProvider):
     # create --------------------------------------------------------------------------
     def create(self, props: dict[str, Any]) -> CreateResult:
         declared = {
-            **_plain(props, ("email", "first_name", "last_name", "unsubscribed")),
+            **_plain(props, _CONTACT_FIELDS),
             "properties": {k: _num(v) for k, v in (props.get("properties") or {}).items()},
             "segments": props.get("segment_ids"),  # ids already, as are the topics' keys
             "topics": props.get("topics"),
@@ -449,12 +458,7 @@ class ContactProvider(_ObjectProvider):
 
     # update --------------------------------------------------------------------------
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        payload: dict[str, Any] = {}
-        for f in ("first_name", "last_name"):
-            if olds.get(f) != news.get(f):
-                payload[f] = news.get(f)  # None clears a name declared before
-        if news.get("unsubscribed") is True and olds.get("unsubscribed") is not True:
-            payload["unsubscribed"] = True
+        payload = {CONTACT.field(f).api: v for f, v in _field_payload(olds, news).items()}
         props = self._property_payload(olds, news)
         if props:
             payload["properties"] = props
@@ -485,11 +489,9 @@ class ContactProvider(_ObjectProvider):
         outs: dict[str, Any] = {"email": live.email, "created_at": live.created_at}
         if props.get("email") and normalize_email(props["email"]) == normalize_email(live.email):
             outs["email"] = props["email"]  # the spelling the program uses
-        for f in ("first_name", "last_name"):
-            if (f in props or importing) and getattr(live, f) is not None:
-                outs[f] = getattr(live, f)
-        if "unsubscribed" in props or importing:
-            outs["unsubscribed"] = live.unsubscribed
+        for f in CONTACT.values:
+            if (f.name in props or importing) and getattr(live, f.name) is not None:
+                outs[f.name] = getattr(live, f.name)
         values = {k: _num(v) for k, v in plain_properties(item.get("properties")).items()}
         declared = props.get("properties") or {}
         if importing:

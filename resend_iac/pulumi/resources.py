@@ -13,6 +13,7 @@ from typing import Any
 import pulumi
 from pulumi.dynamic import Resource
 
+from resend_iac.model.schema import CONTACT
 from resend_iac.pulumi.providers import (
     ContactListProvider,
     ContactPropertyProvider,
@@ -118,12 +119,17 @@ class Contact(Resource, module="resend", name="Contact"):
         segment_ids: Input[Sequence[Input[str]]] | None = None,
         topics: Input[Mapping[str, Input[str]]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
+        **fields: Input[Any],
     ) -> None:
+        # Every field of the contact schema is an input (the named ones above, and any other
+        # the schema declares, by keyword).
+        given = {"first_name": first_name, "last_name": last_name, "unsubscribed": unsubscribed, **fields}
+        unknown = sorted(set(given) - {f.name for f in CONTACT.values})
+        if unknown:
+            raise TypeError(f"Contact() got unexpected keyword argument(s): {', '.join(unknown)}")
         props = {
             "email": email,
-            "first_name": first_name,
-            "last_name": last_name,
-            "unsubscribed": unsubscribed,
+            **{f.name: given.get(f.name) for f in CONTACT.values},
             "properties": properties,
             "segment_ids": segment_ids,
             "topics": topics,

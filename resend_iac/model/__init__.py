@@ -10,8 +10,8 @@ leaves it as it is live); an explicit ``None`` means "clear it". Live state uses
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from dataclasses import dataclass, field, make_dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 PropertyType = Literal["string", "number"]
 PROPERTY_TYPES: tuple[str, ...] = ("string", "number")
@@ -143,29 +143,61 @@ class Topic:
     location: Location | None = field(default=None, compare=False)
 
 
-@dataclass(slots=True)
-class Contact:
-    email: str  # as first spelled; the key is normalize_email(email)
-    first_name: Any = UNSET  # str | None | UNSET
-    last_name: Any = UNSET  # str | None | UNSET
-    unsubscribed: Any = UNSET  # bool | UNSET
-    # Custom property values by property key. Desired: only the managed keys (None = clear).
-    # Live: every value the contact has, or UNSET when not read (list items omit them).
-    properties: Any = field(default_factory=dict)  # dict[str, PropertyValue] | UNSET
-    # Segment names. Desired: the segments this contact is declared in. Live: all of its
-    # segments (filled from the segment member lists).
-    segments: set[str] = field(default_factory=set)
-    # Topic subscriptions by topic name. Desired: only the managed topics. Live: the
-    # contact's subscriptions, or UNSET when not read.
-    topics: Any = field(default_factory=dict)  # dict[str, Subscription] | UNSET
-    protect: bool = False  # desired only: never delete this contact
-    id: str | None = None  # live only
-    created_at: str | None = None  # live only
-    location: Location | None = field(default=None, compare=False)
+# The schema of each kind (model/schema.py) needs UNSET, defined above.
+from resend_iac.model.schema import CONTACT  # noqa: E402
 
-    @property
-    def key(self) -> str:
-        return normalize_email(self.email)
+
+def _contact_key(self: Any) -> str:
+    return normalize_email(self.email)
+
+
+def _contact_class() -> type:
+    """``Contact``, built from the contact schema: the key (``email``, as first spelled; the
+    map key is ``normalize_email(email)``), every API field (UNSET: not managed / not read),
+    the relations (custom property values by key, segment names, topic subscriptions by
+    topic name: desired = only the managed ones; live = everything, or UNSET when not read),
+    the desired-only settings (``protect``: never delete this contact), then the live-only
+    ``id`` and ``created_at`` and the ``location`` it was declared at."""
+    fields: list[Any] = [(CONTACT.key.name, str)]
+    for f in CONTACT.values:
+        fields.append((f.name, Any, field(default=f.default if f.required else UNSET)))
+    for r in CONTACT.relations:
+        fields.append((r.name, Any, field(default_factory=set if r.shape == "set" else dict)))
+    for f in CONTACT.settings:
+        fields.append((f.name, Any, field(default=f.default)))
+    fields += [
+        ("id", "str | None", field(default=None)),
+        ("created_at", "str | None", field(default=None)),
+        ("location", "Location | None", field(default=None, compare=False)),
+    ]
+    cls = make_dataclass("Contact", fields, slots=True, namespace={"key": property(_contact_key)})
+    cls.__module__ = __name__  # pickles as resend_iac.model.Contact
+    return cls
+
+
+if TYPE_CHECKING:  # what a type checker sees; the class itself is built from the schema
+
+    @dataclass(slots=True)
+    class Contact:
+        email: str
+        first_name: Any = UNSET
+        last_name: Any = UNSET
+        unsubscribed: Any = UNSET
+        properties: Any = field(default_factory=dict)  # dict[str, PropertyValue] | UNSET
+        segments: Any = field(default_factory=set)  # set[str] (a frozenset when shared)
+        topics: Any = field(default_factory=dict)  # dict[str, Subscription] | UNSET
+        protect: bool = False
+        id: str | None = None
+        created_at: str | None = None
+        location: Location | None = field(default=None, compare=False)
+
+        def __getattr__(self, name: str) -> Any: ...  # fields declared in the schema only
+
+        @property
+        def key(self) -> str: ...
+
+else:
+    Contact = _contact_class()
 
 
 @dataclass(slots=True)
