@@ -100,8 +100,10 @@ def _spellings(path: Path, words: set[str]) -> set[str]:
             found.add(tok.string)
         elif tok.type == tokenize.STRING:
             prev = tokens[i - 1].type if i else tokenize.NEWLINE
-            if prev in (tokenize.INDENT, tokenize.NEWLINE, tokenize.NL, tokenize.DEDENT):
-                continue  # a docstring
+            following = tokens[i + 1].type if i + 1 < len(tokens) else tokenize.NEWLINE
+            starts = prev in (tokenize.INDENT, tokenize.NEWLINE, tokenize.NL, tokenize.DEDENT)
+            if starts and following in (tokenize.NEWLINE, tokenize.ENDMARKER):
+                continue  # a docstring (a statement that is only a string)
             text = tok.string.lstrip("rbuRBUfF")
             inner = text.strip("'\"")
             if inner in words:
@@ -127,5 +129,7 @@ def test_at_most_three_modules_spell_a_contact_field() -> None:
 def test_the_spelling_count_can_fail(tmp_path: Path) -> None:
     """The counter finds a field spelled in code, and not in a comment or docstring."""
     code = tmp_path / "m.py"
-    code.write_text('"""first_name in a docstring."""\n# last_name\nx = {"unsubscribed": 1}\n', "utf-8")
+    code.write_text(
+        '"""first_name in a docstring."""\n# last_name\nx = {\n    "unsubscribed": 1,\n}\n', "utf-8"
+    )
     assert _spellings(code, {"first_name", "last_name", "unsubscribed"}) == {"unsubscribed"}

@@ -11,6 +11,8 @@ from typing import Any
 
 from resend_iac.client.endpoint import quoted
 from resend_iac.client.errors import InvalidResponseError
+from resend_iac.model.schema import CONTACT as CONTACT_KIND
+from resend_iac.model.schema import Field
 
 
 def page_of(page: dict, path: str) -> tuple[list[dict], bool]:
@@ -59,12 +61,19 @@ def id_of(body: dict, method: str, path: str) -> str:
 # What each route's items hold: field -> (kind, required). Kinds: "string" (required: not
 # empty), "boolean", "value" (a property value: a string, a finite number or null), "object",
 # or the allowed strings separated by "|". A field not named here is ignored (never read).
+def _kind(f: Field) -> str:
+    """A declared field's kind here (model/schema.py)."""
+    if f.choices:
+        return "|".join(f.choices)
+    if f.types == (bool,):
+        return "boolean"
+    return "string" if f.types == (str,) else "value"
+
+
+# A contact's fields are the contact schema's (its key required).
 CONTACT = {
     "id": ("string", True),
-    "email": ("string", True),
-    "first_name": ("string", False),
-    "last_name": ("string", False),
-    "unsubscribed": ("boolean", False),
+    **{f.api: (_kind(f), f.key) for f in CONTACT_KIND.api_fields},
     "created_at": ("string", False),
 }
 CONTACT_DETAIL = {**CONTACT, "properties": ("object", False)}
