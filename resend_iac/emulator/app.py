@@ -47,7 +47,16 @@ from urllib.parse import unquote
 
 from starlette.requests import Request
 
-from resend_iac.emulator import audiences, contacts, control, imports, properties, segments, topics
+from resend_iac.emulator import (
+    audiences,
+    broadcasts,
+    contacts,
+    control,
+    imports,
+    properties,
+    segments,
+    topics,
+)
 from resend_iac.emulator.errors import APIError
 from resend_iac.emulator.store import Store
 from resend_iac.emulator.wire import Handler, Response, RouteTable, error_response, route_regex
@@ -64,6 +73,7 @@ RESOURCES: tuple[RouteTable, ...] = (
     segments.ROUTES,
     audiences.ROUTES,
     topics.ROUTES,
+    broadcasts.ROUTES,
 )
 
 

@@ -7,6 +7,7 @@ Adding a resource with tables: a ``StoreCore`` subclass in its module (``SCHEMA`
 
 from __future__ import annotations
 
+from resend_iac.emulator.broadcasts import BroadcastsData
 from resend_iac.emulator.contacts import CONTACT_COLS, CONTACT_JSON, ContactsData
 from resend_iac.emulator.db import StoreCore
 from resend_iac.emulator.errors import (
@@ -36,7 +37,7 @@ from resend_iac.emulator.segments import SegmentsData
 from resend_iac.emulator.topics import TopicsData
 
 
-class Store(ContactsData, PropertiesData, SegmentsData, TopicsData, ImportsData):
+class Store(ContactsData, PropertiesData, SegmentsData, TopicsData, ImportsData, BroadcastsData):
     """All state (see ``StoreCore`` for locking, transactions, ``list_lag`` and profiles)."""
 
 
