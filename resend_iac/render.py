@@ -38,6 +38,7 @@ from typing import Any, TextIO
 from rich.console import Console
 from rich.text import Text
 
+from resend_iac import render_broadcasts as broadcasts_section
 from resend_iac.engine.plan import ACTIONS, KINDS, Change, Plan
 from resend_iac.model import normalize_email
 from resend_iac.model.schema import CONTACT
@@ -187,6 +188,7 @@ class Redactor:
             plan,
             changes=[self.change(c) for c in plan.changes],
             warnings=[self.text(w) for w in plan.warnings],
+            broadcasts=[self.plain(b) for b in getattr(plan, "broadcasts", None) or ()],
             **extra,
         )
 
@@ -312,6 +314,8 @@ def render_text(plan: Plan, *, color: bool = False, redact: bool = False) -> str
             for field_line in _field_lines(change):
                 line(f"      {field_line}")
         line()
+    for text, style in broadcasts_section.text_lines(plan.broadcasts):
+        line(text, style)
     if plan.warnings:
         line("Warnings:", "bold yellow")
         for warning in plan.warnings:
@@ -397,6 +401,8 @@ def render_markdown(plan: Plan, *, redact: bool = False, max_chars: int = 60000)
         head.append(_md_escape(fresh) + "\n")
     if plan.changes:
         head.append(_md_table(plan))
+    if plan.broadcasts:
+        head.append(broadcasts_section.markdown(plan.broadcasts, _md_escape))
     if plan.warnings:
         shown = plan.warnings[:FOLD_OVER]
         warn = ["**Warnings**\n"] + [f"- {_md_escape(w)}" for w in shown]

@@ -36,6 +36,7 @@ from resend_iac.engine import (
     load_plan,
 )
 from resend_iac.engine.binding import Ledger, check_binding
+from resend_iac.engine.broadcasts import check_broadcasts
 from resend_iac.engine.live import forget_written
 
 PROGRESS_MIN = 20  # show a progress bar for applies of at least this many changes
@@ -180,6 +181,7 @@ def apply_command(
                         ),
                     )
                 plan = saved
+                await check_broadcasts(client, plan, live)  # as they are now, not at plan time
             else:
                 plan, live = await plan_with_status(client, desired, allow_resubscribe, refresh)
             if plan.empty:

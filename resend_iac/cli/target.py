@@ -113,18 +113,38 @@ def live_endpoint(api_key: str | None, api_url: str | None) -> tuple[str, str]:
 
 def seed_app(app: Any, paths: Sequence[str | Path], api_key: str = "re_local") -> Any:
     """Apply the declared state in ``paths`` to an emulator app (``emulator --seed``), with
-    ``api_key`` (one of the app's ``--api-key``s when it has any).
+    ``api_key`` (one of the app's ``--api-key``s when it has any); then create the files'
+    ``broadcasts:`` (emulator-only seed data) in its store.
 
     Raises ``config.ConfigError`` for bad files. Returns the ApplyResult."""
-    from resend_iac.config import load
+    from resend_iac.config import ConfigError, read
     from resend_iac.engine import apply
     from resend_iac.engine.live import plan_live
 
-    desired = load(paths)
+    loaded = read(paths)
+    if loaded.state is None:
+        raise ConfigError(loaded.diagnostics)
+    desired = loaded.state
+    seeds = [entry for entry, _ in loaded.broadcasts]
+    if seeds:  # checked before anything is written
+        from resend_iac.emulator.broadcasts import seed
+
+        names = {"segment": set(desired.segments), "topic": set(desired.topics)}
+        _seed_problems(loaded, seed(app.store, seeds, declared=names))
 
     async def run() -> Any:
         async with client_for_app(app, api_key) as client:
             plan, live = await plan_live(client, desired)
             return await apply(plan, client, live=live)
 
-    return asyncio.run(run())
+    result = asyncio.run(run())
+    if seeds:  # seed data of the emulator only: written to its store directly
+        _seed_problems(loaded, seed(app.store, seeds))
+    return result
+
+
+def _seed_problems(loaded: Any, problems: list[tuple[int, str]]) -> None:
+    from resend_iac.config import ConfigError, Diagnostic
+
+    if problems:
+        raise ConfigError([Diagnostic(loaded.broadcasts[i][1], message) for i, message in problems])

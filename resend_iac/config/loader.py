@@ -66,6 +66,9 @@ class LoadResult:
     state: State | None
     diagnostics: list[Diagnostic]
     files: list[str] = field(default_factory=list)  # YAML and CSV files read, as displayed
+    # The ``broadcasts:`` sections (emulator-only seed data, never part of the state): each
+    # entry with where it is declared.
+    broadcasts: list[tuple[dict[str, Any], Location]] = field(default_factory=list)
 
 
 def locate(root: Any, path: Iterable[Any], on_key: bool = False) -> Mark:
@@ -108,6 +111,7 @@ class Loader:
         self._policy: dict[str, tuple[Any, Location]] = {}
         self.limits = limits
         self.roots: dict[str, tuple[Path, str]] = {}  # display -> (resolved root, root as shown)
+        self.broadcasts: list[tuple[dict[str, Any], Location]] = []  # seed data: see LoadResult
 
     # ------------------------------------------------------------ reporting
     def error(self, file: str, line: int, column: int, message: str) -> None:
@@ -209,6 +213,9 @@ class Loader:
     def declarations(self, f: _File) -> None:
         data = f.data
         st = self.state
+        seeds = data.get("broadcasts")  # emulator-only seed data (checked by the schema)
+        if isinstance(seeds, Seq):
+            self.broadcasts += [(dict(b), self.where(f, ("broadcasts", i))) for i, b in enumerate(seeds)]
         for key, spec in _section(data, "properties", f):
             found = checks.property_issues({"key": key, **spec}, structure=False)
             for path, message, on_key in found:
@@ -483,7 +490,7 @@ class Loader:
             self.contacts(f)
         self.state.policy = Policy(**{k: v for k, (v, _) in self._policy.items()})
         diags = sorted(self.diagnostics, key=lambda d: (d.location.file, d.location.line, d.location.column))
-        return LoadResult(None if diags else self.state, diags, self.files)
+        return LoadResult(None if diags else self.state, diags, self.files, self.broadcasts)
 
 
 def _show(value: Any) -> str:

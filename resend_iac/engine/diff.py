@@ -55,6 +55,7 @@ def _policy_dict(policy: Policy) -> dict[str, Any]:
         "max_delete_fraction": policy.max_delete_fraction,
         "max_update_fraction": policy.max_update_fraction,
         "threshold_min_objects": policy.threshold_min_objects,
+        "broadcast_window_hours": policy.broadcast_window_hours,
     }
 
 

@@ -37,6 +37,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from resend_iac.client import EVERY_CONTACT, read_live
+from resend_iac.engine.broadcasts import check_broadcasts
 from resend_iac.engine.cache import Entry, RefreshCache, holds
 from resend_iac.engine.diff import diff, read_scope
 from resend_iac.engine.plan import Plan
@@ -284,6 +285,7 @@ async def plan_live(
                 "plan again with --refresh full"
             )
     plan.freshness = freshness
+    await check_broadcasts(client, plan, live, desired.policy)  # reads them only if needed
     return plan, live
 
 

@@ -121,6 +121,11 @@ class Plan:
     nonce: str | None = None
     created_at: str | None = None
     expires_at: str | None = None
+    # The broadcasts the plan affects (engine/broadcasts.py): one finding per (broadcast,
+    # change), {"level": "refuse"|"warn", "rule", "broadcast": {id, name, status,
+    # scheduled_at}, "change": {kind, key, action}, "message", ...}; "refuse" ones stop apply
+    # without --force. Empty when none is affected (or the plan touches nothing they use).
+    broadcasts: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def empty(self) -> bool:
@@ -166,6 +171,7 @@ class Plan:
             **({"local_db": self.local_db} if self.local_db else {}),
             **({"target": dict(self.target)} if self.target else {}),
             **{k: getattr(self, k) for k in ("nonce", "created_at", "expires_at") if getattr(self, k)},
+            **({"broadcasts": [dict(b) for b in self.broadcasts]} if self.broadcasts else {}),
         }
 
     @classmethod
@@ -188,4 +194,5 @@ class Plan:
             local_db=data.get("local_db") if isinstance(data.get("local_db"), str) else None,
             target=dict(data["target"]) if isinstance(data.get("target"), dict) else None,
             **{k: data[k] for k in ("nonce", "created_at", "expires_at") if isinstance(data.get(k), str)},
+            broadcasts=[dict(b) for b in data.get("broadcasts") or () if isinstance(b, dict)],
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from resend_iac.engine.broadcasts import refusals as broadcast_refusals
 from resend_iac.engine.plan import Plan
 from resend_iac.errors import ResendIACError
 from resend_iac.model import Policy
@@ -78,6 +79,7 @@ def check_safety(plan: Plan, policy: Policy | None = None, *, force: bool = Fals
                 f"the plan updates {updates} of {live} live {name} ({updates / live:.0%}), more than "
                 f"max_update_fraction {policy.max_update_fraction:.0%}"
             )
+    reasons += broadcast_refusals(plan)
     if reasons and not force:
         raise SafetyError(reasons)
     return reasons

@@ -210,6 +210,9 @@ class Policy:
     max_update_fraction: float = 0.3
     # The thresholds only apply to collections of at least this many live objects.
     threshold_min_objects: int = 10
+    # Membership changes to a segment a broadcast is scheduled to within this many hours
+    # warn with the counts (engine/broadcasts.py).
+    broadcast_window_hours: float = 24.0
 
 
 @dataclass(slots=True)
