@@ -177,7 +177,11 @@ CREATE TABLE IF NOT EXISTS broadcasts (
     def list_broadcasts(self, page: dict) -> tuple[list[dict], bool]:
         rows, more = self._page("broadcasts", COLS, "", [], page)
         now = self.wall()
-        return [self._item(r, now, False) for r in rows], more
+        items = [self._item(r, now, False) for r in rows]
+        if self.hostile:  # the Node SDK's test list items have no topic_id (the OAS's have)
+            for item in items:
+                del item["topic_id"]
+        return items, more
 
     def _check_refs(self, c: Any, fields: dict[str, Any]) -> None:
         if fields.get("segment_id") is not None:
