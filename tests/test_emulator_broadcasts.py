@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -17,6 +18,7 @@ from resend_iac.emulator import create_app
 from resend_iac.emulator.broadcasts import parse_when, pg_time
 
 pytestmark = pytest.mark.anyio
+pytest_plugins = ["pytester"]
 HEADERS = {"Authorization": "Bearer re_test", "User-Agent": "resend-iac-tests/1"}
 
 
@@ -250,3 +252,36 @@ async def test_hostile_profile_pages_broadcasts_at_20_without_limit():
             await c.post("/broadcasts", json={"from": "a@example.com", "subject": f"S{i}", "segment_id": sid})
         body = (await c.get("/broadcasts")).json()
         assert len(body["data"]) == 21 and body["has_more"] is False  # an "existing" list: all
+
+
+# -- seed files: the pytest plugin, and the web view -------------------------------------
+
+
+def test_pytest_plugin_seeds_broadcasts_and_the_web_view_shows_them(pytester):
+    root = Path(__file__).resolve().parents[1]
+    (pytester.path / "team.yaml").write_text((root / "examples" / "broadcasts" / "team.yaml").read_text())
+    (pytester.path / "test_app.py").write_text(
+        """
+import httpx, pytest, resend
+
+@pytest.mark.resend_seed("team.yaml")
+def test_seeded(resend_emulator):
+    items = resend.Broadcasts.list()["data"]
+    assert {b["name"]: b["status"] for b in items} == {
+        "December news": "scheduled", "Welcome": "draft", "November news": "sent"}
+    december = next(b for b in items if b["name"] == "December news")
+    assert resend.Broadcasts.get(december["id"])["html"].startswith("<p>Hello {{{FIRST_NAME|there}}}")
+    resend_emulator.assert_matches("team.yaml")  # plan ignores the broadcasts: section
+    page = httpx.get(resend_emulator.ui_url + "/broadcasts")
+    assert page.status_code == 200 and "December news" in page.text and "newsletter" in page.text
+    one = httpx.get(resend_emulator.ui_url + "/broadcasts/" + december["id"])
+    assert "&lt;p&gt;Hello {{{FIRST_NAME|there}}}" in one.text  # the source, escaped
+    assert httpx.get(resend_emulator.ui_url).text.count("broadcasts") >= 1
+
+@pytest.mark.resend_seed("team.yaml")
+def test_seeded_again_from_the_template(resend_emulator):
+    assert len(resend.Broadcasts.list()["data"]) == 3
+"""
+    )
+    result = pytester.runpytest_subprocess("-q", "-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2)

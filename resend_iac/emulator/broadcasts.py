@@ -183,6 +183,19 @@ CREATE TABLE IF NOT EXISTS broadcasts (
                 del item["topic_id"]
         return items, more
 
+    def broadcast_rows(self, bid: str | None = None) -> list[dict[str, Any]]:
+        """Every broadcast (or the one ``bid``) for the web view, newest first, with its
+        segment's and topic's names and its status now."""
+        rows = self.read(
+            f"SELECT {', '.join('b.' + c.strip() for c in COLS.split(','))}, s.name, t.name FROM broadcasts b"
+            " LEFT JOIN segments s ON s.id = b.segment_id LEFT JOIN topics t ON t.id = b.topic_id"
+            + (" WHERE b.id = ?" if bid is not None else "")
+            + " ORDER BY b.seq DESC",
+            [bid] if bid is not None else [],
+        )
+        now = self.wall()
+        return [{**self._item(r[:14], now, True), "segment": r[14], "topic": r[15]} for r in rows]
+
     def _check_refs(self, c: Any, fields: dict[str, Any]) -> None:
         if fields.get("segment_id") is not None:
             if c.execute("SELECT 1 FROM segments WHERE id = ?", (fields["segment_id"],)).fetchone() is None:

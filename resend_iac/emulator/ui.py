@@ -111,6 +111,8 @@ class UI:
                 Route(BASE + "/topics/{id}", self.topic),
                 Route(BASE + "/properties", self.properties),
                 Route(BASE + "/imports", self.imports),
+                Route(BASE + "/broadcasts", self.broadcasts),
+                Route(BASE + "/broadcasts/{id}", self.broadcast),
                 Route(BASE + "/requests", self.requests),
             ]
         )
@@ -194,6 +196,7 @@ class UI:
             "topics": self._count("SELECT count(*) FROM topics"),
             "properties": self._count("SELECT count(*) FROM properties"),
             "imports": self._count("SELECT count(*) FROM imports"),
+            "broadcasts": self._count("SELECT count(*) FROM broadcasts"),
         }
         return self.render("index.html", counts=counts, stats=self.app.stats(), recent=self._recent(10))
 
@@ -338,6 +341,13 @@ class UI:
         )
         rows, nav = pager.page(rows)
         return self.render("imports.html", imports=rows, nav=nav, path=BASE + "/imports")
+
+    async def broadcasts(self, request: Request) -> HTMLResponse:
+        return self.render("broadcasts.html", broadcasts=self.store.broadcast_rows())
+
+    async def broadcast(self, request: Request) -> HTMLResponse:
+        found = self.store.broadcast_rows(request.path_params["id"])
+        return self.render("broadcast.html", b=found[0]) if found else self.not_found("Broadcast")
 
     def _recent(self, limit: int | None = None) -> list[dict[str, Any]]:
         recent = list(getattr(self.app, "recent", ()))
