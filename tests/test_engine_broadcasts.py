@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from resend_iac.cli import main
 from resend_iac.cli.target import client_for_app, seed_app
 from resend_iac.emulator import create_app
-from resend_iac.emulator.broadcasts import seed
+from resend_iac.emulator.broadcast_seed import seed
 from resend_iac.engine import SafetyError, check_safety, load_plan, save_plan
 from resend_iac.engine.broadcasts import clean_name, findings, parse_time, placeholders, touches
 from resend_iac.engine.live import plan_live

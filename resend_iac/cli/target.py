@@ -127,7 +127,7 @@ def seed_app(app: Any, paths: Sequence[str | Path], api_key: str = "re_local") -
     desired = loaded.state
     seeds = [entry for entry, _ in loaded.broadcasts]
     if seeds:  # checked before anything is written
-        from resend_iac.emulator.broadcasts import seed
+        from resend_iac.emulator.broadcast_seed import seed
 
         names = {"segment": set(desired.segments), "topic": set(desired.topics)}
         _seed_problems(loaded, seed(app.store, seeds, declared=names))

@@ -78,8 +78,10 @@ def touches(plan: Plan, live: Any) -> Touches:
             have = live.contacts.get(c.key) if live is not None else None
             for name in getattr(have, "segments", ()) or ():
                 t.members.setdefault(name, [0, 0])[1] += 1
-    gone = {name for name, _ in t.segments.values()}
-    t.members = {n: v for n, v in t.members.items() if n not in gone and any(v)}
+    # no broadcast can go to a segment the plan deletes (refused anyway) or creates (not live)
+    skip = {name for name, _ in t.segments.values()}
+    skip |= {c.key for c in plan.changes if c.kind == "segment" and c.action == "create"}
+    t.members = {n: v for n, v in t.members.items() if n not in skip and any(v)}
     return t
 
 
