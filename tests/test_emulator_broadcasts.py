@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -168,21 +168,27 @@ async def _setup(c: httpx.AsyncClient) -> str:
 
 async def test_a_scheduled_broadcast_is_sent_when_the_clock_passes_its_time():
     app = create_app(rate_limit=0)
+
+    async def advance_to(t: float) -> None:  # the emulator's clock to t (epoch seconds)
+        r = await c.post("/_emulator/advance", json={"seconds": t - app.store.wall()})
+        assert r.status_code == 200
+
     async with client_for(app) as c:
         sid = await _setup(c)
         body = {"from": "a@example.com", "subject": "S", "segment_id": sid, "send": True}
-        at = (datetime.now(UTC) + timedelta(hours=12)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        at_t = float(int(time.time()) + 12 * 3600)
+        at = datetime.fromtimestamp(at_t, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         bid = (await c.post("/broadcasts", json={**body, "scheduled_at": at})).json()["id"]
         got = (await c.get(f"/broadcasts/{bid}")).json()
         assert (got["status"], got["sent_at"]) == ("scheduled", None)
         assert got["scheduled_at"] == at.replace("T", " ").replace(".000Z", "+00")
-        assert (await c.post("/_emulator/advance", json={"seconds": 11 * 3600})).status_code == 200
+        await advance_to(at_t - 3600)
         assert (await c.get(f"/broadcasts/{bid}")).json()["status"] == "scheduled"
-        await c.post("/_emulator/advance", json={"seconds": 3600 + 0.5})
+        await advance_to(at_t + 0.5)
         assert (await c.get(f"/broadcasts/{bid}")).json()["status"] == "queued"
-        await c.post("/_emulator/advance", json={"seconds": 1})
+        await advance_to(at_t + 1.5)
         assert (await c.get("/broadcasts")).json()["data"][0]["status"] == "sending"
-        await c.post("/_emulator/advance", json={"seconds": 1})
+        await advance_to(at_t + 2.5)
         got = (await c.get(f"/broadcasts/{bid}")).json()
         assert got["status"] == "sent" and got["sent_at"] > got["scheduled_at"]
         r = await c.post(f"/broadcasts/{bid}/cancel")

@@ -18,11 +18,13 @@ SCRIPT = Path(__file__).parent / "node" / "broadcasts.cjs"
 
 
 @pytest.fixture(scope="session")
-def node_resend(request: pytest.FixtureRequest) -> tuple[str, Path]:
+def node_resend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     node, npm = shutil.which("node"), shutil.which("npm")
     if not node or not npm:
         pytest.skip("node or npm is not on PATH: the Node SDK's broadcast methods were not run")
-    where = Path(request.config.cache.mkdir(f"node-resend-{NODE_RESEND}"))
+    cache = getattr(request.config, "cache", None)  # None under -p no:cacheprovider
+    name = f"node-resend-{NODE_RESEND}"
+    where = Path(cache.mkdir(name)) if cache is not None else tmp_path_factory.mktemp(name)
     modules = where / "node_modules"
     if not (modules / "resend" / "package.json").exists():
         # installed beside, then moved in whole: two sessions at once never see half a tree
