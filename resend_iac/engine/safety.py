@@ -7,6 +7,9 @@ Per collection (contacts, properties, segments, topics), when it has at least
 - updates may not exceed ``policy.max_update_fraction``. For contacts an "updated contact" is
   one with a field update, a subscription change or a removal from a segment (adding existing
   contacts to a segment does not count: it destroys nothing).
+
+Also refused: what ``plan.broadcasts`` marks ``refuse`` (engine/broadcasts.py: a pending
+broadcast's segment or topic deleted or replaced, a property a scheduled one prints deleted).
 """
 
 from __future__ import annotations
