@@ -19,25 +19,15 @@ from resend_iac.cli.common import (
     load_files,
     make_client,
     make_refresh,
-    plan_with_status,
-    read_with_status,
     refresh_options,
     render,
     target_options,
+    with_status,
 )
 from resend_iac.cli.target import LOCAL_DB_ENV, live_endpoint, local_db_path
-from resend_iac.engine import (
-    ApplyError,
-    PlanFileError,
-    SafetyError,
-    apply,
-    check_safety,
-    fingerprint,
-    load_plan,
-)
+from resend_iac.engine import ApplyError, Plan, PlanFileError, SafetyError, load_plan
 from resend_iac.engine.binding import Ledger, check_binding
-from resend_iac.engine.broadcasts import check_broadcasts
-from resend_iac.engine.live import forget_written
+from resend_iac.engine.run import StalePlanError, converge
 
 PROGRESS_MIN = 20  # show a progress bar for applies of at least this many changes
 
@@ -150,79 +140,52 @@ def apply_command(
     refresh = make_refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache)
     ledger = _bound(saved, local, Path(db) if db else local_db_path(paths), api_key, api_url, refresh)
 
+    def review(plan: Plan) -> bool:
+        echo(render(plan, "text", False))
+        if not auto_approve and not stdin_is_tty():
+            raise Exit(
+                1,
+                "error: stdin is not a terminal, so apply cannot ask for confirmation; "
+                "review the plan and pass --auto-approve to apply it. Nothing was applied.",
+            )
+        if not auto_approve and not click.confirm("Apply these changes?", default=False):
+            raise Exit(1, "Apply cancelled. Nothing was applied.")
+        if ledger is not None:  # a saved plan is used once: claimed before the first write
+            ledger.claim(plan.nonce, plan.expires_at)
+        return True
+
     async def run() -> None:
         async with client:
-            if saved is not None and saved.empty:
-                # Nothing to write, so nothing a changed team could make wrong: no re-read.
-                for w in saved.warnings:
-                    err(f"warning: {w}")
-                click.echo(saved.summary())
-                return
-            if saved is not None:
-                # Re-read what the plan was computed from: every list, and the property values
-                # and subscriptions of the contacts it changes (older plan files: everything).
-                verify = saved.verify if saved.verify.get("fingerprint") else None
-                scope = verify or saved.scope or {}
-                live = await read_with_status(
-                    client, scope.get("property_emails", ()), scope.get("topic_emails", ())
-                )
-                if verify:
-                    was = verify["fingerprint"]
-                    now = fingerprint(live, verify["property_emails"], verify["topic_emails"])
-                else:
-                    was, now = saved.fingerprint, fingerprint(live)
-                if now != was:
-                    raise Exit(
-                        1,
-                        (
-                            f"error: the live team changed since the plan was made (plan fingerprint "
-                            f"{was[:19]}, now {now[:19]}). Nothing was applied. "
-                            "Run plan again and review the new plan."
-                        ),
-                    )
-                plan = saved
-                await check_broadcasts(client, plan, live)  # as they are now, not at plan time
-            else:
-                plan, live = await plan_with_status(client, desired, allow_resubscribe, refresh)
-            if plan.empty:
-                for w in plan.warnings:
-                    err(f"warning: {w}")
-                click.echo(plan.summary())
-                return
             try:
-                check_safety(plan, force=force)
-            except SafetyError as e:
-                echo(render(plan, "text", False))
+                outcome = await converge(
+                    client,
+                    desired,
+                    saved=saved,
+                    allow_resubscribe=allow_resubscribe,
+                    refresh=refresh,
+                    force=force,
+                    review=review,
+                    reading=with_status,
+                    progress=lambda plan: _Bar(len(plan.changes)),
+                )
+            except StalePlanError as e:
                 raise Exit(1, f"error: {e}") from None
-            echo(render(plan, "text", False))
-            if not auto_approve:
-                if not stdin_is_tty():
-                    raise Exit(
-                        1,
-                        "error: stdin is not a terminal, so apply cannot ask for confirmation; "
-                        "review the plan and pass --auto-approve to apply it. Nothing was applied.",
-                    )
-                if not click.confirm("Apply these changes?", default=False):
-                    raise Exit(1, "Apply cancelled. Nothing was applied.")
-            if ledger is not None:  # a saved plan is used once: claimed before the first write
-                ledger.claim(plan.nonce, plan.expires_at)
-            forget_written(plan, refresh.cache)  # before the writes: an unknown outcome leaves no entry
-            with _Bar(len(plan.changes)) as bar:
-                try:
-                    result = await apply(
-                        plan,
-                        client,
-                        progress=bar,
-                        live=live,
-                        allow_resubscribe=bool(allow_resubscribe and saved is None),
-                    )
-                except ApplyError as e:
-                    r = e.result
-                    raise Exit(
-                        1,
-                        f"error: {e}\nDone before the failure: {r.created} created, "
-                        f"{r.updated} updated, {r.deleted} deleted.",
-                    ) from None
+            except SafetyError as e:
+                echo(render(e.plan, "text", False))
+                raise Exit(1, f"error: {e}") from None
+            except ApplyError as e:
+                r = e.result
+                raise Exit(
+                    1,
+                    f"error: {e}\nDone before the failure: {r.created} created, "
+                    f"{r.updated} updated, {r.deleted} deleted.",
+                ) from None
+            result = outcome.result
+            if result is None:  # an empty plan: nothing was written
+                for w in outcome.plan.warnings:
+                    err(f"warning: {w}")
+                click.echo(outcome.plan.summary())
+                return
             for w in result.warnings:
                 err(f"warning: {w}")
             click.echo(result.summary())

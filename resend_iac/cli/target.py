@@ -13,20 +13,31 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from resend_iac.client import ResendClient
 from resend_iac.errors import ResendIACError
+from resend_iac.local import LOCAL_DB, LOCAL_URL, client_for_app, local_app, seed_app
 
-LOCAL_DB = ".resend-iac/local.db"
+__all__ = [
+    "LOCAL_DB",
+    "LOCAL_DB_ENV",
+    "LOCAL_URL",
+    "NO_TARGET",
+    "TargetError",
+    "client_for",
+    "client_for_app",
+    "live_endpoint",
+    "local_app",
+    "local_db_path",
+    "local_note",
+    "seed_app",
+]
+
 LOCAL_DB_ENV = "RESEND_IAC_LOCAL_DB"  # overrides where --local keeps its state
-LOCAL_URL = "http://emulator"
 
 NO_TARGET = (
     "no target: set RESEND_API_KEY to plan against your Resend team (and RESEND_API_URL "
@@ -64,20 +75,6 @@ def local_note(db: Path) -> str:
     return f"--local: {state} in {shown} (delete that file to start over)"
 
 
-def local_app(db_path: str | Path = LOCAL_DB) -> Any:
-    from resend_iac.emulator import create_app
-
-    if str(db_path) != ":memory:":
-        Path(db_path).parent.mkdir(parents=True, exist_ok=True)
-    return create_app(db_path=str(db_path), rate_limit=0)
-
-
-def client_for_app(app: Any, api_key: str = "re_local", **kw: Any) -> ResendClient:
-    """A client talking to an emulator app in-process (with ``api_key``: one the app accepts)."""
-    kw.setdefault("rate_limit", None)
-    return ResendClient(api_key, LOCAL_URL, transport=httpx.ASGITransport(app=app), **kw)
-
-
 def client_for(
     local: bool,
     api_key: str | None = None,
@@ -109,42 +106,3 @@ def live_endpoint(api_key: str | None, api_url: str | None) -> tuple[str, str]:
 
     url = api_url or os.environ.get("RESEND_API_URL") or DEFAULT_BASE_URL
     return url.rstrip("/"), api_key or os.environ.get("RESEND_API_KEY", "")
-
-
-def seed_app(app: Any, paths: Sequence[str | Path], api_key: str = "re_local") -> Any:
-    """Apply the declared state in ``paths`` to an emulator app (``emulator --seed``), with
-    ``api_key`` (one of the app's ``--api-key``s when it has any); then create the files'
-    ``broadcasts:`` (emulator-only seed data) in its store.
-
-    Raises ``config.ConfigError`` for bad files. Returns the ApplyResult."""
-    from resend_iac.config import ConfigError, read
-    from resend_iac.engine import apply
-    from resend_iac.engine.live import plan_live
-
-    loaded = read(paths)
-    if loaded.state is None:
-        raise ConfigError(loaded.diagnostics)
-    desired = loaded.state
-    seeds = [entry for entry, _ in loaded.broadcasts]
-    if seeds:  # checked before anything is written
-        from resend_iac.emulator.broadcast_seed import seed
-
-        names = {"segment": set(desired.segments), "topic": set(desired.topics)}
-        _seed_problems(loaded, seed(app.store, seeds, declared=names))
-
-    async def run() -> Any:
-        async with client_for_app(app, api_key) as client:
-            plan, live = await plan_live(client, desired)
-            return await apply(plan, client, live=live)
-
-    result = asyncio.run(run())
-    if seeds:  # seed data of the emulator only: written to its store directly
-        _seed_problems(loaded, seed(app.store, seeds))
-    return result
-
-
-def _seed_problems(loaded: Any, problems: list[tuple[int, str]]) -> None:
-    from resend_iac.config import ConfigError, Diagnostic
-
-    if problems:
-        raise ConfigError([Diagnostic(loaded.broadcasts[i][1], message) for i, message in problems])

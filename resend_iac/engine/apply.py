@@ -50,6 +50,7 @@ from typing import Any
 
 from resend_iac.client import NotFoundError
 from resend_iac.engine.plan import Change, Plan
+from resend_iac.engine.ports import Client
 from resend_iac.errors import ResendIACError
 from resend_iac.model import State, normalize_email
 from resend_iac.model.schema import CONTACT, PROPERTY, TOPIC
@@ -175,7 +176,7 @@ class _Applier:
     def __init__(
         self,
         plan: Plan,
-        client: Any,
+        client: Client,
         live: State | None,
         progress: Progress | None,
         concurrency: int,
@@ -674,7 +675,7 @@ class _BulkErrors(Exception):
 
 async def apply(
     plan: Plan,
-    client: Any,
+    client: Client,
     *,
     progress: Progress | None = None,
     live: State | None = None,

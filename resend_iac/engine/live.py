@@ -41,6 +41,7 @@ from resend_iac.engine.broadcasts import check_broadcasts
 from resend_iac.engine.cache import Entry, RefreshCache, holds
 from resend_iac.engine.diff import diff, read_scope
 from resend_iac.engine.plan import Plan
+from resend_iac.engine.ports import Client
 from resend_iac.model import Contact, State, is_set
 from resend_iac.model.schema import CONTACT
 
@@ -234,7 +235,7 @@ def remember(cache: RefreshCache, live: State, keys: Collection[str] | None = No
 
 
 async def read_for(
-    client: Any,
+    client: Client,
     desired: State,
     *,
     refresh: Refresh | None = None,
@@ -262,7 +263,7 @@ async def read_for(
 
 
 async def plan_live(
-    client: Any,
+    client: Client,
     desired: State,
     *,
     allow_resubscribe: bool = False,
@@ -305,7 +306,7 @@ def rotation_plans(managed: int, budget: int) -> int:
     return math.ceil(managed / budget) if budget else 0
 
 
-async def read_everything(client: Any, cache: RefreshCache | None = None) -> State:
+async def read_everything(client: Client, cache: RefreshCache | None = None) -> State:
     """The whole live team, property values and subscriptions included (for export).
     Writes the refresh cache's entries of what it read, if given one."""
     # Two small lists first, so the contacts are listed once and read in detail only for

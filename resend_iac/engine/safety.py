@@ -27,7 +27,10 @@ _PLURAL = {"contact": "contacts", "property": "properties", "segment": "segments
 
 
 class SafetyError(ResendIACError):
-    """The plan exceeds a safety threshold. ``reasons`` lists each one."""
+    """The plan exceeds a safety threshold. ``reasons`` lists each one; ``plan`` is the plan
+    refused (set by ``engine.run.converge``)."""
+
+    plan: Any = None
 
     def __init__(self, reasons: list[str]):
         self.reasons = reasons

@@ -42,7 +42,9 @@ class Field:
     - ``types``: the Python types a value may have (``bool`` is never a number).
     - ``nullable``: ``None`` is a value (it clears the field).
     - ``listed``: the list endpoint carries it (else only a detail read does).
-    - ``mutable``: an update can change it; ``False`` = RequiresReplace (delete, create).
+    - ``mutable``: the API can change it in place; ``False`` = RequiresReplace (delete,
+      create). A key that is mutable is renamed in place where objects are held by id
+      (Pulumi); the diff, which keys objects by it, sees a rename as another object.
     - ``personal``: a person's data: masked in redacted plans.
     - ``empty_is_null``: ``""`` and ``None`` are the same value (Resend returns null).
     - ``default``: what a new object has when the field is not given (the API's default);
@@ -175,6 +177,14 @@ class Kind:
         """API fields other than the key."""
         return tuple(f for f in self.fields if f.api_field and not f.key)
 
+    def pulumi_immutable(self) -> tuple[str, ...]:
+        """The API fields (key included) a change of which replaces the object."""
+        return tuple(f.name for f in self.api_fields if not f.mutable)
+
+    def pulumi_mutable(self) -> tuple[str, ...]:
+        """The API fields (key included) an update changes in place."""
+        return tuple(f.name for f in self.api_fields if f.mutable)
+
     @property
     def immutable(self) -> tuple[Field, ...]:
         return tuple(f for f in self.fields if f.api_field and not f.key and not f.mutable)
@@ -249,7 +259,7 @@ SEGMENT = Kind(
     "segment",
     "segments",
     (
-        Field("name", (str,), key=True, mutable=False),
+        Field("name", (str,), key=True),  # renamed in place (PATCH /segments/{id})
         Field(
             "membership",
             (str,),
@@ -264,7 +274,7 @@ TOPIC = Kind(
     "topic",
     "topics",
     (
-        Field("name", (str,), key=True, mutable=False, max_length=TOPIC_NAME_MAX),
+        Field("name", (str,), key=True, max_length=TOPIC_NAME_MAX),  # renamed in place (PATCH)
         Field(
             "default_subscription",
             (str,),

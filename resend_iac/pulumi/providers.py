@@ -45,7 +45,7 @@ from resend_iac.client.reader import contact_from, plain_properties, property_fr
 from resend_iac.engine.apply import contact_payload, property_payload, topic_payload
 from resend_iac.engine.plan import NO_CHANGES  # the summary of an empty plan
 from resend_iac.model import normalize_email
-from resend_iac.model.schema import CONTACT
+from resend_iac.model.schema import CONTACT, PROPERTY, SEGMENT, TOPIC
 
 __all__ = [
     "ContactPropertyProvider",
@@ -206,7 +206,7 @@ class ContactPropertyProvider(_ObjectProvider):
     either replaces the property (deleting first: keys are unique)."""
 
     resource_type_name = "dynamic/resend:ContactProperty"
-    FIELDS = ("key", "type", "fallback_value")
+    FIELDS = tuple(f.name for f in PROPERTY.api_fields)
     DELETE = "delete_property"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
@@ -218,7 +218,7 @@ class ContactPropertyProvider(_ObjectProvider):
         return CheckResult(news, _failures(property_issues(obj)))
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _diff(olds, news, self.FIELDS, ("key", "type"), delete_before_replace=True)
+        return _diff(olds, news, self.FIELDS, PROPERTY.pulumi_immutable(), delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         payload = property_payload({k: _num(v) for k, v in _plain(props, self.FIELDS).items()})
@@ -228,16 +228,16 @@ class ContactPropertyProvider(_ObjectProvider):
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         with _client() as client:
-            client.update_property(id_, {"fallback_value": _num(news.get("fallback_value"))})
+            client.update_property(
+                id_, PROPERTY.update_payload({f: _num(news.get(f)) for f in PROPERTY.pulumi_mutable()})
+            )
             return UpdateResult(self._outs(client, id_))
 
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
         live = property_from(client.request("GET", f"/contact-properties/{id_}"))
         return {
-            "key": live.key,
-            "type": live.type,
-            "fallback_value": _num(live.fallback_value),
+            **{f: _num(getattr(live, f)) for f in ContactPropertyProvider.FIELDS},
             "created_at": live.created_at,
         }
 
@@ -249,7 +249,7 @@ class SegmentProvider(_ObjectProvider):
     """A segment. Its ``name`` can change in place (``PATCH /segments/{id}`` renames)."""
 
     resource_type_name = "dynamic/resend:Segment"
-    FIELDS = ("name",)
+    FIELDS = tuple(f.name for f in SEGMENT.api_fields)
     DELETE = "delete_segment"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
@@ -260,7 +260,7 @@ class SegmentProvider(_ObjectProvider):
         return CheckResult(news, _failures(segment_issues(_plain(news, self.FIELDS))))
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        return _diff(olds, news, self.FIELDS, (), delete_before_replace=False)
+        return _diff(olds, news, self.FIELDS, SEGMENT.pulumi_immutable(), delete_before_replace=False)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         with _client() as client:
@@ -287,7 +287,7 @@ class TopicProvider(_ObjectProvider):
     are managed when declared; left as they are live when not."""
 
     resource_type_name = "dynamic/resend:Topic"
-    FIELDS = ("name", "default_subscription", "description", "visibility")
+    FIELDS = tuple(f.name for f in TOPIC.api_fields)
     DELETE = "delete_topic"
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
@@ -299,23 +299,26 @@ class TopicProvider(_ObjectProvider):
         return CheckResult(news, _failures(topic_issues(obj)))
 
     def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        olds = {**olds, "default_subscription": olds.get("default_subscription", "opt_in")}
-        news = {**news, "default_subscription": news.get("default_subscription", "opt_in")}
-        # Undeclared description/visibility are not managed: only compare declared ones.
-        olds = {k: v for k, v in olds.items() if k in news or k in ("name", "default_subscription")}
-        return _diff(olds, news, self.FIELDS, ("default_subscription",), delete_before_replace=True)
+        # Required fields compare with their defaults; the others only when declared.
+        required = {f.name: f.default for f in TOPIC.api_fields if f.required}
+        olds = {**olds, **{k: olds.get(k, d) for k, d in required.items()}}
+        news = {**news, **{k: news.get(k, d) for k, d in required.items()}}
+        olds = {k: v for k, v in olds.items() if k in news or k == TOPIC.key.name or k in required}
+        return _diff(olds, news, self.FIELDS, TOPIC.pulumi_immutable(), delete_before_replace=True)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         payload = topic_payload(_plain(props, self.FIELDS))
-        payload.setdefault("default_subscription", "opt_in")
+        for f in TOPIC.api_fields:
+            if f.required:
+                payload.setdefault(f.api, f.default)
         with _client() as client:
             id_ = client.create_topic(payload)
             return CreateResult(id_, self._outs(client, id_, props))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         payload = {
-            k: news.get(k)
-            for k in ("name", "description", "visibility")
+            TOPIC.field(k).api: news.get(k)
+            for k in TOPIC.pulumi_mutable()
             if news.get(k) is not None and news.get(k) != olds.get(k)
         }
         with _client() as client:
@@ -327,16 +330,13 @@ class TopicProvider(_ObjectProvider):
     def _outs(client: Any, id_: str, props: dict[str, Any]) -> dict[str, Any]:
         item = client.request("GET", f"/topics/{id_}")
         live = topic_from(item)
-        outs = {
-            "name": live.name,
-            "default_subscription": live.default_subscription,
-            "created_at": live.created_at,
-        }
-        # description/visibility only when declared (or on import, where nothing is), and given live.
+        always = [f for f in TOPIC.api_fields if f.key or f.required]
+        outs = {**{f.name: getattr(live, f.name) for f in always}, "created_at": live.created_at}
+        # The other fields only when declared (or on import, where nothing is), and given live.
         importing = not any(k in props for k in TopicProvider.FIELDS)
-        for k in ("description", "visibility"):
-            if (k in props or importing) and item.get(k) is not None:
-                outs[k] = getattr(live, k)
+        for f in TOPIC.api_fields:
+            if f not in always and (f.name in props or importing) and item.get(f.api) is not None:
+                outs[f.name] = getattr(live, f.name)
         return outs
 
 
@@ -590,25 +590,22 @@ async def _plan_and_apply(
     expected_summary: str | None,
     expected_digest: str | None,
 ) -> tuple[Any, Any]:
-    from resend_iac.engine import SafetyError, apply, check_safety
+    from resend_iac.engine import SafetyError
+    from resend_iac.engine.run import converge
 
-    refresh = _refresh()
-    plan, live = await _plan(client, desired, refresh)
-    if expected_digest is not None and plan_digest(plan) != expected_digest:
-        raise RuntimeError(
-            "the live team changed since this update was planned "
-            f"(planned: {expected_summary!r}; now: {plan.summary()!r}); "
-            "nothing was applied: run `pulumi up` again to review the new plan"
-        )
+    def expect(plan: Any) -> None:
+        if expected_digest is not None and plan_digest(plan) != expected_digest:
+            raise RuntimeError(
+                "the live team changed since this update was planned "
+                f"(planned: {expected_summary!r}; now: {plan.summary()!r}); "
+                "nothing was applied: run `pulumi up` again to review the new plan"
+            )
+
     try:
-        check_safety(plan, desired.policy)
+        outcome = await converge(client, desired, refresh=_refresh(), expect=expect)
     except SafetyError as exc:
-        raise RuntimeError(_refusal(plan, exc, path)) from None
-    from resend_iac.engine.live import forget_written
-
-    forget_written(plan, refresh.cache)
-    result = await apply(plan, client, live=live)
-    return plan, result
+        raise RuntimeError(_refusal(exc.plan, exc, path)) from None
+    return outcome.plan, outcome.result
 
 
 class ContactListProvider(ResourceProvider):

@@ -314,7 +314,7 @@ class ResendEmulator:
     def seed(self, *paths: str | os.PathLike[str]) -> Any:
         """Apply the declared state (through the engine, like ``emulator --seed``).
         Raises ``resend_iac.config.ConfigError`` for bad files."""
-        from resend_iac.cli.target import seed_app
+        from resend_iac.local import seed_app
 
         resolved = self._paths(paths)
         with self._unlagged():
@@ -325,8 +325,8 @@ class ResendEmulator:
         seeded, into a template app kept in ``cache``; then the template's database is
         copied (SQLite's backup API), ids and ``created_at`` included. Changed files
         (mtime, size) are seeded again."""
-        from resend_iac.cli.target import seed_app
         from resend_iac.emulator import create_app
+        from resend_iac.local import seed_app
 
         resolved = self._paths(paths)
         # the same profile as the test's app: how emails are keyed depends on it
@@ -364,8 +364,8 @@ class ResendEmulator:
             store.list_lag = lag
 
     def state(self) -> Any:
-        from resend_iac.cli.target import client_for_app
         from resend_iac.engine.live import read_everything
+        from resend_iac.local import client_for_app
 
         async def read() -> Any:
             async with client_for_app(self._direct) as client:
@@ -382,10 +382,10 @@ class ResendEmulator:
     def plan(self, *paths: str | os.PathLike[str]) -> Any:
         """``diff(declared, live)``: what ``resend-iac plan`` would show (under the files'
         policy: without ``prune_*``, extra live objects are not differences)."""
-        from resend_iac.cli.target import client_for_app
         from resend_iac.client import read_live
         from resend_iac.config import load
         from resend_iac.engine import diff, read_scope
+        from resend_iac.local import client_for_app
 
         desired = load(self._paths(paths))
 
