@@ -16,17 +16,30 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from resend_iac.cli.target import client_for_app
 from resend_iac.client import read_live
 from resend_iac.emulator import create_app
 from resend_iac.engine import apply, diff, read_scope
+from resend_iac.local import client_for_app
 from resend_iac.model import UNSET, Contact, Policy, Property, Segment, State, Topic
+from resend_iac.model.schema import CONTACT, Field
 
 EMAILS = ["ann@x.com", "Bob@x.com", "cy@x.com", "dee@x.com", "eve@x.com", "fay@x.com"]
 SEGMENTS = ["a", "b", "c"]
 TOPICS = ["news", "billing"]
 PROPERTIES = ["company", "tier"]
-NAMES = [None, "Ann", "Bob"]
+
+
+def field_values(f: Field):
+    """Values of a declared contact field (every field the contact schema declares is drawn)."""
+    if f.choices:
+        options: list = list(f.choices)
+    elif bool in f.types:
+        options = [True, False]
+    elif str in f.types:
+        options = ["Ann", "Bob"]
+    else:
+        options = [1, 2.5]
+    return st.sampled_from(options + ([None] if f.nullable else []))
 
 
 def values_for(ptype: str):
@@ -68,9 +81,7 @@ def states(draw, desired: bool) -> State:
         s.add_contact(
             Contact(
                 email,
-                first_name=draw(maybe(st.sampled_from(NAMES))),
-                last_name=draw(maybe(st.sampled_from(NAMES))),
-                unsubscribed=draw(maybe(st.booleans())),
+                **{f.name: draw(maybe(field_values(f))) for f in CONTACT.values},
                 properties=props,
                 segments=set(draw(st.lists(st.sampled_from(sorted(s.segments)), unique=True)))
                 if s.segments
@@ -155,18 +166,16 @@ def check_scope(before: State, after: State, desired: State) -> None:
                 assert now is None, key
                 continue
             assert now is not None and now.id == was.id, key
-            assert (now.first_name, now.last_name, now.unsubscribed) == (
-                was.first_name,
-                was.last_name,
-                was.unsubscribed,
-            )
+            assert [getattr(now, f.name) for f in CONTACT.values] == [
+                getattr(was, f.name) for f in CONTACT.values
+            ]
             kept = {s for s in was.segments if s not in authoritative and s in after.segments}
             assert kept <= now.segments and not (now.segments - was.segments), key
             continue
         assert now is not None and now.id == was.id, key  # declared contacts are never recreated
-        for f in ("first_name", "last_name", "unsubscribed"):
-            if getattr(want, f) is UNSET:
-                assert getattr(now, f) == getattr(was, f), (key, f)
+        for f in CONTACT.values:
+            if getattr(want, f.name) is UNSET:
+                assert getattr(now, f.name) == getattr(was, f.name), (key, f.name)
         for s in now.segments - was.segments:
             assert s in want.segments, (key, s)
 
@@ -194,14 +203,16 @@ def check_declared(before: State, after: State, desired: State, allow_resubscrib
             assert members == declared, name
     for key, want in desired.contacts.items():
         now, was = after.contacts[key], before.contacts.get(key)
-        guarded = not allow_resubscribe and was is not None and was.unsubscribed is True
-        for f in ("first_name", "last_name"):
-            if getattr(want, f) is not UNSET:
-                assert (getattr(now, f) or None) == (getattr(want, f) or None), (key, f)
-        if want.unsubscribed is not UNSET and not (guarded and want.unsubscribed is False):
-            assert now.unsubscribed == want.unsubscribed, key
-        if guarded:
-            assert now.unsubscribed is True, key  # consent is not ours to flip
+        for f in CONTACT.values:
+            w = getattr(want, f.name)
+            if f.owned_by_contact:
+                # consent is not ours to flip: a contact that chose less email keeps it
+                guarded = not allow_resubscribe and was is not None and getattr(was, f.name) == f.less_email
+                if guarded:
+                    assert getattr(now, f.name) == f.less_email, (key, f.name)
+                    continue
+            if w is not UNSET:
+                assert f.same(getattr(now, f.name), w), (key, f.name)
         for pk, v in want.properties.items():
             assert now.properties.get(pk) == v, (key, pk)
         for name, sub in want.topics.items():
