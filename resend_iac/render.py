@@ -177,7 +177,7 @@ class Redactor:
         )
 
     def plan(self, plan: Plan) -> Plan:
-        extra = {}
+        extra: dict[str, Any] = {}
         if getattr(plan, "scope", None):  # read scope: lists of normalised emails
             extra["scope"] = {k: [self.email(e) for e in v] for k, v in plan.scope.items()}
         if getattr(plan, "verify", None):  # apply --plan's re-read: a fingerprint and email lists
@@ -260,7 +260,7 @@ def _by_kind(plan: Plan) -> list[tuple[str, list[Change]]]:
 
 
 def _count_phrase(changes: list[Change]) -> str:
-    counts = Counter(c.action for c in changes)
+    counts: Counter[str] = Counter(c.action for c in changes)
     n = len(changes)
     parts = [f"{counts[a]} to {a}" for a in ACTIONS if counts[a]]
     return f"{n} change{'s' if n != 1 else ''}: " + ", ".join(parts)
@@ -370,7 +370,7 @@ def _md_escape(text: str) -> str:
 def _md_table(plan: Plan) -> str:
     counts = plan.counts()
     rows = ["| kind | " + " | ".join(ACTIONS) + " |", "| --- |" + " ---: |" * len(ACTIONS)]
-    totals = Counter()
+    totals: Counter[str] = Counter()
     for kind, _ in _by_kind(plan):
         cells = []
         for action in ACTIONS:

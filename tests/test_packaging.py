@@ -95,7 +95,14 @@ def test_every_example_yaml_names_the_schema_for_editors():
 
 def test_ci_checks_the_package_and_lints():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    for step in ("-m build", "twine check", "ruff check", "ruff format --check", "import pulumi"):
+    for step in (
+        "-m build",
+        "twine check",
+        "ruff check",
+        "ruff format --check",
+        "import pulumi",
+        "mypy resend_iac",
+    ):
         assert step in ci, step
     lint = PYPROJECT["tool"]["ruff"]
     assert lint["line-length"] and {"E", "F", "W", "I", "B", "UP"} <= set(lint["lint"]["select"])

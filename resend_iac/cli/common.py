@@ -38,7 +38,7 @@ class Command(click.Command):
         try:
             return super().parse_args(ctx, args)
         except click.UsageError as e:
-            e.exit_code = 1
+            e.exit_code = 1  # type: ignore[misc]  # an instance attribute of click's exceptions
             raise
 
 

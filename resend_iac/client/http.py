@@ -271,7 +271,7 @@ class ResendClient:
                         log.debug("%s %s -> %s", method, path, type(exc).__name__)
                         response = None
                     else:
-                        slot.observe(response.status_code, response.headers)
+                        slot.observe(response.status_code, response.headers)  # type: ignore[union-attr]
             if response is not None:
                 status = response.status_code
                 log.debug("%s %s -> %d", method, path, status)

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from typing import Any, Protocol
 
 from resend_iac.client import answers
-from resend_iac.client.http import ResendAPIError, ResendClient, _ref
+from resend_iac.client.http import ResendAPIError, _ref
 from resend_iac.model import UNSET, Contact, Property, Segment, State, Topic, normalize_email
 from resend_iac.model.schema import CONTACT, PROPERTY, SEGMENT, TOPIC
 
@@ -70,6 +70,19 @@ def segment_from(item: dict) -> Segment:
     return Segment(**SEGMENT.from_api(item, id=item.get("id"), created_at=item.get("created_at")))
 
 
+class Reads(Protocol):
+    """The calls the reader makes (``ResendClient`` has them; so may a test's fake)."""
+
+    def paginate(
+        self, path: str, params: Mapping[str, Any] | None = None
+    ) -> AsyncIterator[dict[str, Any]]: ...
+    async def list_properties(self) -> list[dict[str, Any]]: ...
+    async def list_topics(self) -> list[dict[str, Any]]: ...
+    async def list_segments(self) -> list[dict[str, Any]]: ...
+    async def get_contact(self, ref: str) -> dict[str, Any]: ...
+    async def list_contact_topics(self, ref: str) -> list[dict[str, Any]]: ...
+
+
 class _EveryContact:
     """``read_live(property_emails=EVERY_CONTACT)``: read the details of every listed contact
     (for export), in the same pass as the list, without knowing the emails beforehand."""
@@ -97,7 +110,7 @@ def _email_set(emails: Collection[str]) -> Any:
 class _Reader:
     def __init__(
         self,
-        client: ResendClient,
+        client: Reads,
         property_emails: Collection[str],
         topic_emails: Collection[str],
         progress: Progress | None,
@@ -202,7 +215,7 @@ class _Reader:
         """Segment name -> (contact id, normalised email) of its members."""
         segments = await segments_task
 
-        async def one(seg: Segment) -> tuple[str, set[str]]:
+        async def one(seg: Segment) -> tuple[str, set[tuple[str | None, str]]]:
             members: set[tuple[str | None, str]] = set()
             path = f"/segments/{_ref(seg.id or '')}/contacts"
             async for item in self.client.paginate(path):
@@ -230,6 +243,7 @@ class _Reader:
             contact = contact_from(item)
             contacts[key] = contact
             if self.details is not None and (key in self.property_emails or key in self.topic_emails):
+                assert self.properties_read is not None and self.topic_names is not None
                 if not self.properties_read.done() or not self.topic_names.done():
                     await asyncio.shield(self.properties_read)
                     await asyncio.shield(self.topic_names)
@@ -291,7 +305,7 @@ class _Reader:
 
 
 async def read_live(
-    client: ResendClient,
+    client: Reads,
     *,
     property_emails: Collection[str] = (),
     topic_emails: Collection[str] = (),

@@ -166,7 +166,7 @@ def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> l
                     False,
                 )
             ]
-        want = " or ".join(_TYPE_WORDS.get(t, t) for t in types if t != "null")
+        want = " or ".join(_TYPE_WORDS.get(t, str(t)) for t in types if t != "null")
         if "null" in types:
             want += " or null"
         hint = ""

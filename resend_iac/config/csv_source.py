@@ -224,7 +224,7 @@ def read_csv(
     # Per property column, a bounded cache: cell text -> the value object every row with
     # that text shares (lists repeat their plan/company/country values: one string or
     # number each instead of one per row, and a number is parsed once).
-    prop_cols = [
+    prop_cols: list[tuple[int, str, bool, str, dict[str, Any]]] = [
         (i, t, properties[t].type == "number", header[i], {}) for i, t in mapping.items() if t in properties
     ]
     width = len(header)
@@ -300,7 +300,8 @@ def read_csv(
                         continue
                     props[key] = number
                 else:
-                    props[key] = number = value
+                    props[key] = value
+                    number = value  # type: ignore[assignment]  # the cell's value, text here
                 if len(known) < _VALUE_CACHE:
                     known[value] = number
             if bad:

@@ -340,6 +340,7 @@ class Loader:
                 known[key] = contact
                 continue
             also = f" as {first.email!r}" if first.email != contact.email else ""
+            assert contact.location is not None  # every loaded contact has one
             self.diagnostics.append(
                 Diagnostic(
                     contact.location,

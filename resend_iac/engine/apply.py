@@ -44,7 +44,7 @@ import asyncio
 import csv
 import io
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -141,6 +141,26 @@ def contact_payload(
     return payload
 
 
+def _after(c: Change) -> dict[str, Any]:
+    """A create's or update's fields (the plan file's checks make sure they are there)."""
+    if c.after is None:
+        raise ValueError(f"{c.action} {c.kind} {c.label}: the change has no fields")
+    return c.after
+
+
+def _id(c: Change) -> str:
+    """The live id of the object a change updates or deletes."""
+    if not c.id:
+        raise ValueError(f"{c.action} {c.kind} {c.label}: the change names no live id")
+    return c.id
+
+
+def _parent(c: Change) -> str:
+    if not c.parent:
+        raise ValueError(f"{c.action} {c.kind} {c.label}: the change names no segment")
+    return c.parent
+
+
 def _phase(change: Change) -> int:
     kind, action = change.kind, change.action
     if kind in ("property", "segment", "topic"):
@@ -204,8 +224,8 @@ class _Applier:
 
     async def _ids(self) -> None:
         for c in self.plan.changes:
-            if c.kind == "topic" and c.action in ("create", "replace") and c.after:
-                self.topic_defaults[c.key] = c.after.get("default_subscription", "opt_in")
+            if c.kind == "topic" and c.action in ("create", "replace") and _after(c):
+                self.topic_defaults[c.key] = _after(c).get("default_subscription", "opt_in")
         if self.live is not None:
             self.segment_ids = {n: s.id for n, s in self.live.segments.items() if s.id}
             self.topic_ids = {n: t.id for n, t in self.live.topics.items() if t.id}
@@ -220,8 +240,8 @@ class _Applier:
             segs, tops = await asyncio.gather(self.client.list_segments(), self.client.list_topics())
             self.segment_ids = {s["name"]: s["id"] for s in segs}
             self.topic_ids = {t["name"]: t["id"] for t in tops}
-            for t in tops:
-                self.topic_defaults.setdefault(t["name"], t.get("default_subscription", "opt_in"))
+            for item in tops:
+                self.topic_defaults.setdefault(item["name"], item.get("default_subscription", "opt_in"))
 
     async def run(self) -> ApplyResult:
         start = time.monotonic()
@@ -242,7 +262,7 @@ class _Applier:
             self.result.requests = getattr(self.client, "requests_sent", 0) - sent0
         return self.result
 
-    async def _run(self, changes: list[Change], extra: list[Callable[[], Awaitable[None]]] = ()) -> None:
+    async def _run(self, changes: list[Change], extra: Sequence[Callable[[], Awaitable[None]]] = ()) -> None:
         errors: list[tuple[Change, BaseException]] = []
 
         async def one(change: Change) -> None:
@@ -274,17 +294,17 @@ class _Applier:
     # -- properties ------------------------------------------------------------------
 
     async def _apply_property_create(self, c: Change) -> None:
-        await self.client.create_property(property_payload(c.after))
+        await self.client.create_property(property_payload(_after(c)))
 
     async def _apply_property_update(self, c: Change) -> None:
-        await self.client.update_property(c.id, PROPERTY.update_payload(c.after))
+        await self.client.update_property(_id(c), PROPERTY.update_payload(_after(c)))
 
     async def _apply_property_replace(self, c: Change) -> None:
-        await self.client.delete_property(c.id)
-        await self.client.create_property(property_payload(c.after))
+        await self.client.delete_property(_id(c))
+        await self.client.create_property(property_payload(_after(c)))
 
     async def _apply_property_delete(self, c: Change) -> None:
-        await self.client.delete_property(c.id)
+        await self.client.delete_property(_id(c))
 
     # -- segments --------------------------------------------------------------------
 
@@ -292,22 +312,22 @@ class _Applier:
         self.segment_ids[c.key] = await self.client.create_segment(c.key)
 
     async def _apply_segment_delete(self, c: Change) -> None:
-        await self.client.delete_segment(c.id)
+        await self.client.delete_segment(_id(c))
 
     # -- topics ----------------------------------------------------------------------
 
     async def _apply_topic_create(self, c: Change) -> None:
-        self.topic_ids[c.key] = await self.client.create_topic(topic_payload(c.after))
+        self.topic_ids[c.key] = await self.client.create_topic(topic_payload(_after(c)))
 
     async def _apply_topic_update(self, c: Change) -> None:
-        await self.client.update_topic(c.id, TOPIC.update_payload(c.after))
+        await self.client.update_topic(_id(c), TOPIC.update_payload(_after(c)))
 
     async def _apply_topic_replace(self, c: Change) -> None:
-        await self.client.delete_topic(c.id)
-        self.topic_ids[c.key] = await self.client.create_topic(topic_payload(c.after))
+        await self.client.delete_topic(_id(c))
+        self.topic_ids[c.key] = await self.client.create_topic(topic_payload(_after(c)))
 
     async def _apply_topic_delete(self, c: Change) -> None:
-        await self.client.delete_topic(c.id)
+        await self.client.delete_topic(_id(c))
 
     # -- contacts --------------------------------------------------------------------
 
@@ -329,10 +349,10 @@ class _Applier:
     async def _apply_contact_create(self, c: Change) -> None:
         """Never POST an email that may exist (POST is an upsert resetting omitted fields)."""
         async with self.sem:
-            found = await self._find_contact(c.after["email"])
+            found = await self._find_contact(_after(c)["email"])
         if found is None:
             async with self.sem:
-                await self.client.create_contact(self._contact_payload(c.after))
+                await self.client.create_contact(self._contact_payload(_after(c)))
         else:
             await self._converge_existing(c, found)
 
@@ -356,7 +376,7 @@ class _Applier:
         """A contact planned as new exists: write only its declared fields that differ, add
         its declared segments, set its declared topics; consent is never flipped back
         without ``allow_resubscribe``."""
-        after = c.after
+        after = _after(c)
         ref = live.get("id") or after["email"]
         label = after["email"]
         patch: dict[str, Any] = {}
@@ -424,22 +444,22 @@ class _Applier:
                 await self.client.update_contact_topics(ref, topics)
 
     async def _apply_contact_update(self, c: Change) -> None:
-        payload = CONTACT.update_payload(c.after)
-        if "properties" in c.after:
-            payload["properties"] = dict(c.after["properties"])
+        payload = CONTACT.update_payload(_after(c))
+        if "properties" in _after(c):
+            payload["properties"] = dict(_after(c)["properties"])
         await self.client.update_contact(c.id or c.email or c.key, payload)
 
     async def _apply_contact_delete(self, c: Change) -> None:
         await _gone_is_done(self.client.delete_contact(c.id or c.email or c.key))
 
     async def _contacts(self, changes: list[Change]) -> None:
-        groups: dict[tuple, list[Change]] = {}
+        groups: dict[tuple[Any, ...], list[Change]] = {}
         single: list[Change] = []
         for c in changes:
             if c.action == "create":
                 gk = (
-                    tuple(c.after.get("segments") or ()),
-                    tuple(sorted((c.after.get("topics") or {}).items())),
+                    tuple(_after(c).get("segments") or ()),
+                    tuple(sorted((_after(c).get("topics") or {}).items())),
                 )
                 groups.setdefault(gk, []).append(c)
             else:
@@ -470,15 +490,15 @@ class _Applier:
             f.name
             for f in CONTACT.values
             if any(
-                (c.after.get(f.name) == f.less_email and f.name in c.after)
+                (_after(c).get(f.name) == f.less_email and f.name in _after(c))
                 if f.owned_by_contact
-                else c.after.get(f.name)
+                else _after(c).get(f.name)
                 for c in group
             )
         ]
         prop_types: dict[str, str] = {}
         for c in group:
-            for k, v in (c.after.get("properties") or {}).items():
+            for k, v in (_after(c).get("properties") or {}).items():
                 if v is None:
                     continue
                 t = "number" if isinstance(v, (int, float)) and not isinstance(v, bool) else "string"
@@ -490,7 +510,7 @@ class _Applier:
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(columns)
         for c in group:
-            a = c.after
+            a = _after(c)
             props = a.get("properties") or {}
             w.writerow(
                 [
@@ -507,7 +527,7 @@ class _Applier:
         return buf.getvalue().encode("utf-8"), column_map
 
     async def _import(self, group: list[Change]) -> None:
-        first = group[0].after
+        first = _after(group[0])
         segment_ids = [self._segment_id(s) for s in first.get("segments") or ()]
         # Only opt-outs go with the import: whether its topics reach the rows it skips (existing
         # contacts) is unknown, and an opt-in there could undo an opt-out. Opt-ins that differ
@@ -577,10 +597,10 @@ class _Applier:
                 found = listed.get(c.key)
                 if found is None:
                     async with self.sem:
-                        found = await self._find_contact(c.after["email"])
+                        found = await self._find_contact(_after(c)["email"])
                 if found is None:
                     async with self.sem:
-                        await self.client.create_contact(self._contact_payload(c.after))
+                        await self.client.create_contact(self._contact_payload(_after(c)))
                     self.result.retried += 1
                 else:
                     status = self.import_status.get(id(group)) or {}
@@ -590,12 +610,12 @@ class _Applier:
                     ):
                         if "properties" not in found:  # a list item: read it whole
                             async with self.sem:
-                                found = await self.client.get_contact(found.get("id") or c.after["email"])
+                                found = await self.client.get_contact(found.get("id") or _after(c)["email"])
                         await self._converge_existing(c, found)
                     elif id(group) in self.after_import:
                         await self._set_topics(
-                            found.get("id") or c.after["email"],
-                            c.after["email"],
+                            found.get("id") or _after(c)["email"],
+                            _after(c)["email"],
                             self.after_import[id(group)],
                             ours=True,
                         )
@@ -612,15 +632,15 @@ class _Applier:
     # -- memberships, subscriptions --------------------------------------------------
 
     async def _apply_membership_create(self, c: Change) -> None:
-        await self.client.add_contact_segment(c.id or c.email or c.key, self._segment_id(c.parent))
+        await self.client.add_contact_segment(c.id or c.email or c.key, self._segment_id(_parent(c)))
 
     async def _apply_membership_delete(self, c: Change) -> None:
         await _gone_is_done(
-            self.client.remove_contact_segment(c.id or c.email or c.key, self._segment_id(c.parent))
+            self.client.remove_contact_segment(c.id or c.email or c.key, self._segment_id(_parent(c)))
         )
 
     async def _apply_subscription_update(self, c: Change) -> None:
-        topics = [{"id": self._topic_id(t), "subscription": s} for t, s in sorted(c.after.items())]
+        topics = [{"id": self._topic_id(t), "subscription": s} for t, s in sorted(_after(c).items())]
         await self.client.update_contact_topics(c.id or c.email or c.key, topics)
 
     _apply_subscription_create = _apply_subscription_update
@@ -664,7 +684,7 @@ def _same_value(a: Any, b: Any) -> bool:
     """Property values as on the wire: numbers by value (5 == 5.0), bool is not a number."""
     if isinstance(a, bool) or isinstance(b, bool):
         return a is b
-    return a == b
+    return bool(a == b)
 
 
 class _BulkErrors(Exception):

@@ -166,14 +166,14 @@ class _Differ:
                     Change("delete", "contact", key, before, None, id=have.id, email=have.email)
                 )
         for key, want in self.desired.contacts.items():
-            have = self.live.contacts.get(key)
-            if have is None:
+            found = self.live.contacts.get(key)
+            if found is None:
                 self.changes.append(
                     Change("create", "contact", key, None, _contact_fields(want), email=want.email)
                 )
             else:
-                self._contact_update(key, want, have)
-                self._subscriptions(key, want, have)
+                self._contact_update(key, want, found)
+                self._subscriptions(key, want, found)
 
     def _contact_update(self, key: str, want: Contact, have: Contact) -> None:
         # Scalars compare per field; the properties map by DeepDiff (numbers by value, 5 == 5.0,

@@ -129,9 +129,10 @@ def fingerprints(
     hashes, so neither the canonical list nor the whole JSON text is ever held, and each
     contact's sorted maps are built once for both fingerprints."""
     full, narrow = hashlib.sha256(), hashlib.sha256()
-    head = _dumps(canonical(_Lists(live)))
-    assert head.endswith(",[]]")
-    head = head[:-2].encode()  # ...,[  (the contacts list is streamed)
+    # The head of the canonical form: everything but the contacts.
+    text = _dumps(canonical(State(properties=live.properties, segments=live.segments, topics=live.topics)))
+    assert text.endswith(",[]]")
+    head = text[:-2].encode()  # ...,[  (the contacts list is streamed)
     full.update(head)
     narrow.update(head)
     pe = set(property_emails) if narrow_properties else None
@@ -175,11 +176,3 @@ def fingerprints(
     full.update(b"]]")
     narrow.update(b"]]")
     return "sha256:" + full.hexdigest(), "sha256:" + narrow.hexdigest()
-
-
-class _Lists:
-    """A live State's view without contacts (the head of the canonical form)."""
-
-    def __init__(self, live: State) -> None:
-        self.properties, self.segments, self.topics = live.properties, live.segments, live.topics
-        self.contacts: dict = {}

@@ -52,7 +52,7 @@ from resend_iac.model.schema import CONTACT
 # the whole team weekly (`--refresh full`), see docs/gitops.md.
 DEFAULT_BUDGET = 100
 MODES = ("auto", "full")
-_MISSING = object()
+_MISSING: Any = object()
 
 
 @dataclass

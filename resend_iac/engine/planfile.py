@@ -38,7 +38,7 @@ from datetime import timedelta
 from functools import cache, lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 
@@ -51,6 +51,7 @@ from resend_iac.model import (
     TOPIC_DESCRIPTION_MAX,
     TOPIC_NAME_MAX,
     Property,
+    PropertyType,
     normalize_email,
 )
 from resend_iac.model.jsonschema import with_fields
@@ -325,7 +326,7 @@ def _change_problems(i: int, c: dict[str, Any], types: dict[str, str] | None = N
                 )
         if kind == "contact" and action == "create" and not c["after"].get("email"):
             out.append(f"{where}.after: a contact to create needs its email")
-        after = c.get("after") if isinstance(c.get("after"), dict) else {}
+        after: dict[str, Any] = c["after"] if isinstance(c.get("after"), dict) else {}
         for prop, value in (after.get("properties") or {}).items():
             if isinstance(value, bool):
                 out.append(
@@ -337,9 +338,9 @@ def _change_problems(i: int, c: dict[str, Any], types: dict[str, str] | None = N
                 typ = (types or {}).get(prop)
                 if problem:
                     out.append(f"{where}: {problem}")
-                elif typ and value_problem(prop, value, Property(key=prop, type=typ)):
+                elif typ and value_problem(prop, value, Property(key=prop, type=cast(PropertyType, typ))):
                     out.append(
-                        f"{where}: {value_problem(prop, value, Property(key=prop, type=typ))} (as this plan declares it)"
+                        f"{where}: {value_problem(prop, value, Property(key=prop, type=cast(PropertyType, typ)))} (as this plan declares it)"
                     )
                 elif not _number_ok(value):
                     out.append(
@@ -539,7 +540,12 @@ def load_plan(path: str | Path) -> Plan:
         )
     problems = list(dict.fromkeys(check_plan_data(data, _plan_key())))
     seen_at: set[str] = set()  # one problem per place (an unknown action fails two enums)
-    problems = [p for p in problems if not (p.split(": ")[0] in seen_at or seen_at.add(p.split(": ")[0]))]
+    unique = []
+    for p in problems:
+        if p.split(": ")[0] not in seen_at:
+            seen_at.add(p.split(": ")[0])
+            unique.append(p)
+    problems = unique
     if problems:
         shown = problems[:MAX_ERRORS]
         lines = _change_lines(text, len(data["changes"])) if isinstance(data.get("changes"), list) else None

@@ -64,7 +64,7 @@ async def verify_saved(client: Client, saved: Plan, progress: ReadProgress | Non
     verify = saved.verify if saved.verify.get("fingerprint") else None
     scope = verify or saved.scope or {}
     live = await read_live(
-        client,  # type: ignore[arg-type]  # the reader pages through client.paginate
+        client,
         property_emails=scope.get("property_emails", ()),
         topic_emails=scope.get("topic_emails", ()),
         progress=progress,

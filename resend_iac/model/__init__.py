@@ -67,7 +67,7 @@ def normalize_email(email: str) -> str:
     return email if key == email else key
 
 
-class FrozenDict(dict):
+class FrozenDict(dict[Any, Any]):
     """A dict that refuses changes: one mapping shared by many contacts (the rows of one
     CSV entry share their topic subscriptions, as they share one frozenset of segments),
     so a change through one contact cannot reach the others. Reads, ``==``, ``dict(...)``,
@@ -78,7 +78,7 @@ class FrozenDict(dict):
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise TypeError("this mapping is shared by several contacts; assign a new dict instead")
 
-    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (FrozenDict, (dict(self),))
@@ -106,7 +106,7 @@ class Location:
         return f"{self.file}:{self.line}"
 
 
-_set_file, _set_line, _set_column = Location.file.__set__, Location.line.__set__, Location.column.__set__  # type: ignore[attr-defined]
+_set_file, _set_line, _set_column = Location.file.__set__, Location.line.__set__, Location.column.__set__  # type: ignore[misc, attr-defined]
 
 
 @dataclass(slots=True)
@@ -177,19 +177,20 @@ def _contact_class() -> type:
 
 if TYPE_CHECKING:  # what a type checker sees; the class itself is built from the schema
 
-    @dataclass(slots=True)
     class Contact:
+        """The key, relations, settings and live-only attributes a type checker knows; the
+        schema's other fields (first_name, ...) come through ``__getattr__`` as ``Any``."""
+
         email: str
-        first_name: Any = UNSET
-        last_name: Any = UNSET
-        unsubscribed: Any = UNSET
-        properties: Any = field(default_factory=dict)  # dict[str, PropertyValue] | UNSET
-        segments: Any = field(default_factory=set)  # set[str] (a frozenset when shared)
-        topics: Any = field(default_factory=dict)  # dict[str, Subscription] | UNSET
-        protect: bool = False
-        id: str | None = None
-        created_at: str | None = None
-        location: Location | None = field(default=None, compare=False)
+        properties: Any  # dict[str, PropertyValue] | UNSET
+        segments: Any  # set[str] (a frozenset when shared by a CSV entry's rows)
+        topics: Any  # dict[str, Subscription] | UNSET
+        protect: bool
+        id: str | None
+        created_at: str | None
+        location: Location | None
+
+        def __init__(self, email: str, *args: Any, **fields: Any) -> None: ...
 
         def __getattr__(self, name: str) -> Any: ...  # fields declared in the schema only
 

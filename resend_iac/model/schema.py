@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from resend_iac.model import PROPERTY_KEY_MAX, TOPIC_DESCRIPTION_MAX, TOPIC_NAME_MAX, UNSET
 
@@ -30,7 +30,7 @@ JSON_TYPES = {str: "string", bool: "boolean", int: "integer", float: "number"}
 
 
 def _equal(a: Any, b: Any) -> bool:
-    return a == b
+    return bool(a == b)
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,7 @@ class Kind:
     """A kind of object: its fields in order, which one is the key, its relations, and
     what a replacement costs (the plan's warning)."""
 
-    name: str
+    name: Literal["property", "segment", "topic", "contact"]
     plural: str  # the State's map of this kind
     fields: tuple[Field, ...]
     relations: tuple[Relation, ...] = ()

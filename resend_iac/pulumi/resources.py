@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pulumi
+from pulumi import Input  # noqa: E402
 from pulumi.dynamic import Resource
 
 from resend_iac.model.schema import CONTACT
@@ -21,8 +22,6 @@ from resend_iac.pulumi.providers import (
     SegmentProvider,
     TopicProvider,
 )
-
-Input = pulumi.Input
 
 __all__ = ["ContactProperty", "Segment", "Topic", "Contact", "ContactList"]
 

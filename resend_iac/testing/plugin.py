@@ -137,7 +137,7 @@ def _options(request: pytest.FixtureRequest) -> dict[str, Any]:
 
 def _test_file(request: pytest.FixtureRequest) -> Path:
     path = getattr(request, "path", None)  # pytest >= 7
-    return Path(path if path is not None else str(request.fspath))
+    return Path(path if path is not None else str(request.fspath))  # type: ignore[attr-defined]
 
 
 @pytest.fixture(scope="session")
