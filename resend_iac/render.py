@@ -205,7 +205,7 @@ def _prepare(plan: Plan, redact: bool) -> Plan:
 # --------------------------------------------------------------------------- shared pieces
 
 
-def _short(fingerprint: str) -> str:
+def _short_fingerprint(fingerprint: str) -> str:
     """``sha256:9f86d081884c7d65...`` -> ``sha256:9f86d081884c``."""
     algorithm, colon, digest = fingerprint.rpartition(":")
     return f"{algorithm}{colon}{digest[:12]}"
@@ -305,7 +305,7 @@ def render_text(plan: Plan, *, color: bool = False, redact: bool = False) -> str
             out.append(f"{text}\n")
 
     if plan.fingerprint:
-        line(f"resend-iac plan (live state fingerprint {_short(plan.fingerprint)})", "bold")
+        line(f"resend-iac plan (live state fingerprint {_short_fingerprint(plan.fingerprint)})", "bold")
         line()
     for kind, changes in _by_kind(plan):
         line(f"{kind} ({_count_phrase(changes)})", "bold")
@@ -390,7 +390,7 @@ def render_markdown(plan: Plan, *, redact: bool = False, max_chars: int = 60000)
     head = ["## resend-iac plan\n", f"**{plan.summary()}**\n"]
     if plan.fingerprint:
         head.append(
-            f"Live state fingerprint: `{_short(plan.fingerprint)}`"
+            f"Live state fingerprint: `{_short_fingerprint(plan.fingerprint)}`"
             + (" · emails and names redacted" if redact else "")
             + "\n"
         )

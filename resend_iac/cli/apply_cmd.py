@@ -68,7 +68,7 @@ class _Bar:
         if self.progress:
             self.progress.stop()
 
-    def __call__(self, done: int, total: int, what: str) -> None:
+    def __call__(self, done: int, total: int | None, what: str) -> None:
         if self.progress:
             self.progress.update(self.task, completed=done, total=total, description=what)
 

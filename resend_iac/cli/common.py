@@ -140,7 +140,7 @@ def target_options(fn: Callable) -> Callable:
             err(f"error: {e}")
             sys.exit(1)
         except ResendAPIError as e:
-            err(api_error(e))
+            err(api_error_message(e))
             sys.exit(1)
         except KeyboardInterrupt:
             err("Interrupted. Nothing is lost: run plan again to see what is left, apply to finish.")
@@ -217,7 +217,7 @@ def make_refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_ca
     return Refresh(refresh_mode, refresh_budget, open_cache(local, api_key, cache_file, no_cache))
 
 
-def api_error(e: ResendAPIError) -> str:
+def api_error_message(e: ResendAPIError) -> str:
     where = f" ({e.method} {e.path})" if e.method else ""
     if isinstance(e, EndpointError):  # not an endpoint to trust with the key, or a redirect
         return f"error: {e.message}{where}" + (". Nothing was sent." if e.status == 0 else ".")

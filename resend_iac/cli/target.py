@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from resend_iac.client import ResendClient
+from resend_iac.client.limiter import rate_limit_from_env
 from resend_iac.errors import ResendIACError
 from resend_iac.local import LOCAL_DB, LOCAL_URL, client_for_app, local_app, seed_app
 
@@ -87,15 +88,11 @@ def client_for(
         return client_for_app(local_app(db_path), **kw)
     if not (api_key or os.environ.get("RESEND_API_KEY")):
         raise TargetError(NO_TARGET)
-    rate = os.environ.get("RESEND_IAC_RATE_LIMIT")
-    if rate and "rate_limit" not in kw:
+    if "rate_limit" not in kw:
         try:
-            kw["rate_limit"] = float(rate) or None
-        except ValueError:
-            raise TargetError(
-                f"RESEND_IAC_RATE_LIMIT={rate!r} is not a number of requests per second "
-                "(0 turns client-side pacing off)"
-            ) from None
+            kw.update(rate_limit_from_env())
+        except ValueError as e:
+            raise TargetError(str(e)) from None
     return ResendClient.from_env(api_key=api_key, base_url=base_url, **kw)
 
 

@@ -226,3 +226,23 @@ class RateLimiter:
                 return
             # Reserve nothing while sleeping: the rate or a block may change meanwhile.
             await asyncio.sleep(start - now)
+
+
+RATE_ENV = "RESEND_IAC_RATE_LIMIT"
+
+
+def rate_limit_from_env() -> dict[str, float | None]:
+    """``RESEND_IAC_RATE_LIMIT`` as the client's keyword arguments: ``{"rate_limit": N}``
+    requests/s (``0``: no client-side pacing, ``None``), ``{}`` when it is not set.
+    ``ValueError`` (with the message to show) when it is not a number."""
+    import os
+
+    rate = os.environ.get(RATE_ENV)
+    if not rate:
+        return {}
+    try:
+        return {"rate_limit": float(rate) or None}
+    except ValueError:
+        raise ValueError(
+            f"{RATE_ENV}={rate!r} is not a number of requests per second (0 turns client-side pacing off)"
+        ) from None

@@ -49,13 +49,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resend_iac.client import NotFoundError
+from resend_iac.client.reader import Progress  # one progress type: (done, total or None, what)
 from resend_iac.engine.plan import Change, Plan
 from resend_iac.engine.ports import Client
 from resend_iac.errors import ResendIACError
 from resend_iac.model import State, normalize_email
 from resend_iac.model.schema import CONTACT, PROPERTY, TOPIC
-
-Progress = Callable[[int, int, str], None]
 
 BULK_MIN = 4  # a group of at least this many new contacts goes through one import
 CONCURRENCY = 8

@@ -43,7 +43,7 @@ from typing import Any, cast
 import jsonschema
 
 from resend_iac.engine.binding import stamp
-from resend_iac.engine.plan import Plan
+from resend_iac.engine.plan import FORMAT_VERSION, Plan
 from resend_iac.errors import ResendIACError
 from resend_iac.files import ReadProblem, read_bounded
 from resend_iac.model import (
@@ -399,9 +399,10 @@ def check_plan_data(data: Any, key: bytes | None = None) -> list[str]:
             "this is a redacted plan (plan --format json --redact): its emails are masks, it is for "
             f"reading only; {_NEW_PLAN}"
         ]
-    if isinstance(data, dict) and "format_version" in data and data["format_version"] != 1:
+    if isinstance(data, dict) and "format_version" in data and data["format_version"] != FORMAT_VERSION:
         return [
-            f"plan format_version {_short(data['format_version'])} is not supported (this resend-iac reads 1)"
+            f"plan format_version {_short(data['format_version'])} is not supported "
+            f"(this resend-iac reads {FORMAT_VERSION})"
         ]
     if isinstance(data, dict) and "changes" in data and "digest" not in data:
         return [

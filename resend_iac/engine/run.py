@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from resend_iac.client import read_live
-from resend_iac.engine.apply import ApplyResult, Progress, apply
+from resend_iac.client.reader import Progress
+from resend_iac.engine.apply import ApplyResult, apply
 from resend_iac.engine.broadcasts import check_broadcasts
 from resend_iac.engine.fingerprint import fingerprint
 from resend_iac.engine.live import Refresh, forget_written, plan_live
@@ -35,9 +36,8 @@ from resend_iac.errors import ResendIACError
 from resend_iac.model import State
 
 T = TypeVar("T")
-ReadProgress = Callable[[int, "int | None", str], None]
 # Runs a read, given the progress callback to pass it (the CLI: inside a status line).
-Reading = Callable[[Callable[[ReadProgress | None], Awaitable[Any]]], Awaitable[Any]]
+Reading = Callable[[Callable[[Progress | None], Awaitable[Any]]], Awaitable[Any]]
 
 
 class StalePlanError(ResendIACError):
@@ -54,11 +54,11 @@ class Outcome:
     result: ApplyResult | None = None
 
 
-async def _plain_read(read: Callable[[ReadProgress | None], Awaitable[T]]) -> T:
+async def _plain_read(read: Callable[[Progress | None], Awaitable[T]]) -> T:
     return await read(None)
 
 
-async def verify_saved(client: Client, saved: Plan, progress: ReadProgress | None = None) -> State:
+async def verify_saved(client: Client, saved: Plan, progress: Progress | None = None) -> State:
     """Re-read what ``saved`` was computed from (every list, and the details of the contacts
     it changes; an older plan file: what its scope names) and compare fingerprints."""
     verify = saved.verify if saved.verify.get("fingerprint") else None

@@ -41,6 +41,7 @@ from pulumi.output import Unknown
 from pulumi.runtime.rpc import UNKNOWN
 
 from resend_iac.client import NotFoundError
+from resend_iac.client.http import _ref  # a path segment, escaped
 from resend_iac.client.reader import contact_from, plain_properties, property_from, segment_from, topic_from
 from resend_iac.engine.apply import contact_payload, property_payload, topic_payload
 from resend_iac.engine.plan import NO_CHANGES  # the summary of an empty plan
@@ -100,16 +101,12 @@ def _require_key() -> None:
 def _client_kwargs() -> dict[str, Any]:
     """``RESEND_IAC_RATE_LIMIT`` paces the client as for the CLI (requests/s; 0 = off);
     otherwise Resend's default 5 req/s, adapting to the rate-limit headers."""
-    rate = os.environ.get("RESEND_IAC_RATE_LIMIT")
-    if not rate:
-        return {}
+    from resend_iac.client.limiter import rate_limit_from_env
+
     try:
-        return {"rate_limit": float(rate) or None}
-    except ValueError:
-        raise RuntimeError(
-            f"RESEND_IAC_RATE_LIMIT={rate!r} is not a number of requests per second "
-            "(0 turns client-side pacing off)"
-        ) from None
+        return rate_limit_from_env()
+    except ValueError as e:
+        raise RuntimeError(str(e)) from None
 
 
 def _unknown(value: Any) -> bool:
@@ -235,7 +232,7 @@ class ContactPropertyProvider(_ObjectProvider):
 
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
-        live = property_from(client.request("GET", f"/contact-properties/{id_}"))
+        live = property_from(client.request("GET", f"/contact-properties/{_ref(id_)}"))
         return {
             **{f: _num(getattr(live, f)) for f in ContactPropertyProvider.FIELDS},
             "created_at": live.created_at,
@@ -274,7 +271,7 @@ class SegmentProvider(_ObjectProvider):
 
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any] | None = None) -> dict[str, Any]:
-        live = segment_from(client.request("GET", f"/segments/{id_}"))
+        live = segment_from(client.request("GET", f"/segments/{_ref(id_)}"))
         return {"name": live.name, "created_at": live.created_at}
 
 
@@ -328,7 +325,7 @@ class TopicProvider(_ObjectProvider):
 
     @staticmethod
     def _outs(client: Any, id_: str, props: dict[str, Any]) -> dict[str, Any]:
-        item = client.request("GET", f"/topics/{id_}")
+        item = client.request("GET", f"/topics/{_ref(id_)}")
         live = topic_from(item)
         always = [f for f in TOPIC.api_fields if f.key or f.required]
         outs = {**{f.name: getattr(live, f.name) for f in always}, "created_at": live.created_at}
@@ -499,7 +496,7 @@ class ContactProvider(_ObjectProvider):
         elif "properties" in props:
             outs["properties"] = {k: values[k] for k in declared if values.get(k) is not None}
         if "segment_ids" in props or importing:
-            segments = [s["id"] for s in client.paginate(f"/contacts/{id_}/segments")]
+            segments = [s["id"] for s in client.paginate(f"/contacts/{_ref(id_)}/segments")]
             declared_order = [s for s in props.get("segment_ids") or () if s in segments]
             outs["segment_ids"] = declared_order + sorted(set(segments) - set(declared_order))
         if "topics" in props or importing:
