@@ -18,8 +18,8 @@ except ImportError as exc:  # pragma: no cover - exercised in a venv without the
         name="pulumi",
     ) from exc
 
+from resend_iac.pulumi.contact_list import ContactListProvider
 from resend_iac.pulumi.providers import (
-    ContactListProvider,
     ContactPropertyProvider,
     ContactProvider,
     SegmentProvider,

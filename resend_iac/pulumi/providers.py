@@ -1,4 +1,6 @@
-"""Pulumi dynamic providers: thin over the shared client, config checks and engine.
+"""Pulumi dynamic providers: thin over the shared client, config checks and engine. One object
+each here (property, segment, topic, contact); a whole declared directory in ``contact_list.py``;
+what they share in ``common.py``.
 
 Each provider is a module-level class constructible with no arguments and holding no state,
 so ``pulumi.dynamic.Resource`` pickles it (with dill) by reference: a few bytes naming the
@@ -18,14 +20,6 @@ turned back from true to false: like ``resend-iac apply``, resubscribing people 
 
 from __future__ import annotations
 
-import hashlib
-import json
-import os
-import threading
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 from typing import Any
 
 from pulumi.dynamic import (
@@ -37,134 +31,34 @@ from pulumi.dynamic import (
     ResourceProvider,
     UpdateResult,
 )
-from pulumi.output import Unknown
-from pulumi.runtime.rpc import UNKNOWN
 
 from resend_iac.client import NotFoundError
 from resend_iac.client.http import _ref  # a path segment, escaped
 from resend_iac.client.reader import contact_from, plain_properties, property_from, segment_from, topic_from
 from resend_iac.engine.apply import contact_payload, property_payload, topic_payload
-from resend_iac.engine.plan import NO_CHANGES  # the summary of an empty plan
 from resend_iac.model import normalize_email
 from resend_iac.model.schema import CONTACT, PROPERTY, SEGMENT, TOPIC
+from resend_iac.pulumi.common import (  # noqa: F401 - PROVIDER_KEY and the helpers, as before
+    _CLIENTS,
+    _CLIENTS_LOCK,
+    PROVIDER_KEY,
+    _changed,
+    _client,
+    _client_kwargs,
+    _diff,
+    _failures,
+    _num,
+    _plain,
+    _require_key,
+    _unknown,
+)
 
 __all__ = [
     "ContactPropertyProvider",
     "SegmentProvider",
     "TopicProvider",
     "ContactProvider",
-    "ContactListProvider",
 ]
-
-PROVIDER_KEY = "__provider"
-
-
-# -- helpers -------------------------------------------------------------------------------
-
-
-_CLIENTS: dict[tuple[str, str, str], Any] = {}
-_CLIENTS_LOCK = threading.Lock()
-
-
-@contextmanager
-def _client() -> Iterator[Any]:
-    """The synchronous client for the environment's key, URL and pace.
-
-    One per provider process (the process ``pulumi up`` starts for dynamic resources, which
-    runs up to ``--parallel`` operations at once): every call shares its rate limiter, so
-    many resources together still keep to the team's limit. It lives in this process's
-    memory only; nothing about it is pickled with a provider."""
-    _require_key()
-    from resend_iac.client import SyncResendClient
-
-    env = os.environ
-    ident = (
-        hashlib.sha256(env["RESEND_API_KEY"].encode()).hexdigest(),
-        env.get("RESEND_API_URL", ""),
-        env.get("RESEND_IAC_RATE_LIMIT", ""),
-    )
-    with _CLIENTS_LOCK:
-        client = _CLIENTS.get(ident)
-        if client is None:
-            client = _CLIENTS[ident] = SyncResendClient.from_env(**_client_kwargs())
-    yield client
-
-
-def _require_key() -> None:
-    if not os.environ.get("RESEND_API_KEY"):
-        raise RuntimeError(
-            "RESEND_API_KEY is not set: export the team's API key in the environment of "
-            "`pulumi up` (it is read when the provider runs and never stored in the state)"
-        )
-
-
-def _client_kwargs() -> dict[str, Any]:
-    """``RESEND_IAC_RATE_LIMIT`` paces the client as for the CLI (requests/s; 0 = off);
-    otherwise Resend's default 5 req/s, adapting to the rate-limit headers."""
-    from resend_iac.client.limiter import rate_limit_from_env
-
-    try:
-        return rate_limit_from_env()
-    except ValueError as e:
-        raise RuntimeError(str(e)) from None
-
-
-def _unknown(value: Any) -> bool:
-    """True if a value (or anything in it) is not known yet (a preview). The SDK's server
-    gives Check and Diff an ``Unknown`` object for the engine's unknown sentinel."""
-    if isinstance(value, Unknown) or (isinstance(value, str) and value == UNKNOWN):
-        return True
-    if isinstance(value, dict):
-        return any(_unknown(k) or _unknown(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return any(_unknown(v) for v in value)
-    return False
-
-
-def _num(value: Any) -> Any:
-    """Protobuf carries numbers as floats: give integral ones back as ints."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _plain(props: dict[str, Any], fields: tuple[str, ...]) -> dict[str, Any]:
-    """The declared fields of ``props`` (no ``__provider``, no ``None``)."""
-    return {k: props[k] for k in fields if props.get(k) is not None}
-
-
-def _failures(issues: list[tuple[tuple[Any, ...], str, bool]]) -> list[CheckFailure]:
-    """One CheckFailure per issue of the config checks (``resend_iac.config.checks``: the
-    messages ``check_*`` and ``resend-iac validate`` give), on the input it is about."""
-    return [CheckFailure(str(path[0]) if path else "", message) for path, message, _ in issues]
-
-
-def _changed(olds: dict[str, Any], news: dict[str, Any], fields: tuple[str, ...]) -> list[str]:
-    return [f for f in fields if olds.get(f) != news.get(f)]
-
-
-def _diff(
-    olds: dict[str, Any],
-    news: dict[str, Any],
-    fields: tuple[str, ...],
-    immutable: tuple[str, ...],
-    *,
-    delete_before_replace: bool,
-) -> DiffResult:
-    changed = _changed(olds, news, fields)
-    replaces = [f for f in changed if f in immutable]
-    if any(_unknown(news.get(f)) for f in fields):
-        # Not known until the resources it depends on exist: assume it changes.
-        return DiffResult(
-            changes=True,
-            replaces=replaces or None,
-            delete_before_replace=delete_before_replace if replaces else None,
-        )
-    return DiffResult(
-        changes=bool(changed),
-        replaces=replaces,
-        delete_before_replace=delete_before_replace if replaces else None,
-    )
 
 
 class _ObjectProvider(ResourceProvider):
@@ -508,211 +402,30 @@ class ContactProvider(_ObjectProvider):
         return outs
 
 
-# -- a whole declared file or directory ---------------------------------------------------
+# -- a whole declared file or directory: resend_iac/pulumi/contact_list.py ----------------
 
-
-def _files(path: Path) -> list[Path]:
-    if path.is_dir():
-        return sorted(
-            p
-            for p in path.rglob("*")
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts)
-        )
-    return [path]
-
-
-def digest(path: str | Path) -> str:
-    """sha256 over the names and bytes of the declared files: Pulumi sees a change when
-    a file changes."""
-    root = Path(path)
-    h = hashlib.sha256()
-    for f in _files(root):
-        h.update(str(f.relative_to(root) if root.is_dir() else f.name).encode() + b"\0")
-        h.update(f.read_bytes() + b"\0")
-    return h.hexdigest()
-
-
-def _refresh() -> Any:
-    """The refresh policy of ``resend-iac plan``: the cache at ``$RESEND_IAC_CACHE`` (default
-    ``.resend-iac/cache.sqlite`` in the Pulumi project directory; ``none`` turns it off),
-    ``$RESEND_IAC_REFRESH`` (auto|full) and ``$RESEND_IAC_REFRESH_BUDGET``."""
-    from resend_iac.engine.cache import RefreshCache, cache_path
-    from resend_iac.engine.live import DEFAULT_BUDGET, Refresh
-
-    env = os.environ
-    path = cache_path(None, env.get("RESEND_IAC_CACHE", "").lower() in ("none", "off"))
-    cache = RefreshCache.open(path, env.get("RESEND_API_KEY", "")) if path else None
-    return Refresh(
-        env.get("RESEND_IAC_REFRESH") or "auto",
-        int(env.get("RESEND_IAC_REFRESH_BUDGET") or DEFAULT_BUDGET),
-        cache,
+_MOVED = frozenset(
+    (
+        "ContactListProvider",
+        "EMPTY_PLAN_DIGEST",
+        "NO_CHANGES",
+        "_files",
+        "_plan",
+        "_plan_and_apply",
+        "_plan_sync",
+        "_refresh",
+        "_refusal",
+        "digest",
+        "plan_digest",
     )
+)
 
 
-async def _plan(client: Any, desired: Any, refresh: Any = None) -> tuple[Any, Any]:
-    """(plan, live) for ``desired``, through the engine's one entry point (engine/live.py),
-    as ``resend-iac plan`` does."""
-    from resend_iac.engine.live import plan_live
+def __getattr__(name: str) -> Any:
+    """``ContactListProvider`` and its helpers live in ``contact_list.py``; a stack that
+    stored the provider under this module's name still finds it here."""
+    if name in _MOVED:
+        from resend_iac.pulumi import contact_list
 
-    return await plan_live(client, desired, refresh=refresh or _refresh())
-
-
-def _plan_sync(desired: Any) -> Any:
-    with _client() as client:  # the engine's async calls, on the shared client's loop
-        plan, _live = client.run(_plan(client.async_client, desired))
-    return plan
-
-
-def _refusal(plan: Any, exc: Any, path: str) -> str:
-    return (
-        f"{plan.summary()} Refusing to apply: {'; '.join(exc.reasons)}. Review the plan "
-        f"(`resend-iac plan {path}`), then raise the fraction in the policy of {path} "
-        "to apply it anyway."
-    )
-
-
-def plan_digest(plan: Any) -> str:
-    """Identifies the plan's changes: update applies only the plan that check showed."""
-    changes = json.dumps([c.to_dict() for c in plan.changes], sort_keys=True, default=str)
-    return hashlib.sha256(changes.encode()).hexdigest()[:16]
-
-
-EMPTY_PLAN_DIGEST = hashlib.sha256(b"[]").hexdigest()[:16]  # plan_digest of a plan with no changes
-
-
-async def _plan_and_apply(
-    client: Any,
-    desired: Any,
-    path: str,
-    expected_summary: str | None,
-    expected_digest: str | None,
-) -> tuple[Any, Any]:
-    from resend_iac.engine import SafetyError
-    from resend_iac.engine.run import converge
-
-    def expect(plan: Any) -> None:
-        if expected_digest is not None and plan_digest(plan) != expected_digest:
-            raise RuntimeError(
-                "the live team changed since this update was planned "
-                f"(planned: {expected_summary!r}; now: {plan.summary()!r}); "
-                "nothing was applied: run `pulumi up` again to review the new plan"
-            )
-
-    try:
-        outcome = await converge(client, desired, refresh=_refresh(), expect=expect)
-    except SafetyError as exc:
-        raise RuntimeError(_refusal(exc.plan, exc, path)) from None
-    return outcome.plan, outcome.result
-
-
-class ContactListProvider(ResourceProvider):
-    """A whole declared file or directory (the YAML/CSV format of ``resend-iac``), managed
-    through the diff engine in one resource.
-
-    - check validates the files (the same messages as ``resend-iac validate``), reads the
-      live team and adds inputs: ``digest`` (of the files), ``plan_summary`` (the engine's
-      plan, e.g. "Plan: 3 to create, 0 to update, 0 to replace, 0 to delete.") and
-      ``plan_digest`` (which identifies the plan's changes).
-      The preview shows ``plan_summary`` changing, and fails when the plan trips the
-      safety thresholds of the files' policy.
-    - diff reports a change when the path or files changed or the plan is not empty.
-    - create/update apply the plan through ``engine.apply`` (after ``check_safety``), and
-      refuse if the live team changed between the plan and the update.
-    - read (refresh) recomputes ``plan_summary``: drift shows up as a pending plan.
-    - delete leaves the team's contacts alone: deleting people is never implicit.
-    """
-
-    resource_type_name = "dynamic/resend:ContactList"
-    FIELDS = ("path", "digest", "plan_summary", "plan_digest")
-
-    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        from resend_iac.config import validate
-        from resend_iac.engine import SafetyError, check_safety
-
-        path = news.get("path")
-        if _unknown(path):
-            return CheckResult(news, [])
-        if not isinstance(path, str) or not path:
-            return CheckResult(news, [CheckFailure("path", "path must name a declared file or directory")])
-        p = Path(path)
-        if not p.exists():
-            return CheckResult(
-                news,
-                [
-                    CheckFailure(
-                        "path",
-                        f"{path}: no such file or directory (relative paths are read from the "
-                        f"Pulumi project directory, {os.getcwd()})",
-                    )
-                ],
-            )
-        state, diagnostics = validate([p])
-        if state is None or diagnostics:
-            return CheckResult(
-                news,
-                [CheckFailure("path", str(d)) for d in diagnostics]
-                or [CheckFailure("path", f"{path}: invalid")],
-            )
-        inputs = {**news, "digest": digest(p)}
-        try:
-            plan = _plan_sync(state)
-        except Exception as exc:  # noqa: BLE001 - reported as a check failure
-            return CheckResult(
-                inputs, [CheckFailure("path", f"could not plan {path} against the live team: {exc}")]
-            )
-        try:
-            check_safety(plan, state.policy)
-        except SafetyError as exc:  # the thresholds are on
-            return CheckResult(inputs, [CheckFailure("path", _refusal(plan, exc, path))])
-        inputs["plan_summary"] = plan.summary()
-        inputs["plan_digest"] = plan_digest(plan)
-        return CheckResult(inputs, [])
-
-    def diff(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        changed = _changed(olds, news, ("path", "digest"))
-        # structured, not the summary's wording: the plan's changes identify a pending plan
-        pending = news.get("plan_digest") not in (None, EMPTY_PLAN_DIGEST)
-        return DiffResult(changes=bool(changed) or pending or _unknown(news.get("path")), replaces=[])
-
-    def create(self, props: dict[str, Any]) -> CreateResult:
-        outs = self._apply(props)
-        return CreateResult(f"contactlist-{uuid.uuid4()}", outs)
-
-    def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
-        return UpdateResult(self._apply(news))
-
-    def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        from resend_iac.config import load
-
-        path = props.get("path")
-        if not path or not Path(path).exists():
-            return ReadResult(id_, props)
-        plan = _plan_sync(load([path]))
-        outs = {k: v for k, v in props.items() if k != PROVIDER_KEY}
-        outs["plan_summary"] = plan.summary()
-        return ReadResult(id_, outs)
-
-    def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Nothing live is deleted: the declared contacts stay in the team."""
-
-    def _apply(self, props: dict[str, Any]) -> dict[str, Any]:
-        from resend_iac.config import load
-
-        path = props["path"]
-        desired = load([path])
-        with _client() as client:
-            plan, _result = client.run(
-                _plan_and_apply(
-                    client.async_client,
-                    desired,
-                    path,
-                    props.get("plan_summary"),
-                    props.get("plan_digest"),
-                )
-            )
-        return {
-            "path": path,
-            "digest": digest(path),
-            "plan_summary": NO_CHANGES,  # what is pending now: the plan was applied
-            "applied": plan.summary(),
-        }
+        return getattr(contact_list, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -15,8 +15,8 @@ from pulumi import Input  # noqa: E402
 from pulumi.dynamic import Resource
 
 from resend_iac.model.schema import CONTACT
+from resend_iac.pulumi.contact_list import ContactListProvider
 from resend_iac.pulumi.providers import (
-    ContactListProvider,
     ContactPropertyProvider,
     ContactProvider,
     SegmentProvider,
