@@ -142,7 +142,9 @@ def _when(b: dict[str, Any]) -> str:
     return str(status)
 
 
-def _finding(level: str, rule: str, b: dict[str, Any], change: tuple[str, str, str], message: str, **extra):
+def _finding(
+    level: str, rule: str, b: dict[str, Any], change: tuple[str, str, str], message: str, **extra: Any
+) -> dict[str, Any]:
     kind, key, action = change
     return {
         "level": level,
