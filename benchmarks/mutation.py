@@ -115,7 +115,9 @@ def run_module(
             env = {
                 **os.environ,
                 "MUTATION_JOB": str(job),
-                "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+                "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]).rstrip(
+                    os.pathsep
+                ),
             }
             cmd = [
                 sys.executable,
@@ -133,7 +135,12 @@ def run_module(
                 *_tests(name),
             ]
             proc = subprocess.Popen(
-                cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+                cmd,
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
             seen = 0
             started: tuple[int, float, float] | None = None  # index, when, limit
@@ -148,11 +155,13 @@ def run_module(
                         print(f"  baseline: {rec['tests']} tests, {rec['seconds']} s", flush=True)
                     elif rec["event"] == "baseline_failed":
                         proc.wait()
-                        raise SystemExit(f"{name}: the unmutated selection fails at {rec['test']}; fix that first")
+                        raise SystemExit(
+                            f"{name}: the unmutated selection fails at {rec['test']}; fix that first:\n{rec['when']}"
+                        )
                     elif rec["event"] == "contaminated":
                         raise SystemExit(
                             f"{name}: {rec['test']} fails unmutated after the mutants ran: a mutant's "
-                            "effect outlived it, so the kills are suspect"
+                            f"effect outlived it, so the kills are suspect:\n{rec['when']}"
                         )
                     elif rec["event"] == "start":
                         started = (rec["index"], time.monotonic(), rec["limit"])
@@ -182,7 +191,9 @@ def run_module(
             proc.wait()
             left = [i for i in todo if i not in results]
             if left and not killed_hung:
-                raise SystemExit(f"{name}: the worker stopped with {len(left)} mutants left:\n{output[-3000:]}")
+                raise SystemExit(
+                    f"{name}: the worker stopped with {len(left)} mutants left:\n{output[-3000:]}"
+                )
             todo = left
     return results, baseline
 
@@ -221,7 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("modules", nargs="*", help=f"of {', '.join(MODULES)} (default: all present)")
     ap.add_argument("--sample", type=int, help="run N mutants drawn at random (per module)")
     ap.add_argument("--seed", type=int, default=0, help="seed of --sample (default 0)")
-    ap.add_argument("--list", action="store_true", help="list the mutants (and message-only ones); run nothing")
+    ap.add_argument(
+        "--list", action="store_true", help="list the mutants (and message-only ones); run nothing"
+    )
     ap.add_argument("--factor", type=float, default=10.0, help="a test's time limit: baseline x this (10)")
     ap.add_argument("--floor", type=float, default=5.0, help="a test's time limit: at least this (5 s)")
     ap.add_argument("--no-write", action="store_true", help="print only; leave benchmarks/results alone")

@@ -34,6 +34,7 @@ from __future__ import annotations
 import ast
 import copy
 from dataclasses import asdict, dataclass
+from dataclasses import field as dc_field
 from typing import Any
 
 _BINOP = {
@@ -101,6 +102,7 @@ class Mutant:
     func_path: list[str] | None  # outermost function holding it in its body (None: module level)
     top_names: list[str]  # names bound by the top-level statement it is in
     lines: list[int]  # first and last line of the statement (or header) that must run for it to matter
+    uses: list[int] = dc_field(default_factory=list)  # module level: the lines that read what it binds
 
     @property
     def key(self) -> str:
@@ -235,7 +237,21 @@ class _Walker:
             self._stmts(stmt, [("body", i)], scope=[], func=None, top=names, in_class=False)
         for k, m in enumerate(self.found):
             m.index = k
+            if m.func_path is None:
+                m.uses = self._uses(m)
         return self.found
+
+    def _uses(self, m: Mutant) -> list[int]:
+        """Lines that can observe a module-level mutant: those reading a name its top-level
+        statement binds (a def or class: every line of it, the names read elsewhere too)."""
+        top = next(s for s in self.tree.body if s.lineno <= m.line <= (s.end_lineno or s.lineno))
+        lines: set[int] = set()
+        if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            lines.update(range(top.lineno, (top.end_lineno or top.lineno) + 1))
+        for n in ast.walk(self.tree):
+            if isinstance(n, ast.Name) and n.id in m.top_names and isinstance(n.ctx, ast.Load):
+                lines.add(n.lineno)
+        return sorted(lines)
 
     @staticmethod
     def _bound(stmt: ast.stmt) -> list[str]:
@@ -404,7 +420,9 @@ class _Walker:
 
             self._add("boolean", node, path, ctx, span, self._desc(node, boolop), boolop)
         elif isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.Not, ast.USub)):
-            self._add("boolean", node, path, ctx, span, self._desc(node, lambda n: n.operand), lambda n: n.operand)
+            self._add(
+                "boolean", node, path, ctx, span, self._desc(node, lambda n: n.operand), lambda n: n.operand
+            )
         elif isinstance(node, ast.Constant):
             v = node.value
             if isinstance(v, bool):

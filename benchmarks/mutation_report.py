@@ -27,7 +27,7 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
         "| module | mutants | message-only | run | killed | survived | equivalent | score | score, equivalents as survivors | time | commit | command |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
-    for name, m in mods.items():
+    for m in mods.values():
         sample = f" (sample of {m['sample']['n']}, seed {m['sample']['seed']})" if m.get("sample") else ""
         out.append(
             f"| `{m['file']}`{sample} | {m['mutants']} | {len(m['message_only'])} | {m['run']} | {m['killed']} | "
@@ -45,13 +45,13 @@ def write_markdown(data: dict[str, Any], path: Path) -> None:
         if m["equivalent"]:
             out += ["Equivalent (no behaviour can tell them from the original):", ""]
             out += [
-                f"- line {r['line']}, `{r['scope']}`: {_code(r['desc'])} — {r['why']}" for r in m["equivalent"]
+                f"- line {r['line']}, `{r['scope']}`: {_code(r['desc'])} — {r['why']}"
+                for r in m["equivalent"]
             ]
             out.append("")
         if m["message_only"]:
             out += [
-                "<details><summary>Message-only mutants, not run "
-                f"({len(m['message_only'])})</summary>",
+                f"<details><summary>Message-only mutants, not run ({len(m['message_only'])})</summary>",
                 "",
             ]
             out += [f"- line {r['line']}, `{r['scope']}`: {_code(r['desc'])}" for r in m["message_only"]]

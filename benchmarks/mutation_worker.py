@@ -131,6 +131,26 @@ class _Patch:
         self._clear_caches()
 
 
+def _imported_elsewhere(module: Any, names: list[str]) -> bool:
+    """Does a module other than ``module`` (tests included) hold one of its ``names``' values?"""
+    for name in names:
+        value = module.__dict__.get(name)
+        if value is None or isinstance(value, (bool, int, float)):
+            continue  # small constants are shared objects: identity says nothing; see below
+        for m in list(sys.modules.values()):
+            d = getattr(m, "__dict__", None)
+            if m is not module and isinstance(d, dict) and d.get(name) is value:
+                return True
+    for name in names:
+        value = module.__dict__.get(name)
+        if isinstance(value, (bool, int, float)):
+            for m in list(sys.modules.values()):
+                d = getattr(m, "__dict__", None)
+                if m is not module and isinstance(d, dict) and name in d and d[name] == value:
+                    return True
+    return False
+
+
 def _alarm(signum: int, frame: Any) -> None:
     raise MutantTimeout()
 
@@ -140,8 +160,8 @@ def _run(session: pytest.Session, item: pytest.Item, nextitem: pytest.Item | Non
     reports = runtestprotocol(item, log=False, nextitem=nextitem)
     for r in reports:
         if r.failed:
-            timeout = "MutantTimeout" in str(r.longrepr)
-            return False, ("timeout" if timeout else r.when)
+            text = str(r.longrepr)
+            return False, ("timeout" if "MutantTimeout" in text else f"{r.when}: {text[-1500:]}")
     return True, ""
 
 
@@ -196,8 +216,11 @@ def pytest_runtestloop(session: pytest.Session) -> bool:
         if m.func_path:
             lo, hi = m.lines
             chosen = [it for it in order if any(lo <= n <= hi for n in lines[it.nodeid])]
+        elif _imported_elsewhere(module, m.top_names):
+            chosen = order  # another module reads the name too: its lines are not traced
         else:
-            chosen = order
+            uses = set(m.uses)
+            chosen = [it for it in order if uses & lines[it.nodeid]]
         limits = [max(job["floor"], took[it.nodeid] * job["factor"]) for it in chosen]
         _emit(out, {"event": "start", "index": index, "limit": sum(limits) + 30, "tests": len(chosen)})
         t0 = time.perf_counter()

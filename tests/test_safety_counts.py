@@ -28,9 +28,7 @@ def test_a_wiped_collection_is_refused_even_when_a_small_one_comes_first(kind, p
     live = {"contact": 3, "property": 2, "segment": 0, "topic": 0}
     live[kind] = 20
     reasons = refused(plan(changes, live))
-    assert reasons == [
-        f"the plan deletes 20 of 20 live {plural} (100%), more than max_delete_fraction 30%"
-    ]
+    assert reasons == [f"the plan deletes 20 of 20 live {plural} (100%), more than max_delete_fraction 30%"]
 
 
 def test_every_collection_over_its_fraction_is_named():
