@@ -296,6 +296,13 @@ def main(argv: list[str] | None = None) -> int:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
     ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain", "--", "resend_iac", "tests"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    commit += " + uncommitted changes" if dirty else ""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     command = "benchmarks/mutation.py " + " ".join(argv if argv is not None else sys.argv[1:])
     for name, summary in report.items():
