@@ -103,11 +103,13 @@ class Mutant:
     top_names: list[str]  # names bound by the top-level statement it is in
     lines: list[int]  # first and last line of the statement (or header) that must run for it to matter
     uses: list[int] = dc_field(default_factory=list)  # module level: the lines that read what it binds
+    occurrence: int = 1  # the n-th mutant of the same scope, operator and description
 
     @property
     def key(self) -> str:
         """Identifies the mutant across versions of the module (line numbers left out)."""
-        return f"{self.scope} | {self.op} | {self.desc}"
+        base = f"{self.scope} | {self.op} | {self.desc}"
+        return base if self.occurrence == 1 else f"{base} (#{self.occurrence})"
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -235,8 +237,10 @@ class _Walker:
         for i, stmt in enumerate(self.tree.body):
             names = self._bound(stmt)
             self._stmts(stmt, [("body", i)], scope=[], func=None, top=names, in_class=False)
+        seen: dict[str, int] = {}
         for k, m in enumerate(self.found):
             m.index = k
+            m.occurrence = seen[m.key] = seen.get(m.key, 0) + 1
             if m.func_path is None:
                 m.uses = self._uses(m)
         return self.found
