@@ -22,6 +22,7 @@ with ``subprocess``) is never mutated, and its lines are not recorded.
 from __future__ import annotations
 
 import builtins
+import gc
 import importlib
 import json
 import os
@@ -247,6 +248,8 @@ def pytest_runtestloop(session: pytest.Session) -> bool:
                         killer = item.nodeid
                         break
         finally:
+            if not gc.isenabled():  # a mutant that leaves the cyclic collector off
+                gc.enable()
             if patch is not None:
                 patch.undo()
             for fixturedef, request in reversed(_wide_fixtures):
