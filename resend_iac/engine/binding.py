@@ -105,7 +105,7 @@ def target_problem(
         if local_team is None:
             return (
                 "the plan was made with --local (the embedded emulator), and this apply targets "
-                f"{_describe(api_target(api[0], '')) if api else 'the API'}; apply it with `apply --local`, "
+                f"the API at {api[0].rstrip('/') if api else '(unknown)'}; apply it with `apply --local`, "
                 "or plan against the API"
             )
         if not hmac.compare_digest(str(recorded["local"]), local_team):
