@@ -130,6 +130,19 @@ def _field_problem(value: Any, kind: str, required: bool) -> str | None:
     return f"is {kind_of(value)}{_shown(value)}, not one of {', '.join(choices)}"
 
 
+def _problem(item: dict, fields: dict[str, tuple[str, bool]]) -> str | None:
+    for name, (kind, required) in fields.items():
+        value = item.get(name)
+        if (value is None and not required) or (kind == "string" and type(value) is str and value):
+            continue  # the common cases, fast
+        if kind == "boolean" and type(value) is bool:
+            continue
+        problem = _field_problem(value, kind, required)
+        if problem:
+            return f"'{name}' {problem}"
+    return None
+
+
 def check_item(item: Any, fields: dict[str, tuple[str, bool]], path: str, where: str) -> dict:
     """``item`` (an answer of ``GET path``, or one item of its list), checked against
     ``fields``; ``InvalidResponseError`` naming the route, ``where`` and the field otherwise."""
@@ -137,18 +150,19 @@ def check_item(item: Any, fields: dict[str, tuple[str, bool]], path: str, where:
         raise InvalidResponseError(
             200, "invalid_response", f"{where} is {kind_of(item)}, not an object", method="GET", path=path
         )
-    for name, (kind, required) in fields.items():
-        problem = _field_problem(item.get(name), kind, required)
-        if problem:
-            raise InvalidResponseError(
-                200, "invalid_response", f"{where}: '{name}' {problem}", method="GET", path=path
-            )
+    problem = _problem(item, fields)
+    if problem:
+        raise InvalidResponseError(200, "invalid_response", f"{where}: {problem}", method="GET", path=path)
     return item
 
 
 def check_listed(item: dict, fields: dict[str, tuple[str, bool]], path: str) -> dict:
     """One item of a list (``page_of`` checked its ``id``), named by its id."""
-    return check_item(item, fields, path, f"the item with id '{quoted(str(item.get('id')), 60)}'")
+    problem = _problem(item, fields)
+    if problem:
+        where = f"the item with id '{quoted(str(item.get('id')), 60)}'"
+        raise InvalidResponseError(200, "invalid_response", f"{where}: {problem}", method="GET", path=path)
+    return item
 
 
 def check_contact(body: Any, path: str) -> dict:
