@@ -14,6 +14,7 @@ from resend_iac.client import ResendClient, read_live
 from resend_iac.emulator import create_app
 from resend_iac.engine import ApplyError, diff, read_scope
 from resend_iac.engine import apply as engine_apply
+from resend_iac.engine.live import plan_live
 from resend_iac.model import Contact, Policy, Property, Segment, State, Topic
 
 pytestmark = pytest.mark.anyio  # (explicit: the conftest hook's marker misses parametrised fixtures)
@@ -38,14 +39,13 @@ async def read(client, desired: State) -> State:
 
 
 async def plan_and_apply(client, desired: State, **kw):
-    live = await read(client, desired)
-    plan = diff(desired, live, **kw)
+    plan, live = await plan_live(client, desired, **kw)  # reads what the consent rules need too
     result = await engine_apply(plan, client, live=live)
     return plan, result
 
 
 async def assert_converged(client, desired: State, **kw) -> None:
-    plan = diff(desired, await read(client, desired), **kw)
+    plan, _ = await plan_live(client, desired, **kw)
     assert plan.empty, [(c.action, c.kind, c.key, c.before, c.after) for c in plan.changes]
 
 

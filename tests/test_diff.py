@@ -214,9 +214,11 @@ def test_topic_updates_and_replacements_reset_subscriptions():
     assert (u.before, u.after) == ({"description": "old"}, {"description": "new"})
     (r,) = by(plan, "topic", "replace")
     assert r.key == "b" and r.after["default_subscription"] == "opt_out"
-    # after the replace the default is opt_out: x needs nothing, y must opt in again
-    (s,) = by(plan, "subscription")
-    assert (s.key, s.before, s.after) == ("y@x.com", {"b": "opt_out"}, {"b": "opt_in"})
+    # after the replace the default is opt_out: x's own opt-out is carried to the new topic
+    # (it stays explicit, #23), y must opt in again (the files declare it)
+    s, t = by(plan, "subscription")
+    assert (s.key, s.before, s.after) == ("x@x.com", {"b": "opt_out"}, {"b": "opt_out"})
+    assert (t.key, t.before, t.after) == ("y@x.com", {"b": "opt_out"}, {"b": "opt_in"})
 
 
 def test_subscription_defaults_count_for_unlisted_topics():

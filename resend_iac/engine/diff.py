@@ -16,10 +16,17 @@ Rules (see the package README for the user-facing version):
   one ``membership`` change per (contact, segment) added or removed. An authoritative segment
   loses the live members nobody declares in it (unless they are being deleted anyway); an
   additive segment never loses members.
-- Consent: a contact that is unsubscribed live is never resubscribed (``unsubscribed: false``),
-  and an explicit live topic ``opt_out`` is never flipped to ``opt_in``, unless
-  ``allow_resubscribe``; the change is left out of the plan with a warning. (Opting a contact in
-  to a topic it never set is a declared subscription, not a resubscription, and is planned.)
+- Consent (the rules are engine/consent.py's): a contact that is unsubscribed live is never
+  resubscribed (``unsubscribed: false``), an explicit live topic ``opt_out`` is never flipped to
+  ``opt_in``, nor is a contact unsubscribed live opted in, unless ``allow_resubscribe`` names it;
+  the change is left out of the plan with a warning. (Opting a contact in to a topic it never
+  set is a declared subscription, not a resubscription, and is planned.) A replaced topic keeps
+  every explicit opt-out (written to the new topic in the same apply); a default change that
+  would take a contact's own opt-in away is refused. A contact or topic the consent ledger
+  knows, created again, gets its recorded choices back.
+- Prune keeps a contact that is unsubscribed or opted out of a topic (or whose subscriptions
+  were not read) unless ``consent.prune_unsubscribed`` (``--prune-unsubscribed``), and one the
+  ledger remembers as ``protect: true``; the plan says why in its warnings.
 - Protect: a contact declared ``protect: true`` is never deleted.
 """
 
@@ -28,6 +35,8 @@ from __future__ import annotations
 import gc
 from typing import Any
 
+from resend_iac.engine import consent as valve
+from resend_iac.engine.consent import Consent
 from resend_iac.engine.fingerprint import fingerprints
 from resend_iac.engine.plan import KINDS, Change, Plan
 from resend_iac.errors import ResendIACError
@@ -70,10 +79,13 @@ def _contact_fields(c: Contact) -> dict[str, Any]:
 
 
 class _Differ:
-    def __init__(self, desired: State, live: State, allow_resubscribe: bool):
+    def __init__(self, desired: State, live: State, consent: Consent):
         self.desired = desired
         self.live = live
-        self.allow_resubscribe = allow_resubscribe
+        self.consent = consent
+        self.allow = consent.allow
+        self.remembered: dict[str, dict[str, str]] = {}  # ledger opt-outs of topics to create
+        self.carried: dict[str, dict[str, str]] = {}  # key -> {topic: "opt_out"} to write
         self.changes: list[Change] = []
         self.warnings: list[str] = []
         self.replaced_properties: set[str] = set()
@@ -107,6 +119,9 @@ class _Differ:
                 ),
                 None,
             )
+            if changed is not None and kind is TOPIC:  # consent carried, or refused (#23)
+                self._replace_topic(key, want, have)
+                continue
             if changed is not None:
                 replaced.add(key)
                 self.changes.append(
@@ -142,6 +157,26 @@ class _Differ:
     def topics(self) -> None:
         self._objects(TOPIC, self.desired.policy.prune_topics, self.replaced_topics)
 
+    def _replace_topic(self, name: str, want: Any, have: Any) -> None:
+        """A default_subscription change: refused while a contact's own opt-in would be lost;
+        else a replace that keeps undeclared fields and carries every explicit opt-out."""
+        old, new = have.default_subscription, want.default_subscription
+        explicit, unread = valve.explicit_choices(self.live, name, skip=self.deleted_contacts)
+        carried, refused = valve.carry_topic(new, explicit, valve.declared_choices(self.desired, name))
+        if refused:
+            self.warnings.append(valve.refused_words(name, old, new, refused))
+            return
+        self.replaced_topics.add(name)
+        after = TOPIC.plan_fields(want)
+        for f in ("description", "visibility"):  # undeclared: kept as they are live
+            if f not in after and is_set(getattr(have, f)):
+                after[f] = getattr(have, f)
+        self.changes.append(Change("replace", "topic", name, TOPIC.plan_fields(have), after, id=have.id))
+        total = len(self.live.contacts) - len(self.deleted_contacts)
+        self.warnings.append(valve.replace_words(name, old, new, explicit, total, unread))
+        for key in carried:
+            self.carried.setdefault(key, {})[name] = valve.OPT_OUT
+
     # -- contacts -------------------------------------------------------------------
 
     def _topic_default(self, name: str) -> str:
@@ -151,29 +186,79 @@ class _Differ:
             return self.desired.topics[name].default_subscription
         return "opt_in"
 
-    def contacts(self) -> None:
-        policy = self.desired.policy
-        # Every topic's default, once (topics() has settled which are replaced).
-        self._defaults = {n: self._topic_default(n) for n in (*self.live.topics, *self.desired.topics)}
-        if policy.prune_contacts:
+    def prune(self) -> None:
+        """Contacts no file declares, deleted when the policy prunes them (before topics():
+        a topic replace is not refused for the choices of contacts deleted anyway)."""
+        if self.desired.policy.prune_contacts:
             for key, have in self.live.contacts.items():
                 if key in self.desired.contacts:
                     continue  # declared (protected or not): never deleted
+                if self._keep(have):
+                    continue
                 before = CONTACT.plan_fields(have)
                 before["segments"] = sorted(have.segments)
                 self.deleted_contacts.add(key)
                 self.changes.append(
                     Change("delete", "contact", key, before, None, id=have.id, email=have.email)
                 )
+
+    def contacts(self) -> None:
+        # Every topic's default, once (topics() has settled which are replaced).
+        self._defaults = {n: self._topic_default(n) for n in (*self.live.topics, *self.desired.topics)}
+        ledger = self.consent.ledger
+        new_topics = [n for n in self.desired.topics if n not in self.live.topics]
+        self.remembered = valve.remembered_opt_outs(ledger, self.live, new_topics, self.deleted_contacts)
+        for key, topics in self.remembered.items():
+            for name in topics:
+                self.carried.setdefault(key, {})[name] = valve.OPT_OUT
+        known_topics = sorted({*self.live.topics, *self.desired.topics})
         for key, want in self.desired.contacts.items():
-            found = self.live.contacts.get(key)
-            if found is None:
-                self.changes.append(
-                    Change("create", "contact", key, None, _contact_fields(want), email=want.email)
-                )
+            have = self.live.contacts.get(key)
+            if have is None:
+                after = _contact_fields(want)
+                if ledger is not None:
+                    self.warnings += valve.ledger_create(after, key, ledger, known_topics, self.allow)
+                self.changes.append(Change("create", "contact", key, None, after, email=want.email))
             else:
-                self._contact_update(key, want, found)
-                self._subscriptions(key, want, found)
+                self._contact_update(key, want, have)
+                self._subscriptions(key, want, have)
+        self._carry()
+
+    def _keep(self, have: Contact) -> bool:
+        """Prune keeps a live contact whose deletion would delete its own choices (unless
+        --prune-unsubscribed), whose subscriptions were not read, or that was protected."""
+        ledger = self.consent.ledger
+        if ledger is not None and ledger.is_protected(have.id):
+            self.warnings.append(valve.kept_protected(have.email))
+            return True
+        if self.consent.prune_unsubscribed:
+            return False
+        reasons = valve.holds_consent(have)
+        if not isinstance(have.topics, dict) and self.live.topics:
+            reasons.append("of unknown topic subscriptions (not read)")
+        if reasons:
+            self.warnings.append(valve.kept_by_prune(have.email, reasons))
+            return True
+        return False
+
+    def _carry(self) -> None:
+        """Write the carried opt-outs (a replaced topic's, the ledger's for a topic created
+        again), into the contact's one subscription change."""
+        if not self.carried:
+            return
+        existing = {c.key: c for c in self.changes if c.kind == "subscription"}
+        for key, topics in sorted(self.carried.items()):
+            have = self.live.contacts.get(key)
+            if have is None or key in self.deleted_contacts:
+                continue
+            change = existing.get(key)
+            if change is None:
+                change = Change("update", "subscription", key, {}, {}, id=have.id, email=have.email)
+                self.changes.append(change)
+            for name, sub in topics.items():
+                if name not in change.after:
+                    change.before[name] = self._defaults.get(name, "opt_in")
+                    change.after[name] = sub
 
     def _contact_update(self, key: str, want: Contact, have: Contact) -> None:
         # Scalars compare per field; the properties map by DeepDiff (numbers by value, 5 == 5.0,
@@ -188,11 +273,8 @@ class _Differ:
             if f.same(w, h):
                 continue
             h = f.norm(h)
-            if f.resubscribes(h, w) and not self.allow_resubscribe:
-                self.warnings.append(
-                    f"{want.email}: {f.name} live; not resubscribed (consent is not ours to flip). "
-                    "Pass --allow-resubscribe if the contact asked to be resubscribed."
-                )
+            if f.resubscribes(h, w) and not self.allow.allows(key):
+                self.warnings.append(valve.not_resubscribed(want.email))
                 continue
             before[f.name], after[f.name] = h, f.norm(w)
         wp = want.properties
@@ -233,24 +315,24 @@ class _Differ:
         if ht is UNSET:
             raise DiffError(f"{want.email}: live topic subscriptions were not read (read_live scope)")
         # Fast check first (no sorting, no per-topic calls): most contacts match.
-        replaced, defaults = self.replaced_topics, self._defaults
-        for name, w in wt.items():
-            explicit = None if name in replaced else ht.get(name)
-            if w != (explicit or defaults.get(name, "opt_in")):
-                break
-        else:
-            return
+        replaced, defaults, remembered = self.replaced_topics, self._defaults, self.remembered.get(key)
+        if not replaced and not remembered:
+            for name, w in wt.items():
+                if w != (ht.get(name) or defaults.get(name, "opt_in")):
+                    break
+            else:
+                return
         before, after = {}, {}
+        carried = self.carried.get(key, {})
         for name, w in sorted(wt.items()):
-            explicit = None if name in self.replaced_topics else ht.get(name)
+            # A replaced topic keeps the contact's opt-out (carried); a topic created again
+            # gets the ledger's; its other explicit choices go with the old topic.
+            explicit = carried.get(name) if name in replaced or name in (remembered or ()) else ht.get(name)
             effective = explicit or self._topic_default(name)
             if w == effective:
                 continue
-            if explicit == "opt_out" and w == "opt_in" and not self.allow_resubscribe:
-                self.warnings.append(
-                    f"{want.email}: opted out of topic {name!r} live; not opted in again (consent is "
-                    "not ours to flip). Pass --allow-resubscribe if the contact asked for it."
-                )
+            if valve.opt_in_blocked(explicit, w, have.unsubscribed) and not self.allow.allows(key):
+                self.warnings.append(valve.not_opted_in(want.email, name, explicit != valve.OPT_OUT))
                 continue
             before[name], after[name] = effective, w
         if after:
@@ -329,24 +411,29 @@ def _leave_case_collisions_alone(d: _Differ, live: State) -> None:
         )
 
 
-def diff(desired: State, live: State, *, allow_resubscribe: bool = False) -> Plan:
-    """The plan that makes ``live`` match ``desired`` (see the module docstring)."""
+def diff(
+    desired: State, live: State, *, allow_resubscribe: Any = False, consent: Consent | None = None
+) -> Plan:
+    """The plan that makes ``live`` match ``desired`` (see the module docstring).
+    ``allow_resubscribe``: True, or the emails allowed (engine.consent.Allow); ``consent``
+    adds --prune-unsubscribed and the consent ledger."""
     # The diff allocates only short-lived objects (freed by reference counting) and keeps
     # few: with millions of contacts in the two States, each full cyclic-GC pass would
     # re-scan all of them for nothing (as in config.loader).
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _diff(desired, live, allow_resubscribe)
+        return _diff(desired, live, Consent.of(consent, allow_resubscribe))
     finally:
         if enabled:
             gc.enable()
 
 
-def _diff(desired: State, live: State, allow_resubscribe: bool) -> Plan:
-    d = _Differ(desired, live, allow_resubscribe)
+def _diff(desired: State, live: State, consent: Consent) -> Plan:
+    d = _Differ(desired, live, consent)
     d.properties()
     d.segments()
+    d.prune()
     d.topics()
     d.contacts()
     d.memberships()
@@ -377,6 +464,7 @@ def _diff(desired: State, live: State, allow_resubscribe: bool) -> Plan:
         },
         warnings=d.warnings,
         policy=_policy_dict(desired.policy),
+        consent=consent.to_plan(),
         scope={"property_emails": property_emails, "topic_emails": topic_emails},
         verify={
             "fingerprint": verify_fingerprint,

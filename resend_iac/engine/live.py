@@ -39,6 +39,7 @@ from typing import Any
 from resend_iac.client import EVERY_CONTACT, read_live
 from resend_iac.engine.broadcasts import check_broadcasts
 from resend_iac.engine.cache import Entry, RefreshCache, holds
+from resend_iac.engine.consent import Consent
 from resend_iac.engine.diff import diff, read_scope
 from resend_iac.engine.plan import Plan
 from resend_iac.engine.ports import Client
@@ -262,19 +263,71 @@ async def read_for(
     return live, policy.freshness(live), policy.fresh
 
 
+def consent_reads(desired: State, live: State, fresh: Collection[str] = ()) -> list[str]:
+    """Contacts whose topic subscriptions the consent rules need read beyond the diff's scope
+    (engine/consent.py): every live contact when a topic is replaced or deleted (its explicit
+    choices are carried, counted or remembered), else the contacts prune would delete (it keeps
+    those who opted out). ``fresh``: contacts whose whole subscription map was read already."""
+    if not live.topics:
+        return []
+    pruned_topics = desired.policy.prune_topics and any(n not in desired.topics for n in live.topics)
+    replaced = any(
+        n in live.topics and live.topics[n].default_subscription != t.default_subscription
+        for n, t in desired.topics.items()
+    )
+    fresh = set(fresh)
+    if pruned_topics or replaced:
+        return [k for k, c in live.contacts.items() if k not in fresh or not isinstance(c.topics, dict)]
+    if desired.policy.prune_contacts:
+        return [
+            k
+            for k, c in live.contacts.items()
+            if k not in desired.contacts and not isinstance(c.topics, dict)
+        ]
+    return []
+
+
+async def read_topics(client: Any, live: State, keys: Collection[str], concurrency: int = 8) -> None:
+    """Read the topic subscriptions of the live contacts ``keys`` into ``live`` (the client's
+    limiter paces the requests; at most ``concurrency`` at a time)."""
+    import asyncio
+
+    names = {t.id: n for n, t in live.topics.items() if t.id}
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(key: str) -> None:
+        contact = live.contacts[key]
+        async with sem:
+            items = await client.list_contact_topics(contact.id or contact.email)
+        contact.topics = {
+            names[i["id"]]: i["subscription"] for i in items if i.get("id") in names and i.get("subscription")
+        }
+
+    await asyncio.gather(*(one(k) for k in keys if k in live.contacts))
+
+
 async def plan_live(
     client: Client,
     desired: State,
     *,
-    allow_resubscribe: bool = False,
+    allow_resubscribe: Any = False,
     refresh: Refresh | None = None,
     scope: Scope | None = None,
     progress: Any = None,
+    consent: Consent | None = None,
 ) -> tuple[Plan, State]:
-    """(plan, live): read what the diff of ``desired`` needs (with the refresh policy), diff."""
+    """(plan, live): read what the diff of ``desired`` needs (with the refresh policy), and what
+    the consent rules need (``consent_reads``), tell the consent ledger what was seen, diff."""
     scope = scope or Scope.of(desired)
+    consent = Consent.of(consent, allow_resubscribe)
     live, freshness, fresh = await read_for(client, desired, refresh=refresh, scope=scope, progress=progress)
-    plan = diff(desired, live, allow_resubscribe=allow_resubscribe)
+    extra = consent_reads(desired, live, fresh & scope.topic_emails)
+    if extra:
+        await read_topics(client, live, extra)
+    if consent.ledger is not None:
+        consent.ledger.observe(live)
+        consent.ledger.observe_protect(desired, live)
+    plan = diff(desired, live, consent=consent)
     # plan.fingerprint covers the state the plan was computed from, served contacts' declared
     # values included; apply --plan checks the verify fingerprint, which covers only the details
     # of the contacts the plan changes: all read in this run (see _Policy._proves).

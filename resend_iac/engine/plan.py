@@ -126,6 +126,9 @@ class Plan:
     # scheduled_at}, "change": {kind, key, action}, "message", ...}; "refuse" ones stop apply
     # without --force. Empty when none is affected (or the plan touches nothing they use).
     broadcasts: list[dict[str, Any]] = field(default_factory=list)
+    # The consent options the plan was made with (engine/consent.py): {"allow_resubscribe":
+    # "*" or [emails], "prune_unsubscribed": true}; apply --plan applies it with them.
+    consent: dict[str, Any] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -172,6 +175,7 @@ class Plan:
             **({"target": dict(self.target)} if self.target else {}),
             **{k: getattr(self, k) for k in ("nonce", "created_at", "expires_at") if getattr(self, k)},
             **({"broadcasts": [dict(b) for b in self.broadcasts]} if self.broadcasts else {}),
+            **({"consent": dict(self.consent)} if self.consent else {}),
         }
 
     @classmethod
@@ -195,4 +199,5 @@ class Plan:
             target=dict(data["target"]) if isinstance(data.get("target"), dict) else None,
             **{k: data[k] for k in ("nonce", "created_at", "expires_at") if isinstance(data.get(k), str)},
             broadcasts=[dict(b) for b in data.get("broadcasts") or () if isinstance(b, dict)],
+            consent=dict(data["consent"]) if isinstance(data.get("consent"), dict) else {},
         )
