@@ -34,6 +34,15 @@ Safe where the real API is hostile or unknown (docs/emulator.md):
   what a lagging list leaves out a GET by email); a row created before its import
   (``created_at``) existed and was skipped, and gets its declared fields, segments and
   topics as above.
+- Consent writes are conditional on a read (engine/consent.py): every subscription and
+  ``unsubscribed`` write is preceded by a read of that contact in this apply, and a choice the
+  contact made since the plan (an opt-out, an unsubscribe) is left alone with a warning; a
+  resubscription the plan shows goes through only when the plan was made allowing it for
+  that contact. An imported row is taken as ours only when its import created every row of
+  its group and the row is as the import made it (never by comparing timestamps); its opt-ins
+  are still written only after reading its subscriptions. A contact to delete is read first:
+  one that holds consent (unsubscribed, opted out) is kept unless the plan was made with
+  ``--prune-unsubscribed``, and what was read goes to the consent ledger.
 
 Dispatch, as in octoDNS: ``_apply_<kind>_<action>``.
 """
@@ -50,6 +59,8 @@ from typing import Any
 
 from resend_iac.client import NotFoundError
 from resend_iac.client.reader import Progress  # one progress type: (done, total or None, what)
+from resend_iac.engine import consent as valve
+from resend_iac.engine.consent import Consent
 from resend_iac.engine.plan import Change, Plan
 from resend_iac.engine.ports import Client
 from resend_iac.errors import ResendIACError
@@ -199,10 +210,11 @@ class _Applier:
         live: State | None,
         progress: Progress | None,
         concurrency: int,
-        allow_resubscribe: bool = False,
+        consent: Consent | None = None,
     ):
         self.plan = plan
-        self.allow_resubscribe = allow_resubscribe
+        self.consent = consent or Consent()
+        self.allow = self.consent.allow
         self.import_status: dict[int, dict[str, Any]] = {}  # id(group) -> final import status
         self.client = client
         self.live = live
@@ -232,7 +244,8 @@ class _Applier:
                 self.topic_defaults.setdefault(n, t.default_subscription)
             return
         needs = any(
-            c.kind in ("membership", "subscription") or (c.kind == "contact" and c.action == "create")
+            c.kind in ("membership", "subscription")
+            or (c.kind == "contact" and c.action in ("create", "delete"))
             for c in self.plan.changes
         )
         if needs:
@@ -266,17 +279,18 @@ class _Applier:
 
         async def one(change: Change) -> None:
             method = getattr(self, f"_apply_{change.kind}_{change.action}")
-            if change.kind == "contact" and change.action == "create":
+            if (change.kind, change.action) in (("contact", "create"), ("subscription", "update")):
                 lock: Any = _NoLock()  # takes the semaphore per request (several requests)
             else:
                 lock = self.sem
             async with lock:
                 try:
-                    await method(change)
+                    left_alone = await method(change) is False  # consent: nothing written
                 except Exception as e:  # collected; the phase finishes, the next one does not start
                     errors.append((change, e))
                     return
-            self._done(change)
+            if not left_alone:
+                self._done(change)
 
         async def guarded(fn: Callable[[], Awaitable[None]]) -> None:
             try:
@@ -385,11 +399,8 @@ class _Applier:
             want, have = after[f.name], f.from_api(live)
             if f.same(want, have):
                 continue
-            if f.resubscribes(have, want) and not self.allow_resubscribe:
-                self._warn(
-                    f"{label}: existed live as {f.name}; not resubscribed (consent is "
-                    "not ours to flip). Pass --allow-resubscribe if the contact asked for it."
-                )
+            if f.resubscribes(have, want) and not self.allow.allows(c.key):
+                self._warn(valve.not_resubscribed(label))
                 continue
             patch[f.api] = want
         have = {
@@ -411,45 +422,89 @@ class _Applier:
                     async with self.sem:
                         await self.client.add_contact_segment(ref, sid)
         if after.get("topics"):
-            await self._set_topics(ref, label, after["topics"])
+            unsubscribed = live.get("unsubscribed") is True and patch.get("unsubscribed") is not False
+            await self._set_topics(ref, label, after["topics"], c.key, unsubscribed=unsubscribed)
         self.result.existing += 1
 
-    async def _set_topics(self, ref: str, label: str, wanted: dict[str, str], *, ours: bool = False) -> None:
-        """Set ``wanted`` subscriptions of a live contact, after reading its own: an opt-out
-        is never turned into an opt-in without ``allow_resubscribe``. ``ours``: the contact
-        was created by this apply's own import a moment ago, so it has no subscription of its
-        own to guard and is not read first (one request a contact, not two)."""
-        explicit: dict[Any, Any] = {}
-        if not ours:
-            async with self.sem:
-                explicit = {
-                    t.get("id"): t.get("subscription") for t in await self.client.list_contact_topics(ref)
-                }
+    async def _set_topics(
+        self,
+        ref: str,
+        label: str,
+        wanted: dict[str, str],
+        key: str,
+        *,
+        unsubscribed: bool = False,
+        planned: dict[str, Any] | None = None,
+    ) -> bool:
+        """Set ``wanted`` subscriptions of a live contact, right after reading its own: an
+        opt-out (or an unsubscribed contact) is never opted in without the allowance for
+        that contact; a topic already as wanted is not written. ``planned``: what the plan
+        saw before (a subscription change): an opt-in over an opt-out the plan did not see is
+        the contact's choice since, and left alone. Returns whether anything was written."""
+        async with self.sem:
+            explicit = {
+                t.get("id"): t.get("subscription") for t in await self.client.list_contact_topics(ref)
+            }
         topics = []
         for name, sub in sorted(wanted.items()):
             tid = self._topic_id(name)
             was = explicit.get(tid)
-            if was == sub:
+            if was == sub or (was is None and sub == self.topic_defaults.get(name) and planned is None):
                 continue
-            if was == "opt_out" and sub == "opt_in" and not self.allow_resubscribe:
-                self._warn(
-                    f"{label}: opted out of topic {name!r} live; not opted in again "
-                    "(consent is not ours to flip)."
-                )
+            if valve.opt_in_blocked(was, sub, unsubscribed) and not (
+                self.allow.allows(key) and (planned is None or planned.get(name) == was or was is None)
+            ):
+                self._warn(valve.not_opted_in(label, name, was != valve.OPT_OUT))
                 continue
             topics.append({"id": tid, "subscription": sub})
         if topics:
             async with self.sem:
                 await self.client.update_contact_topics(ref, topics)
+        return bool(topics)
 
-    async def _apply_contact_update(self, c: Change) -> None:
-        payload = CONTACT.update_payload(_after(c))
-        if "properties" in _after(c):
-            payload["properties"] = dict(_after(c)["properties"])
-        await self.client.update_contact(c.id or c.email or c.key, payload)
+    async def _apply_contact_update(self, c: Change) -> bool | None:
+        payload = CONTACT.update_payload(c.after)
+        if "properties" in c.after:
+            payload["properties"] = dict(c.after["properties"])
+        ref = c.id or c.email or c.key
+        if "unsubscribed" in payload:  # a consent write: read the contact right before
+            fresh = (await self.client.get_contact(ref)).get("unsubscribed") is True
+            if fresh == payload["unsubscribed"]:
+                del payload["unsubscribed"]
+            elif valve.resubscribes(fresh, payload["unsubscribed"]) and not self.allow.allows(c.key):
+                self._warn(valve.not_resubscribed(c.label))
+                del payload["unsubscribed"]
+        if not payload:
+            return False
+        await self.client.update_contact(ref, payload)
+        return None
 
-    async def _apply_contact_delete(self, c: Change) -> None:
-        await _gone_is_done(self.client.delete_contact(c.id or c.email or c.key))
+    async def _apply_contact_delete(self, c: Change) -> bool | None:
+        """Read the contact right before: one that holds consent is kept (unless the plan
+        was made with --prune-unsubscribed), one the ledger protects is kept; what was read
+        goes to the consent ledger first."""
+        ref = c.id or c.email or c.key
+        ledger = self.consent.ledger
+        if ledger is not None and ledger.is_protected(c.id):
+            self._warn(valve.kept_protected(c.label))
+            return False
+        try:
+            item = await self.client.get_contact(ref)
+            topics = await self.client.list_contact_topics(ref) if self.topic_ids else []
+        except NotFoundError:
+            return None  # gone already: what the plan wanted holds
+        if ledger is not None:
+            names = {tid: n for n, tid in self.topic_ids.items()}
+            subs = {names[t["id"]]: t.get("subscription") for t in topics if t.get("id") in names}
+            ledger.saw_contact(item.get("email") or c.label, item.get("unsubscribed"), subs)
+        if valve.item_holds_consent(item, topics) and not self.consent.prune_unsubscribed:
+            reasons = ["unsubscribed"] if item.get("unsubscribed") is True else []
+            if any(t.get("subscription") == valve.OPT_OUT for t in topics):
+                reasons.append("opted out of a topic")
+            self._warn(valve.kept_by_prune(c.label, reasons))
+            return False
+        await _gone_is_done(self.client.delete_contact(ref))
+        return None
 
     async def _contacts(self, changes: list[Change]) -> None:
         groups: dict[tuple[Any, ...], list[Change]] = {}
@@ -602,11 +657,16 @@ class _Applier:
                         await self.client.create_contact(self._contact_payload(_after(c)))
                     self.result.retried += 1
                 else:
+                    # Taken as the import's row when the import created every row of the group,
+                    # or the contact is no older than the import, and it is unsubscribed only if
+                    # declared so. This decides only what is read and re-written (cost): its
+                    # opt-ins are written after a read of its subscriptions all the same.
                     status = self.import_status.get(id(group)) or {}
-                    if not (
+                    ours = (
                         self._all_created(group)
                         or _not_before(found.get("created_at"), status.get("created_at"))
-                    ):
+                    ) and bool(found.get("unsubscribed")) == bool(c.after.get("unsubscribed"))
+                    if not ours:
                         if "properties" not in found:  # a list item: read it whole
                             async with self.sem:
                                 found = await self.client.get_contact(found.get("id") or _after(c)["email"])
@@ -616,7 +676,8 @@ class _Applier:
                             found.get("id") or _after(c)["email"],
                             _after(c)["email"],
                             self.after_import[id(group)],
-                            ours=True,
+                            c.key,
+                            unsubscribed=found.get("unsubscribed") is True,
                         )
                     self.result.imported += 1
             except Exception as e:
@@ -638,9 +699,17 @@ class _Applier:
             self.client.remove_contact_segment(c.id or c.email or c.key, self._segment_id(_parent(c)))
         )
 
-    async def _apply_subscription_update(self, c: Change) -> None:
-        topics = [{"id": self._topic_id(t), "subscription": s} for t, s in sorted(_after(c).items())]
-        await self.client.update_contact_topics(c.id or c.email or c.key, topics)
+    async def _apply_subscription_update(self, c: Change) -> bool:
+        """Conditional on a read of the contact's subscriptions right before (``_set_topics``;
+        the contact's ``unsubscribed`` from the plan's read: a list item carries it)."""
+        ref = c.id or c.email or c.key
+        unsubscribed = False
+        if any(s == valve.OPT_IN for s in c.after.values()):  # an opt-in: is it unsubscribed now?
+            async with self.sem:
+                unsubscribed = (await self.client.get_contact(ref)).get("unsubscribed") is True
+        return await self._set_topics(
+            ref, c.label, dict(c.after), c.key, unsubscribed=unsubscribed, planned=c.before or {}
+        )
 
     _apply_subscription_create = _apply_subscription_update
 
@@ -699,11 +768,15 @@ async def apply(
     progress: Progress | None = None,
     live: State | None = None,
     concurrency: int = CONCURRENCY,
-    allow_resubscribe: bool = False,
+    allow_resubscribe: Any = False,
+    consent: Consent | None = None,
 ) -> ApplyResult:
     """Carry out ``plan`` with ``client`` (a ResendClient). ``live``, when given, is the
     live state the plan was checked against (its segment/topic ids save two list requests).
     ``allow_resubscribe``: a contact planned as new that turns out to exist unsubscribed
     (or opted out of a topic) may be resubscribed when the files say so; without it, never.
     Raises ApplyError when requests fail (the phase finishes, later phases do not start)."""
-    return await _Applier(plan, client, live, progress, concurrency, allow_resubscribe).run()
+    if consent is None:
+        consent = Consent.from_plan(plan.consent) if plan.consent else Consent()
+    consent = Consent.of(consent, allow_resubscribe)
+    return await _Applier(plan, client, live, progress, concurrency, consent).run()
