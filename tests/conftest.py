@@ -58,8 +58,11 @@ def _refresh_cache_for_servers(tmp_path_factory: pytest.TempPathFactory) -> Iter
 def _refresh_cache_per_test(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Each test its own refresh cache (engine/cache.py), never one in the working directory."""
-    monkeypatch.setenv("RESEND_IAC_CACHE", str(tmp_path_factory.mktemp("cache") / "cache.sqlite"))
+    """Each test its own refresh cache (engine/cache.py) and consent ledger (engine/ledger.py),
+    never one in the working directory or beside the repository's examples."""
+    where = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("RESEND_IAC_CACHE", str(where / "cache.sqlite"))
+    monkeypatch.setenv("RESEND_IAC_LEDGER", str(where / "consent-ledger.json"))
 
 
 @pytest.fixture

@@ -14,19 +14,24 @@ from resend_iac.cli import main
 from resend_iac.cli.common import (
     Command,
     Exit,
+    consent_options,
     echo,
     err,
     load_files,
     make_client,
+    make_consent,
     make_refresh,
+    open_ledger,
     refresh_options,
     render,
+    save_ledger,
     target_options,
     with_status,
 )
 from resend_iac.cli.target import LOCAL_DB_ENV, live_endpoint, local_db_path
 from resend_iac.engine import ApplyError, Plan, PlanFileError, SafetyError, load_plan
 from resend_iac.engine.binding import Ledger, check_binding
+from resend_iac.engine.consent import Consent
 from resend_iac.engine.run import StalePlanError, converge
 
 PROGRESS_MIN = 20  # show a progress bar for applies of at least this many changes
@@ -97,7 +102,7 @@ def _is_saved_plan(path: str) -> bool:
 )
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--force", is_flag=True, help="Apply even if the plan exceeds the policy's safety thresholds.")
-@click.option("--allow-resubscribe", is_flag=True, help="Resubscribe contacts that are unsubscribed live.")
+@consent_options
 @refresh_options
 @target_options
 def apply_command(
@@ -106,6 +111,8 @@ def apply_command(
     auto_approve,
     force,
     allow_resubscribe,
+    prune_unsubscribed,
+    ledger_file,
     refresh_mode,
     refresh_budget,
     cache_file,
@@ -127,8 +134,11 @@ def apply_command(
             saved = load_plan(plan_file)
         except PlanFileError as e:
             raise Exit(1, f"error: {e}") from None
-        if allow_resubscribe:
-            err("note: --allow-resubscribe has no effect with --plan (the plan was made without or with it)")
+        if allow_resubscribe or prune_unsubscribed:
+            err(
+                "note: --allow-resubscribe and --prune-unsubscribed have no effect with --plan "
+                "(the plan was made without or with them)"
+            )
         desired = None
     else:
         desired = load_files(paths)
@@ -139,6 +149,11 @@ def apply_command(
     client = make_client(local, api_key, api_url, paths, db=db)
     refresh = make_refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache)
     ledger = _bound(saved, local, Path(db) if db else local_db_path(paths), api_key, api_url, refresh)
+    consent_ledger = open_ledger(paths, ledger_file, local)
+    if saved is not None:
+        consent = Consent.from_plan(saved.consent, consent_ledger)
+    else:
+        consent = make_consent(allow_resubscribe, prune_unsubscribed, consent_ledger)
 
     def review(plan: Plan) -> bool:
         echo(render(plan, "text", False))
@@ -161,7 +176,7 @@ def apply_command(
                     client,
                     desired,
                     saved=saved,
-                    allow_resubscribe=allow_resubscribe,
+                    consent=consent,
                     refresh=refresh,
                     force=force,
                     review=review,
@@ -193,6 +208,7 @@ def apply_command(
     try:
         asyncio.run(run())
     finally:
+        save_ledger(consent_ledger)  # what was seen, even when the apply failed half-way
         if ledger is not None and local:
             ledger.close()
 

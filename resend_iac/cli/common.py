@@ -36,10 +36,94 @@ class Command(click.Command):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         try:
-            return super().parse_args(ctx, args)
+            return super().parse_args(ctx, allow_resubscribe_args(args))
         except click.UsageError as e:
             e.exit_code = 1  # type: ignore[misc]  # an instance attribute of click's exceptions
             raise
+
+
+ALLOW_FLAG = "--allow-resubscribe"
+
+
+def allow_resubscribe_args(args: list[str]) -> list[str]:
+    """``--allow-resubscribe`` takes an optional EMAIL: followed by an email (a word with "@"
+    that is no existing path) it names that contact; alone it keeps its old meaning (every
+    contact the files say), passed on as ``--allow-resubscribe=*``."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--":
+            out.extend(args[i:])
+            break
+        if arg == ALLOW_FLAG:
+            nxt = args[i + 1] if i + 1 < len(args) else None
+            if nxt is not None and "@" in nxt and not nxt.startswith("-") and not os.path.exists(nxt):
+                out.append(f"{ALLOW_FLAG}={nxt}")
+                i += 2
+                continue
+            out.append(f"{ALLOW_FLAG}=*")
+        else:
+            out.append(arg)
+        i += 1
+    return out
+
+
+def consent_options(fn: Callable) -> Callable:
+    """--allow-resubscribe [EMAIL], --prune-unsubscribed, --ledger (engine/consent.py)."""
+
+    @click.option(
+        ALLOW_FLAG,
+        "allow_resubscribe",
+        multiple=True,
+        metavar="[EMAIL]",
+        help="Resubscribe (or opt in again) this contact, unsubscribed or opted out live, as the "
+        "files say; repeatable. Alone: every such contact the files name.",
+    )
+    @click.option(
+        "--prune-unsubscribed",
+        is_flag=True,
+        help="Let prune delete contacts that are unsubscribed or opted out of a topic "
+        "(their choice stays in the consent ledger).",
+    )
+    @click.option(
+        "--ledger",
+        "ledger_file",
+        metavar="PATH",
+        default=None,
+        help="The consent ledger (default: $RESEND_IAC_LEDGER or consent-ledger.json beside the "
+        "declared files). Commit it.",
+    )
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kw: Any) -> Any:
+        return fn(*args, **kw)
+
+    return wrapper
+
+
+def open_ledger(paths: Any, ledger_file: str | None, local: bool = False) -> Any:
+    from resend_iac.engine.ledger import Ledger, LedgerError, ledger_path
+
+    try:
+        return Ledger.open(ledger_path(paths, ledger_file), "re_local" if local else None)
+    except LedgerError as e:
+        raise Exit(1, f"error: {e}") from None
+
+
+def save_ledger(ledger: Any) -> None:
+    if ledger is None:
+        return
+    try:
+        if ledger.save():
+            err(f"Recorded what was seen in the consent ledger {os.path.relpath(ledger.path)} (commit it).")
+    except OSError as e:
+        raise Exit(1, f"error: cannot write the consent ledger {ledger.path}: {e.strerror or e}") from None
+
+
+def make_consent(allow: tuple[str, ...], prune_unsubscribed: bool, ledger: Any) -> Any:
+    from resend_iac.engine.consent import Allow, Consent
+
+    return Consent(Allow.of(list(allow)), prune_unsubscribed, ledger)
 
 
 def err(message: str) -> None:
@@ -281,12 +365,17 @@ async def read_with_status(client: Any, property_emails, topic_emails) -> State:
 
 
 async def plan_with_status(
-    client: Any, desired: State, allow_resubscribe: bool, refresh: Refresh | None = None
+    client: Any, desired: State, allow_resubscribe: Any, refresh: Refresh | None = None, consent: Any = None
 ) -> tuple[Plan, State]:
     """plan_live, with a status line on stderr while it reads (on a terminal only)."""
     return await with_status(
         lambda progress: plan_live(
-            client, desired, allow_resubscribe=allow_resubscribe, refresh=refresh, progress=progress
+            client,
+            desired,
+            allow_resubscribe=allow_resubscribe,
+            refresh=refresh,
+            progress=progress,
+            consent=consent,
         )
     )
 

@@ -12,15 +12,19 @@ from resend_iac.cli import main
 from resend_iac.cli.common import (
     Command,
     Exit,
+    consent_options,
     echo,
     err,
     load_files,
     make_client,
+    make_consent,
     make_refresh,
+    open_ledger,
     plan_with_status,
     refresh_options,
     render,
     safety_note,
+    save_ledger,
     target_options,
 )
 from resend_iac.cli.target import LOCAL_DB_ENV, live_endpoint, local_db_path
@@ -66,7 +70,7 @@ def _target(local: bool, api_key: str | None, api_url: str | None, paths) -> dic
 )
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes present.")
 @click.option("--redact", is_flag=True, help="Mask emails and names (for public PRs).")
-@click.option("--allow-resubscribe", is_flag=True, help="Plan resubscriptions of unsubscribed contacts.")
+@consent_options
 @refresh_options
 @target_options
 def plan_command(
@@ -77,6 +81,8 @@ def plan_command(
     detailed_exitcode,
     redact,
     allow_resubscribe,
+    prune_unsubscribed,
+    ledger_file,
     refresh_mode,
     refresh_budget,
     cache_file,
@@ -93,13 +99,16 @@ def plan_command(
     desired = load_files(paths)
     client = make_client(local, api_key, api_url, paths)
     refresh = make_refresh(local, api_key, refresh_mode, refresh_budget, cache_file, no_cache)
+    ledger = open_ledger(paths, ledger_file, local)
+    consent = make_consent(allow_resubscribe, prune_unsubscribed, ledger)
 
     async def run() -> Plan:
         async with client:
-            plan, _ = await plan_with_status(client, desired, allow_resubscribe, refresh)
+            plan, _ = await plan_with_status(client, desired, False, refresh, consent)
             return plan
 
     plan = asyncio.run(run())
+    save_ledger(ledger)
     if out and local and not os.environ.get(LOCAL_DB_ENV):  # so `apply --local PLAN` finds the same team
         plan.local_db = os.path.relpath(local_db_path(paths), os.path.abspath(os.path.dirname(out) or "."))
     if out:

@@ -27,6 +27,7 @@ from resend_iac.client import read_live
 from resend_iac.client.reader import Progress
 from resend_iac.engine.apply import ApplyResult, apply
 from resend_iac.engine.broadcasts import check_broadcasts
+from resend_iac.engine.consent import Consent
 from resend_iac.engine.fingerprint import fingerprint
 from resend_iac.engine.live import Refresh, forget_written, plan_live
 from resend_iac.engine.plan import Plan
@@ -87,7 +88,8 @@ async def converge(
     desired: State | None = None,
     *,
     saved: Plan | None = None,
-    allow_resubscribe: bool = False,
+    allow_resubscribe: Any = False,
+    consent: Consent | None = None,
     refresh: Refresh | None = None,
     force: bool = False,
     expect: Callable[[Plan], None] | None = None,
@@ -104,19 +106,23 @@ async def converge(
     if (desired is None) == (saved is None):
         raise ValueError("converge needs the declared state or a saved plan, not both")
     reading = reading or _plain_read
+    if saved is not None:  # the allowance the saved plan was made with; the ledger given
+        consent = Consent.from_plan(saved.consent, consent.ledger if consent is not None else None)
+    else:
+        consent = Consent.of(consent, allow_resubscribe)
     live: State | None
     if saved is not None:
         if saved.empty:  # nothing to write, so nothing a changed team could make wrong
             return Outcome(saved, None)
         live = await reading(lambda p: verify_saved(client, saved, p))
+        if consent.ledger is not None:
+            consent.ledger.observe(live)
         plan = saved
         await check_broadcasts(client, plan, live)  # as they are now, not at plan time
     else:
         assert desired is not None
         plan, live = await reading(
-            lambda p: plan_live(
-                client, desired, allow_resubscribe=allow_resubscribe, refresh=refresh, progress=p
-            )
+            lambda p: plan_live(client, desired, consent=consent, refresh=refresh, progress=p)
         )
     if expect is not None:
         expect(plan)
@@ -140,6 +146,6 @@ async def converge(
             client,
             progress=bar,
             live=live,
-            allow_resubscribe=allow_resubscribe and saved is None,
+            consent=consent,
         )
     return Outcome(plan, live, result)

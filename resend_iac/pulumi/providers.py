@@ -36,6 +36,7 @@ from resend_iac.client import NotFoundError
 from resend_iac.client.http import _ref  # a path segment, escaped
 from resend_iac.client.reader import contact_from, plain_properties, property_from, segment_from, topic_from
 from resend_iac.engine.apply import contact_payload, property_payload, topic_payload
+from resend_iac.engine.consent import opts_back_in
 from resend_iac.model import normalize_email
 from resend_iac.model.schema import CONTACT, PROPERTY, SEGMENT, TOPIC
 from resend_iac.pulumi.common import (  # noqa: F401 - PROVIDER_KEY and the helpers, as before
@@ -319,8 +320,15 @@ class ContactProvider(_ObjectProvider):
 
     @staticmethod
     def _topic_changes(olds: dict[str, Any], news: dict[str, Any]) -> list[dict[str, str]]:
+        """The subscriptions to write. After ``pulumi refresh`` ``olds`` are the live outputs: an
+        opt-out there (the contact's own) is never turned back into the input's opt-in (#23;
+        the valve is engine/consent.py's)."""
         old, new = olds.get("topics") or {}, news.get("topics") or {}
-        return [{"id": t, "subscription": s} for t, s in sorted(new.items()) if old.get(t) != s]
+        return [
+            {"id": t, "subscription": s}
+            for t, s in sorted(new.items())
+            if old.get(t) != s and not opts_back_in(old.get(t), s)
+        ]
 
     # create --------------------------------------------------------------------------
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -365,6 +373,9 @@ class ContactProvider(_ObjectProvider):
                     client.remove_contact_segment(id_, segment_id)
                 except NotFoundError:
                     pass  # the segment is gone already
+            if topics:  # conditional on a read right before: an opt-out since stays
+                live = {t.get("id"): t.get("subscription") for t in client.list_contact_topics(id_)}
+                topics = [t for t in topics if not opts_back_in(live.get(t["id"]), t["subscription"])]
             if topics:
                 client.update_contact_topics(id_, topics)
             return UpdateResult(self._outs(client, id_, news))
