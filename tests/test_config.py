@@ -133,7 +133,7 @@ def test_contact_fields_unset_null_and_values(tmp_path: Path) -> None:
     assert (steve.first_name, steve.last_name, steve.unsubscribed) == ("Steve", "Wozniak", False)
     assert steve.properties == {"company": "Apple", "plan_tier": 3}
     assert steve.segments == {"beta-testers"} and steve.topics == {"product-updates": "opt_in"}
-    assert steve.protect is False
+    assert steve.protect is None  # not said (False: said, forgets a protect; #23)
     assert steve.location == Location(str(tmp_path / "a.yaml"), 11, 5)
     ron = state.contacts["ronald@example.com"]
     assert ron.email == "Ronald@Example.com"  # trimmed, spelling kept

@@ -41,7 +41,7 @@ class Shared:
     topics: dict[str, str] = field(default_factory=dict)
     properties: dict[str, Any] = field(default_factory=dict)
     fields: dict[str, Any] = field(default_factory=dict)  # contact fields by name (e.g. unsubscribed)
-    protect: bool = False
+    protect: bool | None = None  # None: not said; False: forget a protect (#23)
 
 
 def decode(data: bytes) -> tuple[str | None, int, str]:

@@ -375,7 +375,7 @@ class Loader:
             topics=dict(entry.get("topics") or {}),
             properties=dict(entry.get("properties") or {}),
             fields={f.name: entry[f.name] for f in CONTACT.values if f.name in entry},
-            protect=bool(entry.get("protect", False)),
+            protect=entry.get("protect"),  # None: not said; False: forget a protect (#23)
         )
 
     def emails_entry(self, f: _File, i: int, entry: Map) -> None:

@@ -185,7 +185,7 @@ if TYPE_CHECKING:  # what a type checker sees; the class itself is built from th
         properties: Any  # dict[str, PropertyValue] | UNSET
         segments: Any  # set[str] (a frozenset when shared by a CSV entry's rows)
         topics: Any  # dict[str, Subscription] | UNSET
-        protect: bool
+        protect: bool | None  # None: not said; False: said, forgets a protect (#23)
         id: str | None
         created_at: str | None
         location: Location | None

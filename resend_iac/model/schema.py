@@ -297,7 +297,7 @@ CONTACT = Kind(
         Field("first_name", (str,), nullable=True, personal=True, empty_is_null=True),
         Field("last_name", (str,), nullable=True, personal=True, empty_is_null=True),
         Field("unsubscribed", (bool,), default=False, owned_by_contact=True, less_email=True),
-        Field("protect", (bool,), api_field=False, default=False),
+        Field("protect", (bool,), api_field=False, default=None),
     ),
     relations=(
         Relation("properties", "property", "map", personal=True),
