@@ -63,8 +63,22 @@ CREATE TABLE IF NOT EXISTS contact_values (
     PRIMARY KEY (contact_seq, property_seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS contact_values_property ON contact_values (property_seq);
+CREATE TABLE IF NOT EXISTS deleted_unsubscribes (
+    email_key TEXT PRIMARY KEY
+) WITHOUT ROWID;
 """
-    TABLES = ("contacts", "contact_values")
+    TABLES = ("contacts", "contact_values", "deleted_unsubscribes")
+
+    def recall_unsubscribes(self, c: Any, first_seq: int) -> None:
+        """Contacts created from ``first_seq`` on whose email was deleted while unsubscribed:
+        unsubscribed again (benign: whether the real API remembers an unsubscribe across a
+        deletion is unknown; hostile forgets it)."""
+        if not self.hostile:
+            c.execute(
+                "UPDATE contacts SET unsubscribed = 1 WHERE seq >= ? AND unsubscribed = 0 AND email_key IN"
+                " (SELECT email_key FROM deleted_unsubscribes)",
+                (first_seq,),
+            )
 
     def create_contact(
         self,
@@ -115,6 +129,7 @@ CREATE INDEX IF NOT EXISTS contact_values_property ON contact_values (property_s
                     ),
                 )
                 seq = cur.lastrowid
+                self.recall_unsubscribes(c, seq)
             c.executemany(
                 "INSERT INTO contact_values VALUES (?, ?, ?)",
                 [(seq, p, json.dumps(v)) for p, v in resolved if v is not None],
@@ -196,6 +211,8 @@ CREATE INDEX IF NOT EXISTS contact_values_property ON contact_values (property_s
             if row is None:
                 return None
             seq = row[0]
+            if row[5] and not self.hostile:  # unknown: benign remembers the unsubscribe (#23)
+                c.execute("INSERT OR IGNORE INTO deleted_unsubscribes VALUES (?)", (self.email_key(row[2]),))
             c.execute("DELETE FROM contact_values WHERE contact_seq = ?", (seq,))
             c.execute("DELETE FROM memberships WHERE contact_seq = ?", (seq,))
             c.execute("DELETE FROM subscriptions WHERE contact_seq = ?", (seq,))

@@ -182,6 +182,8 @@ def _apply_rows(
     batch = _Batch(_known_seqs(store, c, rows), _last_seq(c))
     _sort_rows(store, rows, mode, counts, ts, seen, batch)
     _write_batch(c, batch, seg_seqs, top_seqs, ts, seen)
+    if batch.new:  # benign: an unsubscribe survives deletion (unknown; contacts.py)
+        store.recall_unsubscribes(c, min(rec[0] for rec in batch.new.values()))  # type: ignore[attr-defined]
     store.touch(batch.touched)
     seen.created.update((key, rec[0]) for key, rec in batch.new.items())
     seen.reset.update(r[3] for r in batch.resets)
