@@ -337,3 +337,57 @@ def test_segments_and_memberships_unaffected_by_the_ledger():
     live = State()
     assert diff(desired, live).counts() == diff(desired, live, consent=Consent(ledger=Ledger())).counts()
     asyncio.get_event_loop_policy()  # (imported asyncio stays used)
+
+
+# -- the command line: --allow-resubscribe EMAIL, --prune-unsubscribed, the ledger file ---------
+
+
+def test_cli_allow_resubscribe_email_prune_unsubscribed_and_ledger(emulator_server, tmp_path, monkeypatch):
+    import yaml
+    from click.testing import CliRunner
+
+    from resend_iac.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("RESEND_API_KEY", "re_test_key")
+    monkeypatch.setenv("RESEND_API_URL", emulator_server.url)
+    monkeypatch.setenv("RESEND_IAC_RATE_LIMIT", "0")
+    monkeypatch.delenv("RESEND_IAC_LEDGER")  # the default: beside the declared files
+    monkeypatch.setenv("RESEND_IAC_LEDGER_KEY", "ledger-secret")
+    files = tmp_path / "resend"
+    files.mkdir()
+
+    def declare(contacts, **policy):
+        doc = {"version": 1, "contacts": contacts, **({"policy": policy} if policy else {})}
+        (files / "team.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+
+    def run(*args):
+        return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+    declare([{"email": e, "unsubscribed": True} for e in ("a@example.com", "b@example.com", "c@example.com")])
+    assert run("apply", files, "--auto-approve").exit_code == 0
+    ledger = files / "consent-ledger.json"
+    assert not ledger.exists()  # nothing unsubscribed seen yet by a read: written by the next run
+    declare(
+        [{"email": e, "unsubscribed": False} for e in ("a@example.com", "b@example.com", "c@example.com")]
+    )
+    r = run("apply", "--allow-resubscribe", "b@example.com", files, "--auto-approve")
+    assert r.exit_code == 0, r.output
+    assert ledger.exists() and "example.com" not in ledger.read_text()
+    r = run("plan", files, "--format", "json")
+    plan = json.loads(r.stdout)
+    assert [c["key"] for c in plan["changes"]] == []  # a@ and c@ left alone, with warnings
+    assert "a@example.com: unsubscribed live" in r.output and "c@example.com" in r.output
+    assert "b@example.com: unsubscribed live" not in r.output  # b@ was resubscribed
+    # prune: a@ and c@ hold consent: kept; --prune-unsubscribed deletes them (a file can't)
+    declare([{"email": "b@example.com"}], prune_contacts=True)
+    r = run("apply", files, "--auto-approve")
+    assert r.exit_code == 0 and "No changes" in r.output and "--prune-unsubscribed" in r.output
+    r = run("apply", files, "--auto-approve", "--prune-unsubscribed")
+    assert r.exit_code == 0 and "2 deleted" in r.output
+    # declared again (a CSV saying unsubscribed: false): created unsubscribed, from the ledger
+    declare([{"email": e, "unsubscribed": False} for e in ("a@example.com", "b@example.com")])
+    r = run("apply", files, "--auto-approve")
+    assert r.exit_code == 0 and "consent ledger recorded" in r.output
+    r = run("plan", files, "--format", "json")
+    assert "a@example.com: unsubscribed live" in r.output
