@@ -355,6 +355,9 @@ def test_workflow_triggers_scripts_and_secret():
         if path.endswith(".RESEND_API_KEY"):
             assert value == "${{ secrets.RESEND_API_KEY }}", path
             assert ".steps[" in path and path.endswith(".env.RESEND_API_KEY"), path
+        elif path.endswith(".RESEND_IAC_LEDGER_KEY"):  # the consent ledger's key (#23)
+            assert value == "${{ secrets.RESEND_IAC_LEDGER_KEY }}", path
+            assert ".steps[" in path and path.endswith(".env.RESEND_IAC_LEDGER_KEY"), path
         elif isinstance(value, str):
             assert "RESEND_API_KEY" not in value, path
             assert "secrets." not in value, path
