@@ -8,7 +8,6 @@ provider's diff, the valve's rules, the ledger file).
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import pytest
@@ -336,7 +335,6 @@ def test_segments_and_memberships_unaffected_by_the_ledger():
     desired = state(segments=[Segment("s")], contacts=[Contact("a@example.com", segments={"s"})])
     live = State()
     assert diff(desired, live).counts() == diff(desired, live, consent=Consent(ledger=Ledger())).counts()
-    asyncio.get_event_loop_policy()  # (imported asyncio stays used)
 
 
 # -- the command line: --allow-resubscribe EMAIL, --prune-unsubscribed, the ledger file ---------
@@ -391,3 +389,22 @@ def test_cli_allow_resubscribe_email_prune_unsubscribed_and_ledger(emulator_serv
     assert r.exit_code == 0 and "consent ledger recorded" in r.output
     r = run("plan", files, "--format", "json")
     assert "a@example.com: unsubscribed live" in r.output
+
+
+async def test_emulator_an_unsubscribe_after_deletion_benign_remembers_hostile_forgets(server, client):
+    """The behaviour table's row (unknown): created again, benign comes back unsubscribed."""
+    await client.create_contact({"email": "gone@example.com", "unsubscribed": True})
+    await client.delete_contact("gone@example.com")
+    await client.create_contact({"email": "gone@example.com"})
+    again = (await client.get_contact("gone@example.com"))["unsubscribed"]
+    assert again is (server.kwargs["unknowns"] == "benign")
+
+
+def test_a_saved_plan_keeps_its_allowance(tmp_path):
+    from resend_iac.engine import Plan, load_plan, save_plan
+
+    plan = Plan(consent=Consent(allow=Allow.of(["b@example.com"]), prune_unsubscribed=True).to_plan())
+    save_plan(plan, tmp_path / "plan.json")
+    back = Consent.from_plan(load_plan(tmp_path / "plan.json").consent)
+    assert back.allow.allows("B@example.com") and not back.allow.allows("a@example.com")
+    assert back.prune_unsubscribed
