@@ -102,10 +102,15 @@ def consent_options(fn: Callable) -> Callable:
 
 
 def open_ledger(paths: Any, ledger_file: str | None, local: bool = False) -> Any:
-    from resend_iac.engine.ledger import Ledger, LedgerError, ledger_path
+    """The consent ledger: --ledger, $RESEND_IAC_LEDGER, else beside the declared files; with
+    --local, beside the local team's state (.resend-iac/, not committed): a made-up local
+    team's choices never reach the ledger of the real one."""
+    from resend_iac.engine.ledger import FILE_NAME, PATH_ENV, Ledger, LedgerError, ledger_path
 
     try:
-        return Ledger.open(ledger_path(paths, ledger_file), "re_local" if local else None)
+        if local and not ledger_file and not os.environ.get(PATH_ENV):
+            return Ledger.open(local_db_path(paths).parent / FILE_NAME)
+        return Ledger.open(ledger_path(paths, ledger_file))
     except LedgerError as e:
         raise Exit(1, f"error: {e}") from None
 
