@@ -196,6 +196,7 @@ def check_declared(before: State, after: State, desired: State, allow_resubscrib
                 and c.topics.get(name) == "opt_in"
                 and (desired.contacts[k].topics.get(name) if k in desired.contacts else None) != "opt_in"
                 for k, c in before.contacts.items()
+                if k in desired.contacts or not desired.policy.prune_contacts or holds_consent(c)
             )
         ):
             refused.add(name)  # a contact's own opt-in would be lost: the change is refused (#23)
