@@ -27,7 +27,7 @@ def main() -> None:
         times.append(time.process_time() - start)
     print(
         f"{N:,} contacts, topics read: observe {times[0]:.2f} s CPU first, {times[1]:.2f} s again; "
-        f"{len(ledger.entries['unsubscribed']):,} unsubscribed and {len(ledger.entries['opted_out']):,} "
+        f"{len(ledger.entries['unsubscribes']):,} unsubscribed and {len(ledger.entries['opted_out']):,} "
         f"opt-outs recorded; file {len(ledger.to_text()) / 1e6:.1f} MB"
     )
 

@@ -110,7 +110,7 @@ async def test_prune_unsubscribed_deletes_and_the_ledger_recreates_with_the_choi
     await client.update_contact("bob@example.com", {"unsubscribed": True})
     consent = Consent(prune_unsubscribed=True, ledger=ledger)
     plan, result = await plan_apply(client, state(contacts=both[:1], prune_contacts=True), consent)
-    assert result.deleted == 1 and ledger.unsubscribed("bob@example.com")
+    assert result.deleted == 1 and ledger.unsubscribed_since("bob@example.com")
     # re-added (the hostile API forgot the unsubscribe): created unsubscribed, with a warning
     again = state(contacts=[*both[:1], Contact("bob@example.com", unsubscribed=False)])
     plan, _ = await plan_apply(client, again, Consent(ledger=ledger))
@@ -310,12 +310,12 @@ def test_the_ledger_file_holds_no_email_and_refuses_another_key(tmp_path):
     text = path.read_text()
     assert "ann" not in text.lower() and "news" not in text and "1f0e" not in text
     again = Ledger.open(path, "key-1")
-    assert again.unsubscribed("ann@example.com") and again.opted_out("ANN@example.com", "news")
+    assert again.unsubscribed_since("ann@example.com") and again.opted_out("ANN@example.com", "news")
     assert again.is_protected("1f0e-id") and not again.opted_out("ann@example.com", "other")
     with pytest.raises(LedgerError, match="another"):
         Ledger.open(path, "key-2")
     again.saw_contact("ann@example.com", False, {"news": "opt_in"})  # the contact came back itself
-    assert not again.unsubscribed("ann@example.com") and not again.opted_out("ann@example.com", "news")
+    assert not again.unsubscribed_since("ann@example.com") and not again.opted_out("ann@example.com", "news")
     assert json.loads(text)["resend_iac_consent_ledger"] == 1
 
 

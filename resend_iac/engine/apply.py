@@ -422,8 +422,8 @@ class _Applier:
                     async with self.sem:
                         await self.client.add_contact_segment(ref, sid)
         if after.get("topics"):
-            unsubscribed = live.get("unsubscribed") is True and patch.get("unsubscribed") is not False
-            await self._set_topics(ref, label, after["topics"], c.key, unsubscribed=unsubscribed)
+            out = valve.left_all(live) and patch.get(valve.UNSUB.api) is not False
+            await self._set_topics(ref, label, after["topics"], c.key, out_of_all=out)
         self.result.existing += 1
 
     async def _set_topics(
@@ -433,7 +433,7 @@ class _Applier:
         wanted: dict[str, str],
         key: str,
         *,
-        unsubscribed: bool = False,
+        out_of_all: bool = False,
         planned: dict[str, Any] | None = None,
     ) -> bool:
         """Set ``wanted`` subscriptions of a live contact, right after reading its own: an
@@ -451,7 +451,7 @@ class _Applier:
             was = explicit.get(tid)
             if was == sub or (was is None and sub == self.topic_defaults.get(name) and planned is None):
                 continue
-            if valve.opt_in_blocked(was, sub, unsubscribed) and not (
+            if valve.opt_in_blocked(was, sub, out_of_all) and not (
                 self.allow.allows(key) and (planned is None or planned.get(name) == was or was is None)
             ):
                 self._warn(valve.not_opted_in(label, name, was != valve.OPT_OUT))
@@ -467,13 +467,14 @@ class _Applier:
         if "properties" in c.after:
             payload["properties"] = dict(c.after["properties"])
         ref = c.id or c.email or c.key
-        if "unsubscribed" in payload:  # a consent write: read the contact right before
-            fresh = (await self.client.get_contact(ref)).get("unsubscribed") is True
-            if fresh == payload["unsubscribed"]:
-                del payload["unsubscribed"]
-            elif valve.resubscribes(fresh, payload["unsubscribed"]) and not self.allow.allows(c.key):
+        consent = valve.UNSUB.api
+        if consent in payload:  # a consent write: read the contact right before
+            fresh = valve.left_all(await self.client.get_contact(ref))
+            if fresh == payload[consent]:
+                del payload[consent]
+            elif valve.resubscribes(fresh, payload[consent]) and not self.allow.allows(c.key):
                 self._warn(valve.not_resubscribed(c.label))
-                del payload["unsubscribed"]
+                del payload[consent]
         if not payload:
             return False
         await self.client.update_contact(ref, payload)
@@ -496,9 +497,9 @@ class _Applier:
         if ledger is not None:
             names = {tid: n for n, tid in self.topic_ids.items()}
             subs = {names[t["id"]]: t.get("subscription") for t in topics if t.get("id") in names}
-            ledger.saw_contact(item.get("email") or c.label, item.get("unsubscribed"), subs)
+            ledger.saw_contact(item.get("email") or c.label, item.get(valve.UNSUB.api), subs)
         if valve.item_holds_consent(item, topics) and not self.consent.prune_unsubscribed:
-            reasons = ["unsubscribed"] if item.get("unsubscribed") is True else []
+            reasons = [valve.UNSUB.name] if valve.left_all(item) else []
             if any(t.get("subscription") == valve.OPT_OUT for t in topics):
                 reasons.append("opted out of a topic")
             self._warn(valve.kept_by_prune(c.label, reasons))
@@ -665,7 +666,7 @@ class _Applier:
                     ours = (
                         self._all_created(group)
                         or _not_before(found.get("created_at"), status.get("created_at"))
-                    ) and bool(found.get("unsubscribed")) == bool(c.after.get("unsubscribed"))
+                    ) and valve.left_all(found) == (c.after.get(valve.UNSUB.name) is True)
                     if not ours:
                         if "properties" not in found:  # a list item: read it whole
                             async with self.sem:
@@ -677,7 +678,7 @@ class _Applier:
                             _after(c)["email"],
                             self.after_import[id(group)],
                             c.key,
-                            unsubscribed=found.get("unsubscribed") is True,
+                            out_of_all=valve.left_all(found),
                         )
                     self.result.imported += 1
             except Exception as e:
@@ -701,14 +702,14 @@ class _Applier:
 
     async def _apply_subscription_update(self, c: Change) -> bool:
         """Conditional on a read of the contact's subscriptions right before (``_set_topics``;
-        the contact's ``unsubscribed`` from the plan's read: a list item carries it)."""
+        and, for an opt-in, of the contact itself: is it unsubscribed from everything now?)."""
         ref = c.id or c.email or c.key
-        unsubscribed = False
-        if any(s == valve.OPT_IN for s in c.after.values()):  # an opt-in: is it unsubscribed now?
+        out = False
+        if any(s == valve.OPT_IN for s in c.after.values()):
             async with self.sem:
-                unsubscribed = (await self.client.get_contact(ref)).get("unsubscribed") is True
+                out = valve.left_all(await self.client.get_contact(ref))
         return await self._set_topics(
-            ref, c.label, dict(c.after), c.key, unsubscribed=unsubscribed, planned=c.before or {}
+            ref, c.label, dict(c.after), c.key, out_of_all=out, planned=c.before or {}
         )
 
     _apply_subscription_create = _apply_subscription_update

@@ -26,8 +26,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resend_iac.model import Contact, normalize_email
+from resend_iac.model.schema import CONTACT
 
 OPT_IN, OPT_OUT = "opt_in", "opt_out"
+# The contact's own field (the schema's ``owned_by_contact`` field: ``unsubscribed``).
+UNSUB = next(f for f in CONTACT.values if f.owned_by_contact)
+
+
+def left_all(item: dict[str, Any]) -> bool:
+    """An API answer (or a plan's fields) says the contact unsubscribed from everything."""
+    return item.get(UNSUB.api) is UNSUB.less_email
+
+
 EVERYONE = "*"
 
 
@@ -101,9 +111,9 @@ class Consent:
 # -- the valve ------------------------------------------------------------------------------
 
 
-def resubscribes(live_unsubscribed: Any, want: Any) -> bool:
-    """Writing ``unsubscribed: want`` over ``live_unsubscribed`` moves toward more email."""
-    return live_unsubscribed is True and want is False
+def resubscribes(live_out: Any, want: Any) -> bool:
+    """Writing ``unsubscribed: want`` over the live value ``live_out`` moves toward more email."""
+    return UNSUB.resubscribes(live_out, want)
 
 
 def opts_back_in(explicit: Any, want: Any) -> bool:
@@ -111,17 +121,17 @@ def opts_back_in(explicit: Any, want: Any) -> bool:
     return explicit == OPT_OUT and want == OPT_IN
 
 
-def opt_in_blocked(explicit: Any, want: Any, live_unsubscribed: Any) -> bool:
+def opt_in_blocked(explicit: Any, want: Any, out_of_all: Any) -> bool:
     """A topic opt-in that is the contact's to give: over its own opt-out, or while it is
     unsubscribed from everything."""
-    return want == OPT_IN and (explicit == OPT_OUT or live_unsubscribed is True)
+    return want == OPT_IN and (explicit == OPT_OUT or out_of_all is True)
 
 
 def holds_consent(contact: Contact) -> list[str]:
     """What a contact's deletion would delete of its own choices (empty: nothing)."""
     reasons = []
-    if contact.unsubscribed is True:
-        reasons.append("unsubscribed")
+    if getattr(contact, UNSUB.name) is True:
+        reasons.append(UNSUB.name)
     topics = contact.topics if isinstance(contact.topics, dict) else {}
     out = sorted(n for n, s in topics.items() if s == OPT_OUT)
     if out:
@@ -131,7 +141,7 @@ def holds_consent(contact: Contact) -> list[str]:
 
 def item_holds_consent(item: dict[str, Any], topics: Iterable[dict[str, Any]]) -> bool:
     """The same for a contact as the API answers it (``GET /contacts/{id}`` and its topics)."""
-    return item.get("unsubscribed") is True or any(t.get("subscription") == OPT_OUT for t in topics)
+    return left_all(item) or any(t.get("subscription") == OPT_OUT for t in topics)
 
 
 def carry_topic(
@@ -161,8 +171,8 @@ def not_resubscribed(label: str) -> str:
     )
 
 
-def not_opted_in(label: str, topic: str, unsubscribed: bool = False) -> str:
-    why = "is unsubscribed live" if unsubscribed else f"opted out of topic {topic!r} live"
+def not_opted_in(label: str, topic: str, out_of_all: bool = False) -> str:
+    why = "is unsubscribed live" if out_of_all else f"opted out of topic {topic!r} live"
     return (
         f"{label}: {why}; not opted in to {topic!r} (consent is not ours to flip). "
         f"Pass --allow-resubscribe {label} if the contact asked for it."
@@ -267,10 +277,10 @@ def ledger_create(after: dict[str, Any], key: str, ledger: Any, topics: list[str
         return []
     label = after.get("email", key)
     warnings = []
-    since = ledger.unsubscribed(label)
-    if since and after.get("unsubscribed") is not True:
-        after["unsubscribed"] = True
-        warnings.append(from_ledger(label, "unsubscribed", since))
+    since = ledger.unsubscribed_since(label)
+    if since and after.get(UNSUB.name) is not True:
+        after[UNSUB.name] = True
+        warnings.append(from_ledger(label, UNSUB.name, since))
     for name in topics:
         since = ledger.opted_out(label, name)
         if since and (after.get("topics") or {}).get(name) != OPT_OUT:

@@ -331,7 +331,9 @@ class _Differ:
             effective = explicit or self._topic_default(name)
             if w == effective:
                 continue
-            if valve.opt_in_blocked(explicit, w, have.unsubscribed) and not self.allow.allows(key):
+            if valve.opt_in_blocked(explicit, w, getattr(have, valve.UNSUB.name)) and not self.allow.allows(
+                key
+            ):
                 self.warnings.append(valve.not_opted_in(want.email, name, explicit != valve.OPT_OUT))
                 continue
             before[name], after[name] = effective, w

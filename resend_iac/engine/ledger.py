@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from resend_iac.engine.consent import UNSUB
 from resend_iac.errors import ResendIACError
 from resend_iac.model import State, normalize_email
 
@@ -42,7 +43,7 @@ MARKER = "resend_iac_consent_ledger"
 VERSION = 1
 DIGEST = 16
 MAX_BYTES = 256 * 1024 * 1024
-_SECTIONS = ("unsubscribed", "opted_out", "protected")
+_SECTIONS = ("unsubscribes", "opted_out", "protected")
 
 
 class LedgerError(ResendIACError):
@@ -157,9 +158,9 @@ class Ledger:
 
     # -- what the engine asks ----------------------------------------------------------------
 
-    def unsubscribed(self, email: str) -> str | None:
+    def unsubscribed_since(self, email: str) -> str | None:
         """The date the contact was first seen unsubscribed, or None."""
-        return self.entries["unsubscribed"].get(self.contact_key(email))
+        return self.entries["unsubscribes"].get(self.contact_key(email))
 
     def opted_out(self, email: str, topic: str) -> str | None:
         return self.entries["opted_out"].get(self.topic_key(email, topic))
@@ -173,13 +174,13 @@ class Ledger:
 
     # -- what the engine tells it --------------------------------------------------------------
 
-    def saw_contact(self, email: str, unsubscribed: Any, topics: Any = None) -> None:
+    def saw_contact(self, email: str, out_of_all: Any, topics: Any = None) -> None:
         """A contact as read live: its unsubscribe and explicit opt-outs are recorded; a choice
         seen reversed (subscribed again, opted in) is dropped: the last thing seen wins."""
-        if unsubscribed is True:
-            self._put("unsubscribed", self.contact_key(email))
-        elif unsubscribed is False and self.entries["unsubscribed"]:
-            self._drop("unsubscribed", self.contact_key(email))
+        if out_of_all is True:
+            self._put("unsubscribes", self.contact_key(email))
+        elif out_of_all is False and self.entries["unsubscribes"]:
+            self._drop("unsubscribes", self.contact_key(email))
         if isinstance(topics, dict):
             for name, sub in topics.items():
                 if sub == "opt_out":
@@ -189,9 +190,11 @@ class Ledger:
 
     def observe(self, live: State) -> None:
         """Record what a read of the live team shows (see ``saw_contact``)."""
+        field = UNSUB.name
         for c in live.contacts.values():
-            if c.unsubscribed is True or self.entries["unsubscribed"] or isinstance(c.topics, dict):
-                self.saw_contact(c.email, c.unsubscribed, c.topics)
+            out = getattr(c, field)
+            if out is True or self.entries["unsubscribes"] or isinstance(c.topics, dict):
+                self.saw_contact(c.email, out, c.topics)
 
     def protect(self, contact_id: str, on: bool) -> None:
         if on:
