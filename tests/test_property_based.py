@@ -157,7 +157,8 @@ def check_scope(before: State, after: State, desired: State) -> None:
         now = after.contacts.get(key)
         want = desired.contacts.get(key)
         if want is None:
-            if pol.prune_contacts and not holds_consent(was):
+            gone = [n for n in before.topics if n not in desired.topics] if pol.prune_topics else ()
+            if pol.prune_contacts and not holds_consent(was, gone):
                 assert now is None, key
                 continue
             assert now is not None and now.id == was.id, key
@@ -196,7 +197,14 @@ def check_declared(before: State, after: State, desired: State, allow_resubscrib
                 and c.topics.get(name) == "opt_in"
                 and (desired.contacts[k].topics.get(name) if k in desired.contacts else None) != "opt_in"
                 for k, c in before.contacts.items()
-                if k in desired.contacts or not desired.policy.prune_contacts or holds_consent(c)
+                if k in desired.contacts
+                or not desired.policy.prune_contacts
+                or holds_consent(
+                    c,
+                    [n for n in before.topics if n not in desired.topics]
+                    if desired.policy.prune_topics
+                    else (),
+                )
             )
         ):
             refused.add(name)  # a contact's own opt-in would be lost: the change is refused (#23)

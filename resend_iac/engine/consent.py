@@ -127,13 +127,14 @@ def opt_in_blocked(explicit: Any, want: Any, out_of_all: Any) -> bool:
     return want == OPT_IN and (explicit == OPT_OUT or out_of_all is True)
 
 
-def holds_consent(contact: Contact) -> list[str]:
-    """What a contact's deletion would delete of its own choices (empty: nothing)."""
+def holds_consent(contact: Contact, gone: Any = ()) -> list[str]:
+    """What a contact's deletion would delete of its own choices (empty: nothing); opt-outs
+    of the topics in ``gone`` (deleted by the same plan) do not count: they go anyway."""
     reasons = []
     if getattr(contact, UNSUB.name) is True:
         reasons.append(UNSUB.name)
     topics = contact.topics if isinstance(contact.topics, dict) else {}
-    out = sorted(n for n, s in topics.items() if s == OPT_OUT)
+    out = sorted(n for n, s in topics.items() if s == OPT_OUT and n not in gone)
     if out:
         reasons.append("opted out of " + ", ".join(repr(n) for n in out))
     return reasons

@@ -233,7 +233,9 @@ class _Differ:
             return True
         if self.consent.prune_unsubscribed:
             return False
-        reasons = valve.holds_consent(have)
+        desired, live = self.desired, self.live
+        gone = [n for n in live.topics if n not in desired.topics] if desired.policy.prune_topics else ()
+        reasons = valve.holds_consent(have, gone)
         if not isinstance(have.topics, dict) and self.live.topics:
             reasons.append("of unknown topic subscriptions (not read)")
         if reasons:
