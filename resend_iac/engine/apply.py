@@ -498,6 +498,8 @@ class _Applier:
             names = {tid: n for n, tid in self.topic_ids.items()}
             subs = {names[t["id"]]: t.get("subscription") for t in topics if t.get("id") in names}
             ledger.saw_contact(item.get("email") or c.label, item.get(valve.UNSUB.api), subs)
+        gone = {x.id for x in self.plan.changes if x.kind == "topic" and x.action == "delete"}
+        topics = [t for t in topics if t.get("id") not in gone]  # deleted by this plan anyway
         if valve.item_holds_consent(item, topics) and not self.consent.prune_unsubscribed:
             reasons = [valve.UNSUB.name] if valve.left_all(item) else []
             if any(t.get("subscription") == valve.OPT_OUT for t in topics):
