@@ -242,7 +242,9 @@ def check_declared(before: State, after: State, desired: State, allow_resubscrib
             # the valve (#23): an opt-out is kept through a replace too, and nobody unsubscribed
             # live is opted in
             kept_opt_out = not allow_resubscribe and was_explicit == "opt_out" and sub == "opt_in"
-            if not allow_resubscribe and sub == "opt_in" and guarded:
+            # (also when the files unsubscribe it in the same apply: an opt-in is not written
+            # to a contact unsubscribed from everything)
+            if not allow_resubscribe and sub == "opt_in" and (guarded or now.unsubscribed is True):
                 assert explicit != "opt_in" or was_explicit == "opt_in", (key, name)
                 continue
             assert effective == ("opt_out" if kept_opt_out else sub), (key, name)
