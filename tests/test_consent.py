@@ -281,7 +281,9 @@ async def test_protect_is_remembered_until_the_files_say_false(client):
 def test_the_valve_rules():
     assert opt_in_blocked("opt_out", "opt_in", False) and opt_in_blocked(None, "opt_in", True)
     assert not opt_in_blocked(None, "opt_in", False) and not opt_in_blocked("opt_in", "opt_out", True)
-    carried, refused = carry_topic("opt_out", {"a": "opt_out", "b": "opt_in", "c": "opt_in"}, {"c": "opt_in"})
+    carried, refused = carry_topic(
+        "opt_out", {"a": "opt_out", "b": "opt_in", "c": "opt_in"}, {"c": "opt_out"}
+    )
     assert (carried, refused) == (["a"], ["b"])
     assert carry_topic("opt_in", {"a": "opt_out", "b": "opt_in"}) == (["a"], [])
     allow = Allow.of(["Bob@Example.com "])

@@ -195,7 +195,7 @@ def check_declared(before: State, after: State, desired: State, allow_resubscrib
             and any(
                 isinstance(c.topics, dict)
                 and c.topics.get(name) == "opt_in"
-                and (desired.contacts[k].topics.get(name) if k in desired.contacts else None) != "opt_in"
+                and (k not in desired.contacts or name not in desired.contacts[k].topics)
                 for k, c in before.contacts.items()
                 if k in desired.contacts
                 or not desired.policy.prune_contacts

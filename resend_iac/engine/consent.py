@@ -153,11 +153,12 @@ def carry_topic(
     declare for it (absent: not managed). Returns (carried, refused): the contacts whose
     opt-out must be written to the new topic (an opt-out equal to the new default is carried
     too: it stays the contact's own), and the contacts whose own opt-in the new default would
-    take away, the files not declaring it again (the change is refused while there is any)."""
+    take away, the files not managing its subscription (the change is refused while there is
+    any; a contact the files manage gets what they declare)."""
     declared = declared or {}
     carried = sorted(k for k, s in explicit.items() if s == OPT_OUT)
     refused = sorted(
-        k for k, s in explicit.items() if s == OPT_IN and new_default == OPT_OUT and declared.get(k) != OPT_IN
+        k for k, s in explicit.items() if s == OPT_IN and new_default == OPT_OUT and k not in declared
     )
     return carried, refused
 
