@@ -245,7 +245,7 @@ def check_declared(before: State, after: State, desired: State, allow_resubscrib
             # (also when the files unsubscribe it in the same apply: an opt-in is not written
             # to a contact unsubscribed from everything)
             if not allow_resubscribe and sub == "opt_in" and (guarded or now.unsubscribed is True):
-                assert explicit != "opt_in" or was_explicit == "opt_in", (key, name)
+                assert was is None or explicit != "opt_in" or was_explicit == "opt_in", (key, name)
                 continue
             assert effective == ("opt_out" if kept_opt_out else sub), (key, name)
 
