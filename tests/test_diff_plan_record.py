@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 
 from resend_iac.engine import diff, read_scope
+from resend_iac.engine.consent import Consent
 from resend_iac.engine.safety import policy_from_dict
 from resend_iac.model import Contact, Policy, Property, Segment, State, Topic
 
@@ -135,9 +136,11 @@ def test_a_deleted_contact_records_what_is_lost():
         segments=[Segment(name="news", id="s1")],
         contacts=[Contact(email="Old@x.com", first_name="O", unsubscribed=True, segments={"news"}, id="c9")],
     )
-    plan = diff(state(policy=Policy(prune_contacts=True)), live)
+    # an unsubscribed contact is deleted only with --prune-unsubscribed (#23)
+    plan = diff(state(policy=Policy(prune_contacts=True)), live, consent=Consent(prune_unsubscribed=True))
     (c,) = plan.changes
     assert (c.action, c.key, c.id, c.email) == ("delete", "old@x.com", "c9", "Old@x.com")
+    assert diff(state(policy=Policy(prune_contacts=True)), live).empty  # kept without it
     assert c.before == {"email": "Old@x.com", "first_name": "O", "unsubscribed": True, "segments": ["news"]}
 
 
