@@ -119,8 +119,7 @@ def save_ledger(ledger: Any) -> None:
     if ledger is None:
         return
     try:
-        if ledger.save():
-            err(f"Recorded what was seen in the consent ledger {os.path.relpath(ledger.path)} (commit it).")
+        ledger.save()  # quietly: stdout and stderr stay as they were (plan --format json)
     except OSError as e:
         raise Exit(1, f"error: cannot write the consent ledger {ledger.path}: {e.strerror or e}") from None
 
