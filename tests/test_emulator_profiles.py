@@ -65,8 +65,19 @@ DELETE_CONTACT_KEYS = {"object", "contact", "deleted"}
 # Recorded: "legacy contacts API endpoint > remove > removes a contact by email": after
 # DELETE /audiences/{seg}/contacts/{email} (200, {"object","contact":<as passed>,"deleted"}),
 # GET /audiences/{seg}/contacts/{email} -> 404 {"statusCode":404,"message":"Contact not found",
-# "name":"not_found"}. And "legacy ... get > retrieves a contact by email": the body's keys.
-LEGACY_GET_KEYS = {"object", "id", "email", "first_name", "last_name", "created_at", "unsubscribed"}
+# "name":"not_found"}. And "legacy ... get > retrieves a contact by id", newest recording
+# (2025-11-30, resend-node 6.5.2): GET /audiences/{seg}/contacts/{id} -> 200 with the keys
+# of GET /contacts/{id}, "properties": {} included (older recordings had no "properties").
+LEGACY_GET_KEYS = {
+    "object",
+    "id",
+    "email",
+    "first_name",
+    "last_name",
+    "created_at",
+    "unsubscribed",
+    "properties",
+}
 
 
 @pytest.mark.parametrize("unknowns", ["benign", "hostile"])
@@ -77,7 +88,7 @@ async def test_recorded_delete_and_legacy_get_shapes(unknowns):
         assert r.status_code == 201 and set(r.json()) == {"object", "id"}
         cid = r.json()["id"]
         got = await c.get(f"/audiences/{seg}/contacts/rec@example.com")
-        assert got.status_code == 200 and set(got.json()) == LEGACY_GET_KEYS  # no "properties"
+        assert got.status_code == 200 and set(got.json()) == LEGACY_GET_KEYS
         r = await c.delete(f"/audiences/{seg}/contacts/rec@example.com")
         assert r.status_code == 200 and r.json()["contact"] == "rec@example.com"  # as passed
         error_body(

@@ -68,6 +68,15 @@ from resend_iac.cli import main
     type=click.Path(exists=True),
     help="Config file or directory to load into the emulator before serving (repeatable).",
 )
+@click.option(
+    "--allow-host",
+    "allow_hosts",
+    multiple=True,
+    metavar="NAME",
+    help="Another name clients may reach the emulator by (the Host header; repeatable). "
+    "The address served on, --host, localhost, 127.0.0.1 and ::1 are always accepted; any "
+    "other Host is refused (DNS rebinding).",
+)
 def emulator(
     host: str,
     port: int,
@@ -79,6 +88,7 @@ def emulator(
     unknowns: str,
     list_lag: float,
     seed_paths: tuple[str, ...],
+    allow_hosts: tuple[str, ...],
 ) -> None:
     """Run a faithful local Resend API (contacts, properties, segments, topics, imports)."""
     from resend_iac.emulator import create_app
@@ -93,6 +103,7 @@ def emulator(
             latency_ms=latency_ms,
             unknowns=unknowns,
             list_lag=list_lag,
+            allowed_hosts=(host, *allow_hosts),
         )
     except (OSError, sqlite3.Error) as e:
         raise click.ClickException(

@@ -4,7 +4,10 @@ segments, topics and contact imports (behaviour and sources: docs/emulator.md).
 ``create_app(...)`` builds it; it needs no lifespan, so it also runs in-process under
 ``httpx.ASGITransport``. Wire behaviour, in the order a request meets it:
 
-1. ``/_emulator/*`` admin routes (stats, reset): no auth, not counted, not limited.
+0. ``Host`` must name this emulator (its address, ``localhost``, ``127.0.0.1``, ``::1`` or
+   an ``allowed_hosts`` name), else 403: DNS rebinding (guard.py), for every route.
+1. ``/_emulator/*`` admin routes (stats, reset, advance, ui): no auth, not counted, not
+   limited; a foreign ``Origin`` or a form body type refused (CSRF, guard.py).
 2. ``User-Agent`` required (403, like Cloudflare's "error code: 1010").
 3. ``Authorization: Bearer <key>`` required (401 ``missing_api_key``); when ``api_keys``
    are given, another key gets 400 ``validation_error`` "API key is invalid" (current docs).
@@ -12,8 +15,9 @@ segments, topics and contact imports (behaviour and sources: docs/emulator.md).
    ``rate_limit_exceeded`` with ``retry-after``. ``ratelimit-*`` headers on every answer.
 5. Faults: ``fail_rate`` of requests get a 500 ``application_error`` or 503
    ``service_unavailable`` before anything is changed; ``latency_ms`` delays every answer.
-6. Routing (404 ``not_found`` for unknown paths, 405 ``method_not_allowed``), then the
-   handler. Every error is ``{"statusCode", "message", "name"}``; nothing raises a 500
+6. Routing (404 ``not_found`` for unknown paths, 405 ``method_not_allowed`` with ``Allow``),
+   then the handler, its body bounded: 413 past ``max_body`` (``max_upload`` for imports);
+   JSON nested too deep 400, non-finite numbers 422 (guard.py). Every error is ``{"statusCode", "message", "name"}``; nothing raises a 500
    with a traceback (an unexpected exception becomes 500 ``application_error``).
 
 Behaviour, with sources and the two profiles, is tabled in docs/emulator.md. In short:
@@ -52,6 +56,7 @@ from resend_iac.emulator import (
     broadcasts,
     contacts,
     control,
+    guard,
     imports,
     properties,
     segments,
@@ -96,7 +101,13 @@ class EmulatorApp:
         seed: int | None = None,
         unknowns: str = "benign",
         list_lag: float = 0.0,
+        allowed_hosts: Sequence[str] = (),
+        max_body: int = guard.MAX_BODY,
+        max_upload: int = guard.MAX_UPLOAD,
     ) -> None:
+        self.allowed_hosts = frozenset(h.strip().lower().strip("[]") for h in allowed_hosts)
+        self.max_body = int(max_body)
+        self.max_upload = int(max_upload)
         self.store = Store(db_path, unknowns=unknowns, list_lag=list_lag)
         self.unknowns = unknowns
         self.api_keys = frozenset(api_keys)
@@ -182,6 +193,10 @@ class EmulatorApp:
             return
         if scope["type"] != "http":
             return
+        refused = guard.check_host(scope, self.allowed_hosts)
+        if refused is not None:  # DNS rebinding: neither the API nor the control routes
+            await error_response(refused)(scope, receive, send)
+            return
         if scope["path"].startswith("/_emulator/"):
             await control.handle(self, scope, receive, send)
             return
@@ -199,6 +214,7 @@ class EmulatorApp:
                 )
             elif handler is None:
                 response = error_response(APIError(405, "method_not_allowed", "Method Not Allowed"))
+                extra.append(("allow", ", ".join(self._methods(template))))
             else:
                 response = await self._handle(handler, dict(scope, path_params=params), receive)
         if self.latency > 0:
@@ -260,10 +276,19 @@ class EmulatorApp:
             )
         return None
 
+    def _methods(self, template: str) -> list[str]:
+        return next(list(methods) for _, path, methods in self.routes if path == template)
+
     async def _handle(self, handler: Handler, scope: dict, receive: Any) -> Response:
-        """Run a route's handler; an APIError is its answer, anything else a bare 500."""
+        """Run a route's handler with its body bounded (413 past ``max_body``, or
+        ``max_upload`` for an upload); an APIError is its answer, anything else a bare 500."""
+        limit = self.max_upload if getattr(handler, "upload", False) else self.max_body
+        declared = guard.declared_length(scope)
+        if declared is not None and declared > limit:
+            await guard.drain(receive)
+            return error_response(guard.too_large(limit))
         try:
-            return await handler(self, Request(scope, receive))
+            return await handler(self, Request(scope, guard.limited(receive, limit)))
         except APIError as err:
             return error_response(err)
         except Exception as exc:  # never a traceback on the wire
@@ -292,12 +317,17 @@ def create_app(
     seed: int | None = None,
     unknowns: str = "benign",
     list_lag: float = 0.0,
+    allowed_hosts: Sequence[str] = (),
+    max_body: int = guard.MAX_BODY,
+    max_upload: int = guard.MAX_UPLOAD,
 ) -> EmulatorApp:
     """Build the emulator app (an ASGI callable; state in SQLite at ``db_path``).
 
     ``unknowns``: ``"benign"`` or ``"hostile"`` (the harmful reading of every behaviour of
     the real API that is unknown; see docs/emulator.md). ``list_lag``: seconds during which
-    contact and segment-member lists leave out a contact just written."""
+    contact and segment-member lists leave out a contact just written. ``allowed_hosts``:
+    ``Host`` names accepted besides the address served on and localhost. ``max_body`` and
+    ``max_upload``: the largest request body (bytes) of a JSON route and of an import."""
     return EmulatorApp(
         db_path,
         rate_limit=rate_limit,
@@ -307,4 +337,7 @@ def create_app(
         seed=seed,
         unknowns=unknowns,
         list_lag=list_lag,
+        allowed_hosts=allowed_hosts,
+        max_body=max_body,
+        max_upload=max_upload,
     )

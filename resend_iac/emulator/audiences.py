@@ -72,13 +72,13 @@ async def list_audience_contacts(app: EmulatorApp, request: Request) -> Response
 
 async def get_audience_contact(app: EmulatorApp, request: Request) -> Response:
     """Recorded (resend-node): 404 "Contact not found" once the contact left that
-    segment (it still exists); the body has no ``properties``."""
+    segment (it still exists); 200 with the same body as ``GET /contacts/{ref}``,
+    ``properties`` included (the newest recordings, 2025-11-30; older ones had none)."""
     aid, ref = request.path_params["audience_id"], request.path_params["id"]
     app.store.get_segment(aid)
     contact = app.store.get_contact(ref)
     if not app.store.is_member(ref, aid):
         raise APIError(404, "not_found", "Contact not found")
-    contact.pop("properties", None)
     return json_response(contact)
 
 

@@ -252,9 +252,11 @@ CREATE TABLE IF NOT EXISTS deleted_unsubscribes (
 
 
 def parse_properties(body: dict) -> dict[str, Any]:
-    props = body.get("properties")
-    if props is None:
+    """``properties`` absent: ``{}``; present it must be an object (``null`` too is a 422:
+    no source says the API takes it; a value of ``null`` inside removes that key)."""
+    if "properties" not in body:
         return {}
+    props = body["properties"]
     if not isinstance(props, dict):
         raise invalid("The `properties` field must be an object of property keys to values.")
     for key, value in props.items():  # booleans only fit boolean properties (made by imports)

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Iterator
 from typing import Any
 
+from resend_iac.emulator import guard
 from resend_iac.emulator.db import StoreCore
 from resend_iac.emulator.errors import (
     CONTACT_FIELDS,
     IMPORT_PROPERTY_TYPES,
     PROPERTY_KEY_RE,
+    APIError,
     invalid,
     missing,
     not_found,
@@ -24,10 +25,6 @@ TRUE = {"true", "1", "yes", "y", "t"}
 FALSE = {"false", "0", "no", "n", "f"}
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(name)  # NaN / Infinity
-
-
 def _json_field(fields: dict, name: str, default: Any) -> Any:
     raw = fields.get(name)
     if raw is None or raw == "":
@@ -35,8 +32,10 @@ def _json_field(fields: dict, name: str, default: Any) -> Any:
     if not isinstance(raw, str):
         raise invalid(f"The `{name}` field must be a JSON string.")
     try:
-        return json.loads(raw, parse_constant=_reject_constant)
-    except ValueError:
+        return guard.loads(raw)
+    except APIError as err:
+        if err.status != 400:  # a non-finite number: 422 as it is
+            raise
         raise invalid(f"The `{name}` field is not valid JSON.") from None
 
 
@@ -181,12 +180,15 @@ def _convert(ptype: str, raw: str) -> Any:
             raise ValueError(raw)
         return flag in TRUE
     try:
-        return int(raw)
+        number = int(raw)
     except ValueError:
         value = float(raw)  # ValueError for non-numbers: the row fails
         if value != value or value in (float("inf"), float("-inf")):
             raise ValueError(raw) from None
         return value
+    if abs(number) > guard.DOUBLE_MAX:  # a double cannot hold it: JSON readers get Infinity
+        raise ValueError(raw)
+    return number
 
 
 def parse_rows(

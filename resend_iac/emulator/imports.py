@@ -46,10 +46,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from resend_iac.emulator.db import StoreCore
-from resend_iac.emulator.errors import invalid, missing, new_id, not_found, now_text
+from resend_iac.emulator.errors import APIError, invalid, missing, new_id, not_found, now_text
 from resend_iac.emulator.import_csv import prepare
 from resend_iac.emulator.import_run import run
-from resend_iac.emulator.wire import Response, json_response, list_body, newer_page
+from resend_iac.emulator.wire import Response, json_response, list_body, newer_page, upload
 
 if TYPE_CHECKING:
     from resend_iac.emulator.app import EmulatorApp
@@ -262,6 +262,7 @@ def _submit_upload(app: EmulatorApp, scope: dict, body: bytes) -> str:
     return app.importer.submit(job)
 
 
+@upload
 async def create_import(app: EmulatorApp, request: Request) -> Response:
     ctype = request.headers.get("content-type", "")
     if not ctype.startswith("multipart/form-data"):
@@ -271,6 +272,8 @@ async def create_import(app: EmulatorApp, request: Request) -> Response:
     # other request; a worker thread does them.
     try:
         body = await request.body()
+    except APIError:  # 413: larger than the app's max_upload
+        raise
     except Exception:  # as request.form() would (a client gone mid-body)
         raise invalid("The multipart body could not be parsed.") from None
     iid = await run_in_threadpool(_submit_upload, app, request.scope, body)

@@ -153,8 +153,8 @@ async def create_topic(app: EmulatorApp, request: Request) -> Response:
     if default not in SUBSCRIPTIONS:
         raise invalid("The `default_subscription` must be `opt_in` or `opt_out`.")
     description = opt_str(body, "description", max_len=200) if "description" in body else None
-    visibility = body.get("visibility") or "private"
-    if visibility not in VISIBILITIES:
+    visibility = body.get("visibility", "private")  # given, it must be one of the two (OAS enum)
+    if not isinstance(visibility, str) or visibility not in VISIBILITIES:
         raise invalid("The `visibility` must be `public` or `private`.")
     tid = app.store.create_topic(name, default, description, visibility)
     return json_response({"object": "topic", "id": tid}, 201)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.requests import Request
 
+from resend_iac.emulator import guard
 from resend_iac.emulator.errors import APIError, invalid, missing
 
 if TYPE_CHECKING:
@@ -46,7 +47,10 @@ RouteTable = list[tuple[str, dict[str, Handler]]]
 
 
 def json_response(body: Any, status: int = 200) -> Response:
-    return Response(json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode(), status)
+    """``allow_nan=False``: a non-finite number is never answered (it is not JSON; the Node
+    SDK cannot parse it); guard.loads keeps them out of the store."""
+    text = json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return Response(text.encode(), status)
 
 
 def error_response(err: APIError) -> Response:
@@ -71,33 +75,26 @@ def route_regex(template: str) -> re.Pattern[str]:
 # -- request parsing ---------------------------------------------------------------------
 
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")  # NaN / Infinity: Python accepts them, JSON doesn't
-
-
 async def json_body(request: Request, *, allow_list: bool = False) -> Any:
+    """The JSON object of the body (``{}`` when empty); errors as guard.loads says."""
     raw = await request.body()
     if not raw.strip():
         return {}
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except (ValueError, UnicodeDecodeError):
-        raise APIError(400, "validation_error", "The request body is not valid JSON.") from None
+    body = guard.loads(raw)
     if isinstance(body, dict) or (allow_list and isinstance(body, list)):
         return body
     raise APIError(422, "validation_error", "The request body must be a JSON object.")
 
 
-async def read_body(receive: Any) -> bytes:
-    body, more = b"", True
-    while more:
-        message = await receive()
-        body += message.get("body", b"")
-        more = message.get("more_body", False)
-    return body
+def upload(handler: Handler) -> Handler:
+    """Mark a handler whose body is a file upload: it may be up to the app's ``max_upload``
+    bytes instead of ``max_body``."""
+    handler.upload = True  # type: ignore[attr-defined]
+    return handler
 
 
 NEWER_DEFAULT_LIMIT = 20  # "newer" list endpoints without `limit` (pagination docs)
+LIMIT_RE = re.compile(r"[0-9]{1,3}")
 
 
 def page_params(request: Request, default_limit: int | None = None) -> dict[str, Any]:
@@ -108,10 +105,8 @@ def page_params(request: Request, default_limit: int | None = None) -> dict[str,
         raise invalid("The `after` and `before` parameters cannot be used together.")
     raw = q.get("limit")
     if raw is not None:
-        try:
-            limit = int(raw)
-        except ValueError:
-            limit = 0
+        # ASCII digits only: int() would take "+3", " 3", "３" and "1_0"
+        limit = int(raw) if LIMIT_RE.fullmatch(raw) else 0
         if not 1 <= limit <= 100:
             raise invalid("The `limit` parameter must be an integer between 1 and 100.")
         page["limit"] = limit
