@@ -43,6 +43,7 @@ from resend_iac.engine.plan import ACTIONS, KINDS, Change, Plan
 from resend_iac.model import normalize_email
 from resend_iac.model.schema import CONTACT
 from resend_iac.secrets import mask_secrets
+from resend_iac.text import excerpt, printable
 
 __all__ = [
     "Redactor",
@@ -212,7 +213,17 @@ def _short_fingerprint(fingerprint: str) -> str:
 
 
 def _value(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    """A field's value as JSON, on one line; characters that do not print as ``\\uXXXX``."""
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if text.isprintable() else json.dumps(value, ensure_ascii=True, sort_keys=True)
+
+
+def _name(text: Any) -> str:
+    """A name (segment, topic, property, email) as printed: control and invisible characters
+    escaped (``text.excerpt``), on a terminal or not, so a name can neither move the cursor
+    nor start a line, and two names that differ never print the same."""
+    text = str(text)
+    return text if printable(text) else excerpt(text, None, quote=False)
 
 
 def _field_pairs(before: dict | None, after: dict | None) -> Iterable[tuple[str, Any, Any]]:
@@ -225,9 +236,9 @@ def _field_pairs(before: dict | None, after: dict | None) -> Iterable[tuple[str,
         if isinstance(b, dict) or isinstance(a, dict):
             if (b is None or isinstance(b, dict)) and (a is None or isinstance(a, dict)):
                 for sub, sb, sa in _field_pairs(b, a):
-                    yield f"{name}.{sub}", sb, sa
+                    yield f"{_name(name)}.{sub}", sb, sa
                 continue
-        yield name, b, a
+        yield _name(name), b, a
 
 
 def _field_lines(change: Change) -> list[str]:
@@ -247,8 +258,8 @@ def _field_lines(change: Change) -> list[str]:
 def _head(change: Change) -> str:
     symbol = SYMBOLS.get(change.action, "?")
     if change.kind == "membership":
-        return f"{symbol} membership {change.label} → {change.parent}"
-    return f"{symbol} {change.kind} {change.label}"
+        return f"{symbol} membership {_name(change.label)} → {_name(change.parent)}"
+    return f"{symbol} {change.kind} {_name(change.label)}"
 
 
 def _by_kind(plan: Plan) -> list[tuple[str, list[Change]]]:
@@ -319,7 +330,7 @@ def render_text(plan: Plan, *, color: bool = False, redact: bool = False) -> str
     if plan.warnings:
         line("Warnings:", "bold yellow")
         for warning in plan.warnings:
-            line(f"  ! {warning}", "yellow")
+            line(f"  ! {_name(warning)}", "yellow")
         line()
     line(plan.summary(), "bold")
     fresh = freshness_line(plan)
@@ -367,6 +378,16 @@ def _md_escape(text: str) -> str:
     return re.sub(r"([\\`*_\[\]#|~])", r"\\\1", text)
 
 
+def _fence(text: str) -> str:
+    """A code fence longer than any run of backticks in ``text`` (so nothing in it closes it)."""
+    return "`" * max(3, max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
+
+
+def _fenced(text: str, info: str = "") -> str:
+    fence = _fence(text)
+    return f"{fence}{info}\n{text}{fence}\n"
+
+
 def _md_table(plan: Plan) -> str:
     counts = plan.counts()
     rows = ["| kind | " + " | ".join(ACTIONS) + " |", "| --- |" + " ---: |" * len(ACTIONS)]
@@ -405,10 +426,12 @@ def render_markdown(plan: Plan, *, redact: bool = False, max_chars: int = 60000)
         head.append(broadcasts_section.markdown(plan.broadcasts, _md_escape))
     if plan.warnings:
         shown = plan.warnings[:FOLD_OVER]
-        warn = ["**Warnings**\n"] + [f"- {_md_escape(w)}" for w in shown]
+        # In a code block: a warning quotes names from the files (text from a pull request),
+        # which must not become Markdown (headings, images, links, @mentions).
+        lines = [f"! {_name(w)}" for w in shown]
         if len(plan.warnings) > len(shown):
-            warn.append(f"- … and {len(plan.warnings) - len(shown)} more warnings")
-        head.append("\n".join(warn) + "\n")
+            lines.append(f"… and {len(plan.warnings) - len(shown)} more warnings")
+        head.append("**Warnings**\n\n" + _fenced("\n".join(lines) + "\n", "text"))
     parts = ["\n".join(head)]
     size = len(parts[0])
 

@@ -65,6 +65,15 @@ def _refresh_cache_per_test(
     monkeypatch.setenv("RESEND_IAC_LEDGER", str(where / "consent-ledger.json"))
 
 
+@pytest.fixture(autouse=True)
+def _run_in_tmp_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """resend-iac reads declared paths only inside the directory it runs in (the config root
+    rule, config/limits.py ``root_problem``): a test that writes its files under ``tmp_path``
+    runs there, as a user runs it in their checkout; the default stays strict."""
+    if "tmp_path" in request.fixturenames:
+        monkeypatch.chdir(request.getfixturevalue("tmp_path"))
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"

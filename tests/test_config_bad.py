@@ -334,6 +334,41 @@ CASES = [
         "property_value_long_string.yaml:11",
         "'... (3,000 characters): write it without quotes",
     ),
+    # the runner boundary (issue 18): the config root, quoted text, invisible characters
+    (
+        "root_symlink",
+        "root_symlink",
+        "this path is a symlink: a config root must be a real file or directory",
+    ),
+    ("root_symlink_file.yaml", "root_symlink_file.yaml", "this path is a symlink"),
+    (
+        "contact_string_multiline.yaml",
+        "contact_string_multiline.yaml:5",
+        "not the string 'a@example.com\\n```\\n# PWNED\\n![x](https://evil.example/x.png)\\n@'... (83 characters) "
+        "(write `- email: ADDRESS`, or list plain addresses under `- emails:`)",
+    ),
+    (
+        "email_zero_width.yaml",
+        "email_zero_width.yaml:5",
+        "'grace\\u200b@example.com' holds U+200B (ZERO WIDTH SPACE) at character 6, which a reviewer cannot see",
+    ),
+    (
+        "email_bidi_override.yaml",
+        "email_bidi_override.yaml:4",
+        "holds U+202E (RIGHT-TO-LEFT OVERRIDE) at character 1",
+    ),
+    (
+        "email_soft_hyphen.yaml",
+        "email_soft_hyphen.yaml:4",
+        "'gra\\xadce@example.com' holds U+00AD (SOFT HYPHEN)",
+    ),
+    ("email_bom.yaml", "email_bom.yaml:4", "holds U+FEFF (ZERO WIDTH NO-BREAK SPACE) at character 9"),
+    ("email_control_char.yaml", "email_control_char.yaml:4", "'ada\\x1b[2K@example.com' holds U+001B"),
+    (
+        "csv_email_invisible",
+        "csv_email_invisible/people.csv:3",
+        "holds U+200B (ZERO WIDTH SPACE) at character 6",
+    ),
 ]
 
 

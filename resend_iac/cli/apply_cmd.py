@@ -22,6 +22,7 @@ from resend_iac.cli.common import (
     make_consent,
     make_refresh,
     open_ledger,
+    outside_option,
     refresh_options,
     render,
     save_ledger,
@@ -103,6 +104,7 @@ def _is_saved_plan(path: str) -> bool:
 @click.option("--auto-approve", is_flag=True, help="Apply without asking.")
 @click.option("--force", is_flag=True, help="Apply even if the plan exceeds the policy's safety thresholds.")
 @consent_options
+@outside_option
 @refresh_options
 @target_options
 def apply_command(

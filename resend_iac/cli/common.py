@@ -4,6 +4,7 @@ the files, opening the client and the refresh cache, a status line while reading
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import sys
@@ -21,6 +22,7 @@ from resend_iac.engine.binding import BindingError
 from resend_iac.engine.cache import CacheError, RefreshCache, cache_path
 from resend_iac.engine.live import DEFAULT_BUDGET, Refresh, plan_live
 from resend_iac.model import State
+from resend_iac.text import excerpt
 
 
 class Exit(Exception):
@@ -134,7 +136,10 @@ def err(message: str) -> None:
     """A line on stderr, API-key-looking strings masked."""
     from resend_iac.secrets import mask_secrets
 
-    click.echo(mask_secrets(message), err=True)
+    lines = mask_secrets(message).split("\n")  # a line that does not print gets escaped (names, emails)
+    click.echo(
+        "\n".join(ln if ln.isprintable() else excerpt(ln, None, quote=False) for ln in lines), err=True
+    )
 
 
 def echo(text: str) -> None:
@@ -322,11 +327,37 @@ def api_error_message(e: ResendAPIError) -> str:
     return f"error: the API answered {e.status} {e.name}: {e.message}{where}"
 
 
+# --allow-outside of the running command (``outside_option``), for ``load_files``.
+ALLOW_OUTSIDE: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("allow_outside", default=())
+
+ALLOW_OUTSIDE_HELP = (
+    "Also read declared files under PATH when they lie outside the current directory or are "
+    "reached through a symlink (local use only: never in CI, where a pull request writes the "
+    "files). Repeatable."
+)
+
+
+def outside_option(fn: Callable) -> Callable:
+    """``--allow-outside PATH`` (repeatable): the user's explicit opt-in to a config root that
+    is a symlink or lies outside the working directory; ``load_files`` honours it."""
+
+    @click.option("--allow-outside", "allow_outside", multiple=True, metavar="PATH", help=ALLOW_OUTSIDE_HELP)
+    @functools.wraps(fn)
+    def wrapper(*args: Any, allow_outside: tuple[str, ...] = (), **kw: Any) -> Any:
+        token = ALLOW_OUTSIDE.set(tuple(allow_outside))
+        try:
+            return fn(*args, **kw)
+        finally:
+            ALLOW_OUTSIDE.reset(token)
+
+    return wrapper
+
+
 def load_files(paths: tuple[str, ...]) -> State:
     from resend_iac.config import ConfigError, load
 
     try:
-        return load(paths)
+        return load(paths, allow_outside=ALLOW_OUTSIDE.get())
     except ConfigError as e:
         lines = [str(d) for d in getattr(e, "diagnostics", [])] or [str(e)]
         raise Exit(1, "\n".join(lines) + f"\n{len(lines)} error(s); nothing was read or written.") from None

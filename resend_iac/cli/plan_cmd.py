@@ -20,6 +20,7 @@ from resend_iac.cli.common import (
     make_consent,
     make_refresh,
     open_ledger,
+    outside_option,
     plan_with_status,
     refresh_options,
     render,
@@ -71,6 +72,7 @@ def _target(local: bool, api_key: str | None, api_url: str | None, paths) -> dic
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 0: no changes, 1: error, 2: changes present.")
 @click.option("--redact", is_flag=True, help="Mask emails and names (for public PRs).")
 @consent_options
+@outside_option
 @refresh_options
 @target_options
 def plan_command(

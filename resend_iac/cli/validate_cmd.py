@@ -8,6 +8,7 @@ import click
 
 from resend_iac import config
 from resend_iac.cli import main
+from resend_iac.cli.common import ALLOW_OUTSIDE_HELP
 from resend_iac.cli.diagnostics import FORMATS, emit
 from resend_iac.secrets import mask_secrets
 
@@ -23,11 +24,12 @@ from resend_iac.secrets import mask_secrets
     help="text: file:line:column: message; json: one document on stdout; "
     "github: ::error annotations for a pull request's diff.",
 )
-def validate(paths: tuple[str, ...], fmt: str = "text") -> None:
+@click.option("--allow-outside", "allow_outside", multiple=True, metavar="PATH", help=ALLOW_OUTSIDE_HELP)
+def validate(paths: tuple[str, ...], fmt: str = "text", allow_outside: tuple[str, ...] = ()) -> None:
     """Check YAML files (or directories of them) and their CSV seed lists: syntax,
     structure and meaning, with no network access. Prints every problem as
     file:line:column: message and exits 1; exits 0 with a summary when valid."""
-    result = config.read(paths)
+    result = config.read(paths, allow_outside=allow_outside)
     if fmt != "text":
         emit(fmt, result)
     if result.state is None:

@@ -33,6 +33,7 @@ from resend_iac.model.rules import (
     value_problem,
 )
 from resend_iac.model.schema import CONTACT
+from resend_iac.text import excerpt, printable
 
 # (path inside the checked object, message, about the key rather than the value)
 Issue = tuple[tuple[Any, ...], str, bool]
@@ -86,9 +87,7 @@ _SKIPPED_VALIDATORS = {"maxLength", "minLength", "pattern"}
 
 
 def _ex(text: Any) -> str:
-    """A name from a file, quoted and cut to 60 characters (errors echo no long text)."""
-    from resend_iac.config.yaml_loader import excerpt
-
+    """A name from a file, quoted, escaped and cut to 60 characters (``text.excerpt``)."""
     return excerpt(text, 60)
 
 
@@ -97,9 +96,9 @@ def suggest(word: str, choices: Iterable[str]) -> str:
     choices = list(choices)
     lowered = {c.lower(): c for c in choices}
     if isinstance(word, str) and word.lower() in lowered and lowered[word.lower()] != word:
-        return f" (did you mean {lowered[word.lower()]!r}?)"
+        return f" (did you mean {_ex(lowered[word.lower()])}?)"
     match = difflib.get_close_matches(str(word), choices, n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else ""
+    return f" (did you mean {_ex(match[0])}?)" if match else ""
 
 
 def _field(path: tuple[Any, ...]) -> str:
@@ -108,14 +107,14 @@ def _field(path: tuple[Any, ...]) -> str:
     last = path[-1]
     if isinstance(last, int):
         parent = next((p for p in reversed(path[:-1]) if isinstance(p, str)), None)
-        return f"each {parent!r} item" if parent else "each item"
+        return f"each {_ex(parent)} item" if parent else "each item"
     if len(path) >= 2 and path[-2] == "properties" and (len(path) > 2 or path[0] != "properties"):
-        return f"the value of property {last!r}"
+        return f"the value of property {_ex(last)}"
     if len(path) >= 2 and path[-2] == "topics" and len(path) > 2:
-        return f"the subscription to topic {last!r}"
+        return f"the subscription to topic {_ex(last)}"
     if len(path) == 2 and path[0] in ("properties", "segments", "topics"):
-        return f"{path[0][:-1]} {last!r}"
-    return repr(last)
+        return f"{path[0][:-1]} {_ex(last)}"
+    return _ex(last)
 
 
 def _title(schema_: Mapping[str, Any], path: tuple[Any, ...]) -> str:
@@ -124,7 +123,7 @@ def _title(schema_: Mapping[str, Any], path: tuple[Any, ...]) -> str:
         return "the top level of the file"
     if title:
         return title
-    return repr(path[-1]) if path else "the object"
+    return _ex(path[-1]) if path else "the object"
 
 
 def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> list[Issue]:
@@ -175,7 +174,8 @@ def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> l
         elif isinstance(value, (int, float)) and "string" in types:
             hint = " (quote it to make it a string)"
         elif len(path) == 2 and path[0] == "contacts" and isinstance(value, str):
-            hint = f" (write `- email: {value}`, or list plain addresses under `- emails:`)"
+            shown = value if len(value) <= 60 and printable(value) else "ADDRESS"
+            hint = f" (write `- email: {shown}`, or list plain addresses under `- emails:`)"
         elif len(path) == 1 and path[0] in ("properties", "segments", "topics") and isinstance(value, list):
             hint = f" (declare each as `name: {{...}}` under {path[0]}:)"
         return [(path, f"{field} must be {want}, not {describe(value)}{hint}", False)]
@@ -207,11 +207,13 @@ def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> l
         return [
             (
                 path,
-                f"{field} lists {', '.join(repr(d) for d in dups)} more than once: remove the repeat",
+                f"{field} lists {', '.join(_ex(d) for d in dups[:5])} more than once: remove the repeat",
                 False,
             )
         ]
-    return [(path, f"{field}: {error.message}", False)]  # pragma: no cover - a validator we do not use
+    return [
+        (path, f"{field}: {excerpt(error.message, 200, quote=False)}", False)
+    ]  # pragma: no cover - a validator we do not use
 
 
 _CONTACT_KEYS = frozenset((*CONTACT.names, *(r.name for r in CONTACT.relations)))
@@ -306,7 +308,7 @@ def segment_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issu
     if not isinstance(name, str) or not name.strip():
         out.append((("name",), "a segment name must be a non-empty string", True))
     elif name != name.strip():
-        out.append((("name",), f"segment name {name!r} starts or ends with white space: remove it", True))
+        out.append((("name",), f"segment name {_ex(name)} starts or ends with white space: remove it", True))
     if structure:
         out.extend(schema_issues({k: v for k, v in data.items() if k != "name"}, "segment"))
     return out
@@ -321,7 +323,7 @@ def topic_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issue]
         out.append(
             (
                 ("name",),
-                f"topic name {name!r} is {len(name)} characters long; Resend allows at most {TOPIC_NAME_MAX}: shorten it",
+                f"topic name {_ex(name)} is {len(name)} characters long; Resend allows at most {TOPIC_NAME_MAX}: shorten it",
                 True,
             )
         )
@@ -333,7 +335,7 @@ def topic_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issue]
         out.append(
             (
                 ("description",),
-                f"description of topic {name!r} is {len(description)} characters long; "
+                f"description of topic {_ex(name)} is {len(description)} characters long; "
                 f"Resend allows at most {TOPIC_DESCRIPTION_MAX}: shorten it",
                 False,
             )

@@ -18,10 +18,11 @@ from typing import Any
 
 from resend_iac.config.checks import suggest
 from resend_iac.config.limits import Limits, ReadProblem, read_bounded
-from resend_iac.config.yaml_loader import MAX_SAFE_INTEGER, excerpt
+from resend_iac.config.yaml_loader import MAX_SAFE_INTEGER
 from resend_iac.model import UNSET, Contact, FrozenDict, Location, Property
 from resend_iac.model.rules import CONTACT_FIELDS, email_problem, quick_email_ok
 from resend_iac.model.schema import CONTACT, Field
+from resend_iac.text import excerpt
 
 # ("csv", line, message): a place in the CSV file (line 1 = header);
 # ("columns", header, message): the YAML ``columns:`` entry for that header;
@@ -89,18 +90,22 @@ def read_csv(
     limits = limits or Limits()
     try:
         data = read_bounded(
-            path, limits.max_csv_bytes, f"CSV file {display!r}", Limits.env_name("max_csv_bytes")
+            path, limits.max_csv_bytes, f"CSV file {excerpt(display, 200)}", Limits.env_name("max_csv_bytes")
         )
     except ReadProblem as exc:
         return [], [("entry", None, exc.message)]
     except FileNotFoundError:
         return [], [
-            ("entry", None, f"CSV file {display!r} not found; `csv:` paths are relative to the YAML file")
+            (
+                "entry",
+                None,
+                f"CSV file {excerpt(display, 200)} not found; `csv:` paths are relative to the YAML file",
+            )
         ]
     except IsADirectoryError:
-        return [], [("entry", None, f"CSV path {display!r} is a directory, not a file")]
+        return [], [("entry", None, f"CSV path {excerpt(display, 200)} is a directory, not a file")]
     except OSError as exc:
-        return [], [("entry", None, f"cannot read CSV file {display!r}: {exc.strerror or exc}")]
+        return [], [("entry", None, f"cannot read CSV file {excerpt(display, 200)}: {exc.strerror or exc}")]
     text, line, message = decode(data)
     if text is None:
         return [], [("csv", line, message)]
@@ -176,7 +181,7 @@ def read_csv(
                     (
                         "columns",
                         name,
-                        f"column {name!r} maps to {target!r}, which is not {', '.join(CONTACT_FIELDS)} "
+                        f"column {excerpt(name)} maps to {excerpt(target)}, which is not {', '.join(CONTACT_FIELDS)} "
                         f"or a declared property{suggest(target, targets)}",
                     )
                 )
@@ -186,7 +191,7 @@ def read_csv(
                     (
                         "columns",
                         name,
-                        f"columns {mapped_by[target]!r} and {name!r} both map to {target!r}; map each field once",
+                        f"columns {excerpt(mapped_by[target])} and {excerpt(name)} both map to {excerpt(target)}; map each field once",
                     )
                 )
                 continue
@@ -196,7 +201,7 @@ def read_csv(
                     (
                         "columns",
                         name,
-                        f"column {excerpt(name)} is not in the header of {display}{suggest(name, [h for h in header if h])}; "
+                        f"column {excerpt(name)} is not in the header of {excerpt(display, 200, quote=False)}{suggest(name, [h for h in header if h])}; "
                         f"its columns are: {_columns(header)}",
                     )
                 )
@@ -207,7 +212,7 @@ def read_csv(
             (
                 "entry",
                 None,
-                f"no column of {display} maps to email; add it under columns: (e.g. `columns: {{Email: email}}`)",
+                f"no column of {excerpt(display, 200, quote=False)} maps to email; add it under columns: (e.g. `columns: {{Email: email}}`)",
             )
         )
     if problems:
@@ -237,8 +242,12 @@ def read_csv(
     protect = shared.protect
     quick = quick_email_ok
     end = 1
+    most = limits.max_errors
     try:
         for row in reader:
+            if len(problems) >= most:  # the rest of the file is not looked at
+                problems.append(("csv", end + 1, f"stopped after {most:,} errors in this file"))
+                break
             line, end = end + 1, reader.line_num
             n = len(row)
             if n != width:
@@ -293,7 +302,7 @@ def read_csv(
                             (
                                 "csv",
                                 line,
-                                f"value {excerpt(value)} in column {excerpt(col)} is not a number{_number_hint(value)} (property {key!r} is a number)",
+                                f"value {excerpt(value)} in column {excerpt(col)} is not a number{_number_hint(value)} (property {excerpt(key)} is a number)",
                             )
                         )
                         bad = True

@@ -2,8 +2,11 @@
 
 The files come from whoever opened a pull request, while an API key sits in the
 environment, so reading them is bounded (file size, CSV rows, YAML nesting depth and alias
-expansion) and every file a config references must resolve, symlinks followed, inside the
-**config root**: the directory given on the command line, or the given file's directory.
+expansion, directory walks, errors reported) and every file a config references must
+resolve, symlinks followed, inside the **config root**: the directory given on the command
+line, or the given file's directory. The config root itself (every path given) must not be
+a symlink and must resolve inside the directory the command runs in (``paths.root_problem``),
+unless the user names it with ``--allow-outside`` (local use only; a workflow never does).
 
 The limits come from the environment, not from the files: a file cannot raise its own limit.
 A team that needs more sets, e.g. in its CI workflow:
@@ -14,6 +17,10 @@ A team that needs more sets, e.g. in its CI workflow:
 - ``RESEND_IAC_MAX_DEPTH``        (32)      nesting of mappings and lists in a YAML file
 - ``RESEND_IAC_MAX_ALIAS_NODES``  (250,000) values that YAML aliases (``*name``, ``<<: *name``)
   add to a file when expanded; a "billion laughs" file is refused before anything is expanded
+- ``RESEND_IAC_MAX_FILES``        (10,000)  entries (files and directories) a directory walk
+  looks at
+- ``RESEND_IAC_MAX_DIR_DEPTH``    (16)      directories nested below a directory given
+- ``RESEND_IAC_MAX_ERRORS``       (1,000)   errors reported before reading stops
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ class Limits:
     max_csv_rows: int = 2_000_000
     max_depth: int = 32
     max_alias_nodes: int = 250_000
+    max_files: int = 10_000
+    max_dir_depth: int = 16
+    max_errors: int = 1_000
 
     @staticmethod
     def env_name(name: str) -> str:

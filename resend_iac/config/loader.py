@@ -20,7 +20,8 @@ from typing import Any
 from resend_iac.config import checks
 from resend_iac.config.csv_source import Shared, decode, read_csv
 from resend_iac.config.limits import Limits, ReadProblem, inside, read_bounded
-from resend_iac.config.yaml_loader import Map, Mark, Seq, YAMLProblem, excerpt, parse
+from resend_iac.config.paths import find
+from resend_iac.config.yaml_loader import Map, Mark, Seq, YAMLProblem, parse
 from resend_iac.errors import ResendIACError
 from resend_iac.model import (
     MEMBERSHIPS,
@@ -37,6 +38,7 @@ from resend_iac.model import (
     normalize_email,
 )
 from resend_iac.model.schema import CONTACT
+from resend_iac.text import excerpt
 
 
 @dataclass(frozen=True)
@@ -45,9 +47,18 @@ class Diagnostic:
     message: str
 
     def __str__(self) -> str:
-        if not self.location.line:
-            return f"{self.location.file}: {self.message}"
-        return f"{self.location}: {self.message}"
+        # File names and messages are printable by construction (names with a control or
+        # invisible character are refused, quoted text goes through ``excerpt``); this keeps
+        # a diagnostic one line whatever slipped through.
+        loc = self.location
+        file, message = loc.file, self.message
+        if not file.isprintable():
+            file = excerpt(file, 300, quote=False)
+        if not message.isprintable():
+            message = excerpt(message, None, quote=False)
+        if not loc.line:
+            return f"{file}: {message}"
+        return f"{file}:{loc.line}:{loc.column}: {message}" if loc.column else f"{file}:{loc.line}: {message}"
 
 
 class ConfigError(ResendIACError):
@@ -104,7 +115,10 @@ _SPLIT_RE = re.compile(r"[,;\s]+")
 
 
 class Loader:
-    def __init__(self, limits: Limits | None = None) -> None:
+    def __init__(
+        self, limits: Limits | None = None, allow_outside: Sequence[str | os.PathLike[str]] = ()
+    ) -> None:
+        self.allow_outside = tuple(Path(a) for a in allow_outside)
         self.diagnostics: list[Diagnostic] = []
         self.files: list[str] = []
         self.state = State()
@@ -129,51 +143,13 @@ class Loader:
 
     # ------------------------------------------------------------ files
     def expand(self, paths: Sequence[str | os.PathLike[str]]) -> list[str]:
-        """The YAML files to read, each with its config root: a directory given is the root
-        of the files found in it (read recursively without following symlinked directories;
-        a file that resolves outside it is refused), for a file given, the root is its own
-        directory."""
-        out: list[str] = []
-        seen: set[Path] = set()
-        for raw in paths:
-            p = Path(raw)
-            shown = os.fspath(raw)
-            if p.is_dir():
-                root = p.resolve()
-                found = []
-                for dirpath, dirnames, filenames in os.walk(p):
-                    dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                    for name in filenames:
-                        q = Path(dirpath) / name
-                        if q.suffix in (".yaml", ".yml") and not name.startswith("."):
-                            found.append(q)
-                found.sort()
-                found = [q for q in found if q.is_file() or q.is_symlink()]
-                if not found:
-                    self.error(shown, 0, 0, "no .yaml or .yml files in this directory")
-                for q in found:
-                    display = os.path.join(shown, os.fspath(q.relative_to(p)))
-                    if not inside(q, root):
-                        self.error(
-                            display,
-                            0,
-                            0,
-                            f"this file is a symlink that leads outside {shown} (the config root); "
-                            "keep every file inside it. Nothing was read",
-                        )
-                        continue
-                    if q.resolve() not in seen:
-                        seen.add(q.resolve())
-                        out.append(display)
-                        self.roots[display] = (root, shown)
-            elif p.exists():
-                if p.resolve() not in seen:
-                    seen.add(p.resolve())
-                    out.append(shown)
-                    self.roots[shown] = (p.absolute().parent.resolve(), os.path.dirname(shown) or ".")
-            else:
-                self.error(shown, 0, 0, "no such file or directory")
-        return out
+        """The YAML files to read (``paths.find``), each with its config root."""
+        found, problems = find(paths, self.limits or Limits(), self.allow_outside)
+        for shown, message in problems:
+            self.error(shown, 0, 0, message)
+        for display, root, root_shown in found:
+            self.roots[display] = (root, root_shown)
+        return [display for display, _, _ in found]
 
     def read(self, display: str) -> _File | None:
         self.files.append(display)
@@ -226,7 +202,7 @@ class Loader:
                 self.at(
                     f,
                     ("properties", key),
-                    f"property {key!r} is already declared at {st.properties[key].location}; declare it once",
+                    f"property {excerpt(key, 60)} is already declared at {st.properties[key].location}; declare it once",
                     True,
                 )
                 continue
@@ -247,7 +223,7 @@ class Loader:
                 self.at(
                     f,
                     ("segments", name),
-                    f"segment {name!r} is already declared at {st.segments[name].location}; declare it once",
+                    f"segment {excerpt(name, 60)} is already declared at {st.segments[name].location}; declare it once",
                     True,
                 )
                 continue
@@ -267,7 +243,7 @@ class Loader:
                 self.at(
                     f,
                     ("topics", name),
-                    f"topic {name!r} is already declared at {st.topics[name].location}; declare it once",
+                    f"topic {excerpt(name, 60)} is already declared at {st.topics[name].location}; declare it once",
                     True,
                 )
                 continue
@@ -339,12 +315,12 @@ class Loader:
             if first is None:
                 known[key] = contact
                 continue
-            also = f" as {first.email!r}" if first.email != contact.email else ""
+            also = f" as {excerpt(first.email, 60)}" if first.email != contact.email else ""
             assert contact.location is not None  # every loaded contact has one
             self.diagnostics.append(
                 Diagnostic(
                     contact.location,
-                    f"contact {contact.email!r} is declared twice (first at {first.location}{also}); an email may "
+                    f"contact {excerpt(contact.email, 60)} is declared twice (first at {first.location}{also}); an email may "
                     "appear only once across all files, CSVs and emails: lists (compared case-insensitively)",
                 )
             )
@@ -423,11 +399,12 @@ class Loader:
         if not rel:
             self.at(f, base + ("csv",), "csv: needs the path of a CSV file, relative to this YAML file")
             return
-        if any(ord(ch) < 32 or ch == "\x7f" for ch in rel):
+        if not rel.isprintable():
             self.at(
                 f,
                 base + ("csv",),
-                "csv: the path holds a control character (e.g. a NUL byte); name a plain file",
+                "csv: the path holds a control character (e.g. a NUL byte) or an invisible one; "
+                "name a plain file",
             )
             return
         if os.path.isabs(rel) or rel.startswith("~"):
@@ -484,18 +461,34 @@ class Loader:
             except ValueError as exc:
                 self.error("environment", 0, 0, str(exc))
                 return LoadResult(None, self.diagnostics, self.files)
-        files = [f for f in (self.read(d) for d in self.expand(paths)) if f is not None]
-        for f in files:
-            self.declarations(f)
-        for f in files:
-            self.contacts(f)
+        most = self.limits.max_errors
+        files = []
+        for display in self.expand(paths):
+            if len(self.diagnostics) >= most:
+                break
+            f = self.read(display)
+            if f is not None:
+                files.append(f)
+        for step in (self.declarations, self.contacts):
+            for f in files:
+                if len(self.diagnostics) < most:
+                    step(f)
         self.state.policy = Policy(**{k: v for k, (v, _) in self._policy.items()})
         diags = sorted(self.diagnostics, key=lambda d: (d.location.file, d.location.line, d.location.column))
+        if len(diags) > most:  # the first ones, in file order, and one line for the rest
+            where = Location(os.fspath(paths[0]) if paths else ".", 0)
+            diags = diags[:most] + [
+                Diagnostic(
+                    where,
+                    f"stopped after {most:,} errors; fix these first (or raise the limit with "
+                    f"{Limits.env_name('max_errors')})",
+                )
+            ]
         return LoadResult(None if diags else self.state, diags, self.files, self.broadcasts)
 
 
 def _show(value: Any) -> str:
-    return json.dumps(value) if isinstance(value, (bool, int, float, type(None))) else repr(value)
+    return json.dumps(value) if isinstance(value, (bool, int, float, type(None))) else excerpt(value, 60)
 
 
 def _section(data: Map, name: str, f: _File) -> list[tuple[str, Any]]:
@@ -515,22 +508,30 @@ def _find(lines: list[str], token: str, cursor: tuple[int, int]) -> tuple[Mark |
     return None, cursor
 
 
-def read(paths: Sequence[str | os.PathLike[str]]) -> LoadResult:
-    """Load and check ``paths`` (YAML files or directories of them)."""
+def read(
+    paths: Sequence[str | os.PathLike[str]], *, allow_outside: Sequence[str | os.PathLike[str]] = ()
+) -> LoadResult:
+    """Load and check ``paths`` (YAML files or directories of them). Each path must be a real
+    file or directory (not a symlink) inside the working directory, unless it lies in one of
+    ``allow_outside`` (a local user's explicit choice: ``--allow-outside``)."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    return Loader().run(paths)
+    return Loader(allow_outside=allow_outside).run(paths)
 
 
-def validate(paths: Sequence[str | os.PathLike[str]]) -> tuple[State | None, list[Diagnostic]]:
+def validate(
+    paths: Sequence[str | os.PathLike[str]], *, allow_outside: Sequence[str | os.PathLike[str]] = ()
+) -> tuple[State | None, list[Diagnostic]]:
     """``(state, [])`` when valid, ``(None, diagnostics)`` otherwise. No network."""
-    result = read(paths)
+    result = read(paths, allow_outside=allow_outside)
     return result.state, result.diagnostics
 
 
-def load(paths: Sequence[str | os.PathLike[str]]) -> State:
+def load(
+    paths: Sequence[str | os.PathLike[str]], *, allow_outside: Sequence[str | os.PathLike[str]] = ()
+) -> State:
     """The desired state declared by ``paths``; raises ``ConfigError`` when invalid."""
-    result = read(paths)
+    result = read(paths, allow_outside=allow_outside)
     if result.state is None:
         raise ConfigError(result.diagnostics)
     return result.state

@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from resend_iac.secrets import mask_secrets
+from resend_iac.text import excerpt
 
 try:  # the C composer is much faster and supports compose()
     _Loader: Any = yaml.CSafeLoader
@@ -114,15 +114,6 @@ def _scalar(node: yaml.ScalarNode) -> Any:
     raise YAMLProblem(
         *_mark(node), f"unsupported YAML tag {excerpt(tag)}; use plain strings, numbers, booleans or null"
     )
-
-
-def excerpt(text: Any, limit: int = 40) -> str:
-    """``repr`` of at most ``limit`` characters of ``text``, API keys masked: errors never
-    quote more of a file."""
-    text = mask_secrets(str(text))
-    if len(text) <= limit:
-        return repr(text)
-    return repr(text[:limit]) + f"... ({len(text):,} characters)"
 
 
 def _children(node: yaml.Node) -> list[yaml.Node]:
@@ -331,9 +322,8 @@ def parse(text: str, max_depth: int = 32, max_alias_nodes: int = 250_000) -> Any
             if cm is not None and mark is not None and (cm.line, cm.column) != (mark.line, mark.column):
                 context += f" (started at line {cm.line + 1}, column {cm.column + 1})"
             what = f"{context}, {what}"
-        if len(what) > 300:  # a problem may name an alias or a tag from the file
-            what = what[:300] + "..."
-        raise YAMLProblem(line, col, f"YAML syntax error: {mask_secrets(what)}") from None
+        # a problem may name an alias or a tag from the file
+        raise YAMLProblem(line, col, f"YAML syntax error: {excerpt(what, 300, quote=False)}") from None
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a control character
         before = text[: exc.position]
         line, col = before.count("\n") + 1, exc.position - (before.rfind("\n") + 1) + 1

@@ -10,6 +10,7 @@ leaves it as it is live); an explicit ``None`` means "clear it". Live state uses
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field, make_dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,13 +58,16 @@ def is_set(value: Any) -> bool:
 
 
 def normalize_email(email: str) -> str:
-    """The key rule for contacts: surrounding white space trimmed, compared case-insensitively.
+    """The key rule for contacts: surrounding white space trimmed, compared case-insensitively
+    and NFC-normalised.
 
     The first spelling a file gives is kept on the Contact for creation; this key is only
     used to match desired and live contacts. An email already in key form is returned as
     is (the same object: a million keys then cost no extra strings).
     """
     key = email.strip().lower()
+    if not key.isascii():  # one spelling of each character: composed (NFC) é == e + U+0301
+        key = unicodedata.normalize("NFC", key)
     return email if key == email else key
 
 

@@ -1,5 +1,6 @@
 """The rules a value must follow, shared by config/ (validate) and the engine (saved plans):
-email syntax, property keys, a value against its property's type. Plain functions, no I/O;
+email syntax (no invisible characters: ``text.invisible``), property keys, a value against
+its property's type. A value quoted in a message goes through ``text.excerpt``. Plain functions, no I/O;
 each returns why a value is refused, or ``None``.
 """
 
@@ -10,8 +11,14 @@ from typing import Any
 
 from resend_iac.model import PROPERTY_KEY_MAX, Property
 from resend_iac.model.schema import CONTACT
+from resend_iac.text import excerpt, invisible
 
 CONTACT_FIELDS = tuple(f.name for f in CONTACT.api_fields)  # built-in fields: not property keys
+
+
+def _ex(text: Any) -> str:
+    """A value from a file, quoted, escaped and cut to 60 characters (``text.excerpt``)."""
+    return excerpt(text, 60)
 
 
 def describe(value: Any) -> str:
@@ -20,11 +27,7 @@ def describe(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return (
-            f"the string {value!r}"
-            if len(value) <= 60
-            else f"the string {value[:60]!r}... ({len(value):,} characters)"
-        )
+        return f"the string {excerpt(value, 60)}"
     if isinstance(value, (int, float)):
         return f"the number {value!r}"
     if isinstance(value, dict):
@@ -54,11 +57,17 @@ def email_problem(email: str) -> str | None:
     if not email:
         return "email is empty"
     if len(email) > 254:
-        return f"{email[:40]!r}... is {len(email)} characters long; an email address has at most 254"
+        return f"{_ex(email)} is {len(email)} characters long; an email address has at most 254"
     if any(c.isspace() for c in email):
-        return f"{email!r} is not a valid email address (it contains white space)"
+        return f"{_ex(email)} is not a valid email address (it contains white space)"
+    hidden = invisible(email)
+    if hidden:
+        return (
+            f"{_ex(email)} holds {hidden}, which a reviewer cannot see (an address that looks like "
+            "another one); retype the address"
+        )
     if email.count("@") != 1:
-        return f"{email!r} is not a valid email address (it needs exactly one @)"
+        return f"{_ex(email)} is not a valid email address (it needs exactly one @)"
     local, domain = email.split("@")
     if (
         not local
@@ -68,10 +77,10 @@ def email_problem(email: str) -> str | None:
         or local.endswith(".")
         or ".." in local
     ):
-        return f"{email!r} is not a valid email address (the part before @ is not valid)"
+        return f"{_ex(email)} is not a valid email address (the part before @ is not valid)"
     labels = domain.split(".")
     if len(labels) < 2 or not all(_LABEL_RE.match(label) for label in labels) or len(labels[-1]) < 2:
-        return f"{email!r} is not a valid email address (the domain {domain!r} is not valid)"
+        return f"{_ex(email)} is not a valid email address (the domain {_ex(domain)} is not valid)"
     return None
 
 
@@ -79,16 +88,16 @@ def property_key_problem(key: Any) -> str | None:
     if not isinstance(key, str) or not key:
         return "a property key must be a non-empty string"
     if len(key) > PROPERTY_KEY_MAX:
-        return f"property key {key!r} is {len(key)} characters long; Resend allows at most {PROPERTY_KEY_MAX}: shorten it"
+        return f"property key {_ex(key)} is {len(key)} characters long; Resend allows at most {PROPERTY_KEY_MAX}: shorten it"
     if not _KEY_RE.match(key):
         bad = "".join(sorted({c for c in key if not (c.isascii() and (c.isalnum() or c == "_"))}))
         fixed = re.sub(r"[^A-Za-z0-9_]", "_", key)
         return (
-            f"property key {key!r} may only contain letters, digits and underscore (found {bad!r}); "
-            f"rename it, e.g. {fixed!r}"
+            f"property key {_ex(key)} may only contain letters, digits and underscore (found {_ex(bad)}); "
+            f"rename it, e.g. {_ex(fixed)}"
         )
     if key in CONTACT_FIELDS:
-        return f"property key {key!r} is a built-in contact field, not a custom property: pick another key"
+        return f"property key {_ex(key)} is a built-in contact field, not a custom property: pick another key"
     return None
 
 
@@ -99,9 +108,9 @@ def value_problem(key: str, value: Any, prop: Property) -> str | None:
     if prop.type == "number":
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             hint = _number_text_hint(value) if isinstance(value, str) else ""
-            return f"property {key!r} is a number, but the value is {describe(value)}{hint}"
+            return f"property {_ex(key)} is a number, but the value is {describe(value)}{hint}"
     elif not isinstance(value, str):
-        return f"property {key!r} is a string, but the value is {describe(value)}: quote it"
+        return f"property {_ex(key)} is a string, but the value is {describe(value)}: quote it"
     return None
 
 

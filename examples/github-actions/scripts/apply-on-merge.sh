@@ -13,13 +13,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 summary="$OUT/apply.md"
 rm -f "$summary" "$OUT/plan.json"
 
+check_config_paths
 require_key
 
 # The saved plan holds the real keys (emails): it stays in the runner, it is no artifact.
 rc=0
 "$RESEND_IAC" plan "${CONFIG[@]}" --out "$OUT/plan.json" --detailed-exitcode --format markdown \
   "${REDACT[@]}" > "$OUT/plan.md" 2> "$OUT/plan.log" || rc=$?
-mask_log < "$OUT/plan.log" >&2
+mask_log < "$OUT/plan.log" | to_log >&2
 case "$rc" in
   0)
     log "no changes: the live team matches the declared state"
@@ -33,11 +34,11 @@ case "$rc" in
     exit 1
     ;;
 esac
-cat "$OUT/plan.md"
+to_log < "$OUT/plan.md"
 
 rc=0
 "$RESEND_IAC" apply --plan "$OUT/plan.json" --auto-approve > "$OUT/apply.log" 2>&1 || rc=$?
-mask_log < "$OUT/apply.log"
+mask_log < "$OUT/apply.log" | to_log
 {
   cat "$OUT/plan.md"
   echo

@@ -54,11 +54,45 @@ mask_log() {
   fi
 }
 
-# A fenced block of (at most the last 200 lines of) a command's output.
+# Text from the pull request's files reaches the log and the comment only through these:
+# - to_log: each line of a command's output prefixed with "| ", so no line of the log can
+#   start with "::" (a workflow command; the runner trims leading white space, not "|");
+# - fenced: a code block whose fence is longer than any run of backticks in what it wraps,
+#   so nothing in it can close the block and become Markdown (headings, images, mentions).
+to_log() {
+  sed -e 's/^/| /'
+}
+
+# A fence for the text on stdin: max(3, longest run of backticks + 1) backticks.
+fence_for() {
+  local longest
+  longest=$(grep -o '`\+' | awk '{ if (length($0) > n) n = length($0) } END { print n + 0 }')
+  if ((longest < 3)); then longest=2; fi
+  printf '%*s' "$((longest + 1))" '' | tr ' ' '`'
+}
+
+# A fenced block of (at most the last 200 lines of) a command's output ($2: a prefix for
+# every line, e.g. "> " inside a blockquote).
 fenced() {
-  printf '```text\n'
-  tail -n 200 "$1" | mask_log
-  printf '```\n'
+  local text fence
+  text=$(tail -n 200 "$1" | mask_log)
+  fence=$(fence_for <<< "$text")
+  printf '%s%stext\n' "${2:-}" "$fence"
+  if [[ -n "$text" ]]; then printf '%s\n' "$text" | sed -e "s/^/${2:-}/"; fi
+  printf '%s%s\n' "${2:-}" "$fence"
+}
+
+# Every declared path must be a real file or directory inside the checkout: in the plan job
+# pr/resend is written by the pull request, which could make it a symlink to anywhere.
+# (resend-iac refuses such a path too; this says so before anything runs.)
+check_config_paths() {
+  local path
+  for path in "${CONFIG[@]}"; do
+    if [[ -L "$path" || ! -e "$path" ]]; then
+      log "$path: not a real file or directory (a symlink, or missing); nothing was read"
+      return 1
+    fi
+  done
 }
 
 # Key=value for later steps (GitHub Actions), ignored elsewhere.
@@ -83,7 +117,7 @@ validate_or_explain() {
     return 0
   fi
   log "the declared files do not validate:"
-  cat "$OUT/validate.log" >&2
+  to_log < "$OUT/validate.log" >&2
   # On GitHub, also annotate the pull request's diff (the runner reads ::error lines on stdout);
   # the PR's files are checked out in pr/ (resend-iac.yml): paths relative to its root.
   if [[ -n "${GITHUB_ACTIONS:-}" ]]; then

@@ -12,12 +12,13 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 body="$OUT/drift.md"
 rm -f "$body"
 
+check_config_paths
 require_key
 
 rc=0
 "$RESEND_IAC" plan "${CONFIG[@]}" --format markdown "${REDACT[@]}" --detailed-exitcode \
   > "$OUT/plan.md" 2> "$OUT/plan.log" || rc=$?
-mask_log < "$OUT/plan.log" >&2
+mask_log < "$OUT/plan.log" | to_log >&2
 set_output drift "$([[ $rc == 2 ]] && echo true || echo false)"
 
 case "$rc" in

@@ -13,13 +13,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 body="$OUT/comment.md"
 rm -f "$body"
 
+check_config_paths || { printf '%s\n## resend-iac\n\n:x: **The declared path is not a real directory** (a symlink, or missing): nothing was read.\n' "$PLAN_MARKER" > "$body"; exit 1; }
 validate_or_explain "$body" "$PLAN_MARKER" || exit 1
 require_key || { printf '%s\n## resend-iac\n\n:x: **No API key**: RESEND_API_KEY is not set for this run (pull requests from forks get no secrets).\n' "$PLAN_MARKER" > "$body"; exit 1; }
 
 rc=0
 "$RESEND_IAC" plan "${CONFIG[@]}" --format markdown "${REDACT[@]}" --detailed-exitcode \
   > "$OUT/plan.md" 2> "$OUT/plan.log" || rc=$?
-mask_log < "$OUT/plan.log" >&2
+mask_log < "$OUT/plan.log" | to_log >&2
 
 case "$rc" in
   0 | 2)
@@ -31,7 +32,8 @@ case "$rc" in
       if grep -E '^Note: ' "$OUT/plan.log" > "$OUT/notes.log"; then
         echo
         echo "> [!WARNING]"
-        mask_emails < "$OUT/notes.log" | sed -E 's/^Note: /> /'
+        sed -E 's/^Note: //' "$OUT/notes.log" > "$OUT/notes.txt"
+        fenced "$OUT/notes.txt" "> "
       fi
       footer "Planned"
     } > "$body"
