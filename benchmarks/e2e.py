@@ -209,7 +209,10 @@ def make_drift(emu: Emulator, n: int, s: int, p: int, t: int) -> list[dict]:
 def run_cli(args: list[str], env: dict, logfile: Path) -> float:
     t0 = time.perf_counter()
     with open(logfile, "w") as fh:
-        proc = subprocess.run(cli_command() + args, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=ROOT)
+        # in the run's folder: resend-iac reads declared files inside its working directory only
+        proc = subprocess.run(
+            cli_command() + args, env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=logfile.parent
+        )
     seconds = time.perf_counter() - t0
     if proc.returncode not in (0, 2):
         tail = logfile.read_text(errors="replace")[-3000:]

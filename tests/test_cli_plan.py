@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,15 @@ from resend_iac.cli.target import seed_app
 from resend_iac.emulator import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-QUICKSTART = ROOT / "examples" / "quickstart"
+# relative: resend-iac reads declared files inside its working directory only, so a test run
+# in its tmp_path gets a copy there (``_quickstart_here``)
+QUICKSTART = Path("examples", "quickstart")
+
+
+@pytest.fixture(autouse=True)
+def _quickstart_here(request: pytest.FixtureRequest) -> None:
+    if Path.cwd().resolve() != ROOT:
+        shutil.copytree(ROOT / QUICKSTART, QUICKSTART, ignore=shutil.ignore_patterns(".resend-iac"))
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 
 

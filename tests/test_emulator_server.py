@@ -259,6 +259,7 @@ def test_cli_seed_loads_config_then_serves_with_its_rate_limit(tmp_path):
             "--seed",
             examples,
         ],
+        cwd=os.path.dirname(os.path.dirname(__file__)),  # the seed files are read inside the cwd
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

@@ -45,10 +45,13 @@ def test_same_config_same_team_from_any_directory(work, monkeypatch):
     assert "--local: new local team in configs/quickstart/.resend-iac/local.db" in r.stderr
     assert "delete that file to start over" in r.stderr
     monkeypatch.chdir(work / "elsewhere" / "deeper")
-    r = run("plan", "--local", "../../configs/quickstart", "--detailed-exitcode")
+    # outside the working directory: refused unless named with --allow-outside (local use)
+    assert "leads outside the directory" in run("plan", "--local", "../../configs/quickstart").output
+    outside = ("--allow-outside", str(work / "configs"))
+    r = run("plan", "--local", *outside, "../../configs/quickstart", "--detailed-exitcode")
     assert r.exit_code == 0, r.output  # the same team: no changes
     assert "--local: local team in ../../configs/quickstart/.resend-iac/local.db" in r.stderr
-    r = run("plan", "--local", work / "configs" / "quickstart" / "team.yaml", "--detailed-exitcode")
+    r = run("plan", "--local", *outside, work / "configs" / "quickstart" / "team.yaml", "--detailed-exitcode")
     assert r.exit_code == 0, r.output  # a file of the config: its directory is the root
 
 

@@ -52,9 +52,11 @@ def emulator() -> Iterator[EmulatorProcess]:
 
 
 @pytest.fixture(scope="module")
-def server(emulator: EmulatorProcess) -> Iterator[ProviderServer]:
+def server(emulator: EmulatorProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ProviderServer]:
     env = {"RESEND_API_URL": emulator.url, "RESEND_API_KEY": KEY}
-    with ProviderServer(env) as s:
+    # the project directory: above every test's tmp_path, where the ContactLists' files are
+    # (a ContactList reads files inside the directory its provider runs in only)
+    with ProviderServer(env, cwd=tmp_path_factory.getbasetemp()) as s:
         yield s
 
 

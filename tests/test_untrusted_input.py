@@ -227,6 +227,7 @@ def test_emulator_seed_works_with_an_api_key(tmp_path):
             "--rate-limit",
             "0",
         ],
+        cwd=quickstart.parent.parent,  # the seed files are read inside the working directory
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

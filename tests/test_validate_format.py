@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -11,6 +13,8 @@ from resend_iac.cli import main
 from resend_iac.cli.diagnostics import escape_data, escape_property, github_annotation
 from resend_iac.config import Diagnostic
 from resend_iac.model import Location
+
+ROOT = Path(__file__).resolve().parents[1]
 
 BAD = """version: 1
 segments:
@@ -61,6 +65,7 @@ def test_json_format(tmp_path):
     assert doc["valid"] is False and doc["summary"] is None
     assert {e["line"] for e in doc["errors"]} >= {6}
     assert all(e["file"].endswith("team.yaml") and e["message"] for e in doc["errors"])
+    shutil.copytree(ROOT / "examples" / "quickstart", "examples/quickstart")  # the cwd is tmp_path
     ok = _invoke("--format", "json", "examples/quickstart")
     assert ok.exit_code == 0
     doc = json.loads(ok.stdout)
