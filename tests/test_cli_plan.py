@@ -25,6 +25,8 @@ QUICKSTART = Path("examples", "quickstart")
 def _quickstart_here(request: pytest.FixtureRequest) -> None:
     if Path.cwd().resolve() != ROOT:
         shutil.copytree(ROOT / QUICKSTART, QUICKSTART, ignore=shutil.ignore_patterns(".resend-iac"))
+
+
 EMAIL_RE = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 
 
