@@ -66,7 +66,7 @@ to_log() {
 # A fence for the text on stdin: max(3, longest run of backticks + 1) backticks.
 fence_for() {
   local longest
-  longest=$(grep -o '`\+' | awk '{ if (length($0) > n) n = length($0) } END { print n + 0 }')
+  longest=$({ grep -o '`\+' || true; } | awk '{ if (length($0) > n) n = length($0) } END { print n + 0 }')
   if ((longest < 3)); then longest=2; fi
   printf '%*s' "$((longest + 1))" '' | tr ' ' '`'
 }
