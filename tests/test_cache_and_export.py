@@ -4,6 +4,7 @@ YAML treats as line breaks or folds). Over HTTP against the emulator."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -160,7 +161,8 @@ def test_export_round_trips_any_string(text, tmp_path_factory):
     state = _state_with(text)
     path = tmp_path_factory.mktemp("export") / "export.yaml"
     path.write_text(config.dump_yaml(state), encoding="utf-8")
-    assert config.load([path]) == state
+    with contextlib.chdir(path.parent):  # declared files are read inside the working directory
+        assert config.load([path]) == state
 
 
 def test_an_export_plans_no_change_against_its_team(live, tmp_path):
