@@ -326,7 +326,7 @@ def render_text(plan: Plan, *, color: bool = False, redact: bool = False) -> str
                 line(f"      {field_line}")
         line()
     for text, style in broadcasts_section.text_lines(plan.broadcasts):
-        line(text, style)
+        line(_name(text), style)
     if plan.warnings:
         line("Warnings:", "bold yellow")
         for warning in plan.warnings:
@@ -388,6 +388,15 @@ def _fenced(text: str, info: str = "") -> str:
     return f"{fence}{info}\n{text}{fence}\n"
 
 
+def _md_code(text: str) -> str:
+    """``text`` (names from the files or the API inside) as a code span: never Markdown, a
+    link or a mention; on one line, its delimiters longer than any run of backticks in it."""
+    text = _name(text)
+    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{'`' * (run + 1)}{pad}{text}{pad}{'`' * (run + 1)}"
+
+
 def _md_table(plan: Plan) -> str:
     counts = plan.counts()
     rows = ["| kind | " + " | ".join(ACTIONS) + " |", "| --- |" + " ---: |" * len(ACTIONS)]
@@ -423,7 +432,7 @@ def render_markdown(plan: Plan, *, redact: bool = False, max_chars: int = 60000)
     if plan.changes:
         head.append(_md_table(plan))
     if plan.broadcasts:
-        head.append(broadcasts_section.markdown(plan.broadcasts, _md_escape))
+        head.append(broadcasts_section.markdown(plan.broadcasts, _md_code))
     if plan.warnings:
         shown = plan.warnings[:FOLD_OVER]
         # In a code block: a warning quotes names from the files (text from a pull request),

@@ -84,6 +84,7 @@ def _serve(seed: Path) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "resend_iac", "emulator", "--port", str(port), "--db", ":memory:"]
         + ["--rate-limit", "0", "--seed", str(seed)],
+        cwd=seed.parent,  # seed files are read inside the working directory
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,

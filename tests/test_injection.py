@@ -356,3 +356,17 @@ def _yaml_str(text: str) -> str:
         else:
             out.append(f"\\u{ord(ch):04x}" if ord(ch) > 0xFF else f"\\x{ord(ch):02x}")
     return '"' + "".join(out) + '"'
+
+
+def test_broadcast_findings_are_code_in_the_comment_and_escaped_on_the_terminal() -> None:
+    """The broadcasts section quotes segment and broadcast names (from the files and the API):
+    a code span per finding in Markdown, escaped in text."""
+    findings = [
+        {"level": "refuse", "message": f"broadcast `{PAYLOAD}` targets segment x"},
+        {"level": "warn", "message": "``" + PAYLOAD + "\x1b[2K"},
+    ]
+    plan = Plan(changes=[Change("delete", "segment", "x", {}, None, id="s1")], broadcasts=findings)
+    md = render_markdown(plan)
+    assert "Broadcasts this plan affects" in md and not foreign(md), foreign(md)
+    text = render_text(plan)
+    assert "\x1b[2K" not in text and all(ln.isprintable() for ln in text.splitlines())
