@@ -105,9 +105,9 @@ def find(
             continue
         if p.is_dir():
             root = p.resolve()
-            found, problem = walk(p, shown, root, limits)
-            if problem:
-                problems.append(problem)
+            found, walk_problem = walk(p, shown, root, limits)
+            if walk_problem:
+                problems.append(walk_problem)
             if found is None:
                 continue
             if not found:
