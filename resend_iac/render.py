@@ -241,13 +241,44 @@ def _field_pairs(before: dict | None, after: dict | None) -> Iterable[tuple[str,
         yield _name(name), b, a
 
 
+def _renamed_from(change: Change) -> str | None:
+    """The old name of a segment or topic renamed in place (the head line shows it)."""
+    if change.kind not in ("segment", "topic") or change.action not in ("update", "replace"):
+        return None
+    old, new = (change.before or {}).get("name"), (change.after or {}).get("name")
+    return old if isinstance(old, str) and old != new else None
+
+
+def losses_text(change: Change) -> str:
+    """What a destructive change drops, as counted by the diff, e.g. "12 contacts lose a value";
+    empty when the change carries no count."""
+    loses = getattr(change, "loses", None) or {}
+    parts = []
+
+    def n(count: int, one: str, many: str) -> str:
+        return f"{count:,} {one if count == 1 else many}"
+
+    if "values" in loses:
+        parts.append(n(loses["values"], "contact loses a value", "contacts lose a value"))
+    if loses.get("unread"):
+        parts.append(n(loses["unread"], "contact not read may hold one", "contacts not read may hold one"))
+    if "members" in loses:
+        parts.append(n(loses["members"], "member removed with it", "members removed with it"))
+    if "subscriptions" in loses:
+        parts.append(n(loses["subscriptions"], "explicit subscription lost", "explicit subscriptions lost"))
+    return "; ".join(parts)
+
+
 def _field_lines(change: Change) -> list[str]:
     if change.kind == "membership":
         return []  # the head line says it all
+    renamed = _renamed_from(change) is not None
     lines = []
     for name, b, a in _field_pairs(change.before, change.after):
         if name == "email" and b is None and a == change.label:
             continue  # a new contact's email: the head line shows it
+        if name == "name" and renamed:
+            continue  # the head line shows the rename
         if b == a and change.action == "replace":  # unchanged by the replacement
             lines.append(f"{name}: {_value(a)}")
         else:
@@ -259,7 +290,14 @@ def _head(change: Change) -> str:
     symbol = SYMBOLS.get(change.action, "?")
     if change.kind == "membership":
         return f"{symbol} membership {_name(change.label)} → {_name(change.parent)}"
-    return f"{symbol} {change.kind} {_name(change.label)}"
+    old = _renamed_from(change)
+    head = (
+        f"{symbol} {change.kind} {_name(old)} → {_name(change.label)}"
+        if old
+        else f"{symbol} {change.kind} {_name(change.label)}"
+    )
+    lost = losses_text(change)
+    return f"{head} ({lost})" if lost else head
 
 
 def _by_kind(plan: Plan) -> list[tuple[str, list[Change]]]:

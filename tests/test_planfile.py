@@ -102,8 +102,8 @@ TAMPERS = [
     ("changes a string", _set(["changes"], "oops"), 'changes: must be array, not "oops"'),
     (
         "action not of kind",
-        _set(["changes", 1, "action"], "update"),
-        'changes[1].action: "update" is not one of create, delete',
+        _set(["changes", 1, "action"], "replace"),
+        'changes[1].action: "replace" is not one of create, update, delete',
     ),
     ("extra key", _set(["changes", 0, "shell"], "rm -rf /"), 'unknown key "shell"'),
     ("no digest", lambda d: d.pop("digest"), "has no digest"),

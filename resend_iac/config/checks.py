@@ -126,6 +126,13 @@ def _title(schema_: Mapping[str, Any], path: tuple[Any, ...]) -> str:
     return _ex(path[-1]) if path else "the object"
 
 
+_PROPERTY_RENAME = (
+    "a property cannot be renamed: Resend's API cannot change a property's key. Declare the new "
+    "key as a new property, copy the values to it (in the files or CSV), then remove the old one; "
+    "remove renamed_from"
+)
+
+
 def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> list[Issue]:
     path = base + tuple(error.absolute_path)
     kind = error.validator
@@ -141,7 +148,9 @@ def _error_issues(error: jsonschema.ValidationError, base: tuple[Any, ...]) -> l
         return [
             (
                 path + (k,),
-                f"unknown key {_ex(k)} in {what}{suggest(k, allowed) or '; allowed keys: ' + ', '.join(allowed)}",
+                _PROPERTY_RENAME
+                if (k, what) == ("renamed_from", "property")
+                else f"unknown key {_ex(k)} in {what}{suggest(k, allowed) or '; allowed keys: ' + ', '.join(allowed)}",
                 True,
             )
             for k in extras
@@ -311,7 +320,18 @@ def segment_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issu
         out.append((("name",), f"segment name {_ex(name)} starts or ends with white space: remove it", True))
     if structure:
         out.extend(schema_issues({k: v for k, v in data.items() if k != "name"}, "segment"))
+    out.extend(_renamed_from_issues("segment", name, data.get("renamed_from")))
     return out
+
+
+def _renamed_from_issues(kind: str, name: Any, old: Any) -> list[Issue]:
+    if old is None or not isinstance(old, str):
+        return []  # absent, or the schema words it
+    if not old.strip() or old != old.strip():
+        return [(("renamed_from",), f"renamed_from {_ex(old)} must be the {kind}'s old name, trimmed", False)]
+    if old == name:
+        return [(("renamed_from",), f"renamed_from names the {kind} itself ({_ex(old)}): remove it", False)]
+    return []
 
 
 def topic_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issue]:
@@ -330,6 +350,7 @@ def topic_issues(data: Mapping[str, Any], structure: bool = True) -> list[Issue]
     spec = {k: v for k, v in data.items() if k != "name"}
     if structure:
         out.extend(schema_issues(spec, "topic"))
+    out.extend(_renamed_from_issues("topic", name, spec.get("renamed_from")))
     description = spec.get("description")
     if isinstance(description, str) and len(description) > TOPIC_DESCRIPTION_MAX:
         out.append(

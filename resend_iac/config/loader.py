@@ -126,6 +126,7 @@ class Loader:
         self.limits = limits
         self.roots: dict[str, tuple[Path, str]] = {}  # display -> (resolved root, root as shown)
         self.broadcasts: list[tuple[dict[str, Any], Location]] = []  # seed data: see LoadResult
+        self._renames: dict[tuple[str, str], tuple[str, Location]] = {}  # (section, old) -> (new, where)
 
     # ------------------------------------------------------------ reporting
     def error(self, file: str, line: int, column: int, message: str) -> None:
@@ -231,6 +232,7 @@ class Loader:
             st.segments[name] = Segment(
                 name=name,
                 membership=membership if membership in MEMBERSHIPS else "authoritative",
+                renamed_from=self._renamed_from(f, "segments", name, spec),
                 location=loc,
             )
         for name, spec in _section(data, "topics", f):
@@ -254,6 +256,7 @@ class Loader:
                 else "opt_in",
                 description=spec.get("description", UNSET),
                 visibility=spec.get("visibility", UNSET),
+                renamed_from=self._renamed_from(f, "topics", name, spec),
                 location=loc,
             )
         policy = data.get("policy")
@@ -272,6 +275,26 @@ class Loader:
                     )
                     continue
                 self._policy.setdefault(key, (value, loc))
+
+    def _renamed_from(self, f: _File, section: str, name: str, spec: Any) -> str | None:
+        """A segment's or topic's ``renamed_from`` (None when absent or malformed), refused
+        when another declaration already renames the same old name."""
+        old = spec.get("renamed_from")
+        if not isinstance(old, str) or not old.strip() or old == name or old != old.strip():
+            return None  # absent, or reported by the checks
+        claimed = self._renames.setdefault(
+            (section, old), (name, self.where(f, (section, name), on_key=True))
+        )
+        if claimed[0] != name:
+            kind = section[:-1]
+            self.at(
+                f,
+                (section, name, "renamed_from"),
+                f"{kind} {old!r} is already renamed to {claimed[0]!r} at {claimed[1]}; "
+                f"one live {kind} can be renamed to one name only",
+            )
+            return None
+        return old
 
     # ------------------------------------------------------------ contacts
     def contacts(self, f: _File) -> None:

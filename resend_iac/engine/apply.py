@@ -2,6 +2,8 @@
 
 Phases (each waits for the previous one; requests within a phase run concurrently and the
 client's rate limiter paces them):
+0. segments and topics renamed in place (``renamed_from``): first, so that a new object
+   declared under an old name is created only once the old name is free.
 1. properties, segments and topics: create, update, and replace (delete then create).
    Replacements run here, not at the end, because the contact writes of phase 2/3 need the
    new property type / topic to exist (the diff re-writes the values a replace drops).
@@ -171,8 +173,20 @@ def _parent(c: Change) -> str:
     return c.parent
 
 
+def is_rename(change: Change) -> bool:
+    """A segment or topic renamed in place (``renamed_from``): PATCH with the new name."""
+    return (
+        change.kind in ("segment", "topic")
+        and change.action == "update"
+        and "name" in (change.after or {})
+        and (change.before or {}).get("name") != change.after["name"]
+    )
+
+
 def _phase(change: Change) -> int:
     kind, action = change.kind, change.action
+    if is_rename(change):
+        return 0
     if kind in ("property", "segment", "topic"):
         return 6 if action == "delete" else 1
     if kind == "contact":
@@ -242,6 +256,7 @@ class _Applier:
             self.topic_ids = {n: t.id for n, t in self.live.topics.items() if t.id}
             for n, t in self.live.topics.items():
                 self.topic_defaults.setdefault(n, t.default_subscription)
+            self._renamed_ids()
             return
         needs = any(
             c.kind in ("membership", "subscription")
@@ -254,6 +269,21 @@ class _Applier:
             self.topic_ids = {t["name"]: t["id"] for t in tops}
             for item in tops:
                 self.topic_defaults.setdefault(item["name"], item.get("default_subscription", "opt_in"))
+            self._renamed_ids()
+
+    def _renamed_ids(self) -> None:
+        """A segment or topic renamed in place keeps its id: the contact changes name it by
+        its new name."""
+        for c in self.plan.changes:
+            if not is_rename(c) or not c.id:
+                continue
+            old = (c.before or {}).get("name")
+            if c.kind == "segment":
+                self.segment_ids[c.key] = c.id
+            else:
+                self.topic_ids[c.key] = c.id
+                if old in self.topic_defaults:
+                    self.topic_defaults.setdefault(c.key, self.topic_defaults[old])
 
     async def run(self) -> ApplyResult:
         start = time.monotonic()
@@ -323,6 +353,9 @@ class _Applier:
 
     async def _apply_segment_create(self, c: Change) -> None:
         self.segment_ids[c.key] = await self.client.create_segment(c.key)
+
+    async def _apply_segment_update(self, c: Change) -> None:  # a rename in place
+        await self.client.rename_segment(_id(c), _after(c)["name"])
 
     async def _apply_segment_delete(self, c: Change) -> None:
         await self.client.delete_segment(_id(c))

@@ -28,6 +28,14 @@ Rules (see the package README for the user-facing version):
   were not read) unless ``consent.prune_unsubscribed`` (``--prune-unsubscribed``), and one the
   ledger remembers as ``protect: true``; the plan says why in its warnings.
 - Protect: a contact declared ``protect: true`` is never deleted.
+- Renames in place: a segment or topic declared with ``renamed_from: OLD`` whose new name is
+  not live but OLD is, is renamed (an ``update`` whose before/after name the old and new
+  name), keeping its id, members and subscriptions; the rest of the diff sees the live object
+  (and every contact's memberships and subscriptions) under the new name (engine/renames.py).
+- Losses counted: a property replaced or deleted counts the contacts that hold a value the
+  files do not write again (``loses.values``; ``loses.unread``: contacts whose values were not
+  read), a segment deleted its members, a topic replaced or deleted the explicit
+  subscriptions read; the plan line shows them and safety refuses lost values without --force.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ from resend_iac.engine import consent as valve
 from resend_iac.engine.consent import Consent
 from resend_iac.engine.fingerprint import fingerprints
 from resend_iac.engine.plan import KINDS, Change, Plan
+from resend_iac.engine.renames import merge_renames, renamed_view
 from resend_iac.errors import ResendIACError
 from resend_iac.model import UNSET, Contact, Policy, State, is_set
 from resend_iac.model.schema import CONTACT, PROPERTY, SEGMENT, TOPIC, Kind
@@ -124,14 +133,22 @@ class _Differ:
                 continue
             if changed is not None:
                 replaced.add(key)
+                loses = self._losses(kind.name, key, "replace")
                 self.changes.append(
                     Change(
-                        "replace", kind.name, key, kind.plan_fields(have), kind.plan_fields(want), id=have.id
+                        "replace",
+                        kind.name,
+                        key,
+                        kind.plan_fields(have),
+                        kind.plan_fields(want),
+                        id=have.id,
+                        loses=loses,
                     )
                 )
+                counted = f" ({_losses_text(loses)})" if loses and "values" in loses else ""
                 self.warnings.append(
                     f"{kind.name} {key!r} is replaced ({changed.name} {getattr(have, changed.name)} -> "
-                    f"{getattr(want, changed.name)}): {kind.replace_note}"
+                    f"{getattr(want, changed.name)}): {kind.replace_note}{counted}"
                 )
                 continue
             before, after = {}, {}
@@ -145,8 +162,50 @@ class _Differ:
             for key, have in live.items():
                 if key not in desired:
                     self.changes.append(
-                        Change("delete", kind.name, key, kind.plan_fields(have), None, id=have.id)
+                        Change(
+                            "delete",
+                            kind.name,
+                            key,
+                            kind.plan_fields(have),
+                            None,
+                            id=have.id,
+                            loses=self._losses(kind.name, key, "delete"),
+                        )
                     )
+
+    def _losses(self, kind: str, key: str, action: str) -> dict[str, int]:
+        """What replacing or deleting the object drops, counted from the live state."""
+        if kind == "property":
+            return self._value_losses(key, rewritten=action == "replace")
+        if kind == "segment":
+            return {"members": sum(1 for c in self.live.contacts.values() if key in c.segments)}
+        return self._subscription_losses(key)
+
+    def _value_losses(self, key: str, *, rewritten: bool) -> dict[str, int]:
+        """Contacts that lose their live value of property ``key`` (replaced or deleted): every
+        live contact holding a value, except (``rewritten``) those whose declaration writes a
+        value again; ``unread``: live contacts whose values were not read (they may hold one)."""
+        lost = unread = 0
+        declared = self.desired.contacts
+        for ckey, c in self.live.contacts.items():
+            values = c.properties
+            if values is UNSET:
+                unread += 1
+                continue
+            if values.get(key) is None:
+                continue
+            if rewritten:
+                want = declared.get(ckey)
+                if want is not None and is_set(want.properties) and want.properties.get(key) is not None:
+                    continue
+            lost += 1
+        return {"values": lost, "unread": unread} if unread else {"values": lost}
+
+    def _subscription_losses(self, name: str) -> dict[str, int]:
+        """Explicit subscriptions to topic ``name`` among the contacts whose subscriptions
+        were read (a replaced or deleted topic drops them)."""
+        n = sum(1 for c in self.live.contacts.values() if c.topics is not UNSET and name in c.topics)
+        return {"subscriptions": n}
 
     def properties(self) -> None:
         self._objects(PROPERTY, self.desired.policy.prune_properties, self.replaced_properties)
@@ -304,7 +363,9 @@ class _Differ:
                 have_view = {pk: None if pk in replaced else hp.get(pk) for pk in want_view}
                 changed = DeepDiff(have_view, want_view, ignore_numeric_type_changes=True).affected_root_keys
                 for pk in sorted(changed):
-                    before.setdefault("properties", {})[pk] = have_view[pk]
+                    # A replaced property's value is compared as gone (the replace drops it) but
+                    # shown as it is live: "10" -> 10, not null -> 10.
+                    before.setdefault("properties", {})[pk] = hp.get(pk)
                     after.setdefault("properties", {})[pk] = want_view[pk]
         if after:
             self.changes.append(Change("update", "contact", key, before, after, id=have.id, email=have.email))
@@ -434,11 +495,16 @@ def diff(
 
 
 def _diff(desired: State, live: State, consent: Consent) -> Plan:
-    d = _Differ(desired, live, consent)
+    # Renames first: the rest of the diff sees the renamed live objects under their new names;
+    # the fingerprints below still cover ``live`` as read (what apply --plan re-reads).
+    view, renames, notes = renamed_view(desired, live)
+    d = _Differ(desired, view, consent)
+    d.warnings.extend(notes)
     d.properties()
     d.segments()
     d.prune()
     d.topics()
+    d.changes = merge_renames(d.changes, renames)
     d.contacts()
     d.memberships()
     _leave_case_collisions_alone(d, live)
@@ -476,6 +542,13 @@ def _diff(desired: State, live: State, consent: Consent) -> Plan:
             "topic_emails": verify_topics,
         },
     )
+
+
+def _losses_text(loses: dict[str, int]) -> str:
+    text = f"{loses.get('values', 0)} contact(s) lose a value"
+    if loses.get("unread"):
+        text += f"; {loses['unread']} contact(s) not read may hold one"
+    return text
 
 
 def _join(key: str, live_c: Contact, segment: str) -> Change:

@@ -29,6 +29,7 @@ narrower scope can be passed later (e.g. a change-scoped pull-request plan).
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections.abc import Collection
@@ -37,13 +38,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from resend_iac.client import EVERY_CONTACT, read_live
+from resend_iac.client.reader import plain_properties
 from resend_iac.engine.broadcasts import check_broadcasts
 from resend_iac.engine.cache import Entry, RefreshCache, holds
 from resend_iac.engine.consent import Consent
 from resend_iac.engine.diff import diff, read_scope
 from resend_iac.engine.plan import Plan
 from resend_iac.engine.ports import Client
-from resend_iac.model import Contact, State, is_set
+from resend_iac.model import UNSET, Contact, State, is_set
 from resend_iac.model.schema import CONTACT
 
 # Contacts re-verified per plan in rotation, beyond those that must be read anyway. Each costs
@@ -321,6 +323,7 @@ async def plan_live(
     scope = scope or Scope.of(desired)
     consent = Consent.of(consent, allow_resubscribe)
     live, freshness, fresh = await read_for(client, desired, refresh=refresh, scope=scope, progress=progress)
+    fresh |= await read_what_is_lost(client, desired, live, fresh, scope)
     extra = consent_reads(desired, live, fresh & scope.topic_emails)
     if extra:
         await read_topics(client, live, extra)
@@ -341,6 +344,77 @@ async def plan_live(
     plan.freshness = freshness
     await check_broadcasts(client, plan, live, desired.policy)  # reads them only if needed
     return plan, live
+
+
+def destroyed(desired: State, live: State) -> tuple[set[str], set[str]]:
+    """(property keys, topic names) the diff of ``desired`` replaces or deletes: a type or
+    default_subscription changed, or pruned. Renamed topics are not destroyed."""
+    props = {
+        k for k, w in desired.properties.items() if k in live.properties and w.type != live.properties[k].type
+    }
+    if desired.policy.prune_properties:
+        props |= live.properties.keys() - desired.properties.keys()
+    renamed = {t.renamed_from for n, t in desired.topics.items() if t.renamed_from and n not in live.topics}
+    topics = {
+        n
+        for n, w in desired.topics.items()
+        if n in live.topics and w.default_subscription != live.topics[n].default_subscription
+    }
+    for n, w in desired.topics.items():  # renamed: compared under the old live name
+        old = w.renamed_from
+        if (
+            n not in live.topics
+            and old in live.topics
+            and w.default_subscription != live.topics[old].default_subscription
+        ):
+            topics.add(old)
+    if desired.policy.prune_topics:
+        topics |= live.topics.keys() - desired.topics.keys() - renamed
+    return props, topics
+
+
+async def read_what_is_lost(
+    client: Any, desired: State, live: State, fresh: set[str], scope: Scope, concurrency: int = 8
+) -> set[str]:
+    """When the plan will replace or delete a property (a topic), read the values (the
+    subscriptions) of every live contact not read in this run, so the diff can count what is
+    lost, values written outside the files included (one request per contact, only for such
+    plans). Fills ``live`` and returns the keys read."""
+    props, topics = destroyed(desired, live)
+    if not props and not topics:
+        return set()
+    names = {t.id: n for n, t in live.topics.items() if t.id}
+    sem = asyncio.Semaphore(concurrency)
+    read: set[str] = set()
+
+    def unread_props(key: str, c: Contact) -> bool:
+        return c.properties is UNSET or (key in scope.property_emails and key not in fresh)
+
+    def unread_topics(key: str, c: Contact) -> bool:
+        return c.topics is UNSET or (key in scope.topic_emails and key not in fresh)
+
+    async def one(key: str, c: Contact) -> None:
+        ref = c.id or c.email
+        async with sem:
+            if props and unread_props(key, c):
+                c.properties = plain_properties((await client.get_contact(ref)).get("properties"))
+            if topics and unread_topics(key, c):
+                items = await client.list_contact_topics(ref)
+                c.topics = {
+                    names[i["id"]]: i["subscription"]
+                    for i in items
+                    if i.get("id") in names and i.get("subscription")
+                }
+        read.add(key)
+
+    await asyncio.gather(
+        *(
+            one(k, c)
+            for k, c in live.contacts.items()
+            if (props and unread_props(k, c)) or (topics and unread_topics(k, c))
+        )
+    )
+    return read
 
 
 def forget_written(plan: Plan, cache: RefreshCache | None) -> None:

@@ -10,9 +10,9 @@ A Change names one object by ``kind`` and ``key`` and carries field-level ``befo
 
 Kinds and keys:
 - "property":     key = property key
-- "segment":      key = segment name (an update is a rename is not possible: segments are
-                  keyed by name, so updates do not occur; create/delete only)
-- "topic":        key = topic name
+- "segment":      key = segment name; an update is a rename in place (``renamed_from``):
+                  before {"name": old}, after {"name": new}, the live id kept
+- "topic":        key = topic name; an update may rename it (``name`` in before/after)
 - "contact":      key = normalised email. A create's ``after`` also holds "segments"
                   (sorted list of names) and "topics" ({name: subscription}): new contacts
                   get their memberships and subscriptions with their creation.
@@ -68,6 +68,11 @@ class Change:
     parent: str | None = None  # membership: the segment name
     id: str | None = None  # the live object's id, when it exists
     email: str | None = None  # contacts/memberships/subscriptions: the spelling to show and send
+    # What a destructive change drops, counted from the live state (shown on the plan line;
+    # safety refuses lost values without --force): "values" (contacts losing a property value
+    # the files do not write again), "unread" (contacts whose values were not read: may lose
+    # one), "members" (a segment's members), "subscriptions" (explicit topic subscriptions).
+    loses: dict[str, int] | None = None
 
     @property
     def label(self) -> str:
@@ -88,6 +93,7 @@ class Change:
             parent=data.get("parent"),
             id=data.get("id"),
             email=data.get("email"),
+            loses=dict(data["loses"]) if isinstance(data.get("loses"), dict) else None,
         )
 
 

@@ -200,7 +200,7 @@ def _schema_errors(data: Any) -> list[str]:
 
 _ACTIONS = {
     "property": frozenset(("create", "update", "replace", "delete")),
-    "segment": frozenset(("create", "delete")),
+    "segment": frozenset(("create", "update", "delete")),
     "topic": frozenset(("create", "update", "replace", "delete")),
     "contact": frozenset(("create", "update", "delete")),
     "membership": frozenset(("create", "delete")),
@@ -374,12 +374,18 @@ def _change_problems(i: int, c: dict[str, Any], types: dict[str, str] | None = N
     elif kind in ("segment", "topic"):
         if key != key.strip():
             out.append(f"{where}.key: {_short(key)} starts or ends with white space")
+        if kind == "segment" and action == "update" and set(c["after"]) != {"name"}:
+            out.append(f"{where}.after: a segment update is a rename: it names the new name only")
         if kind == "topic" and len(key) > TOPIC_NAME_MAX:
             out.append(
                 f"{where}.key: topic name is {len(key)} characters long; Resend allows at most {TOPIC_NAME_MAX}"
             )
         for f in fields:
-            if "name" in f and f["name"] != key:
+            # An update's before may name the old name: a rename in place (renamed_from).
+            renamed = (
+                action in ("update", "replace") and f is c.get("before") and "name" in (c.get("after") or {})
+            )
+            if "name" in f and f["name"] != key and not renamed:
                 out.append(
                     f"{where}: name {_short(f['name'])} inside the change is not its key {_short(key)}"
                 )

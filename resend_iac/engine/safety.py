@@ -10,6 +10,10 @@ Per collection (contacts, properties, segments, topics), when it has at least
 
 Also refused: what ``plan.broadcasts`` marks ``refuse`` (engine/broadcasts.py: a pending
 broadcast's segment or topic deleted or replaced, a property a scheduled one prints deleted).
+
+Whatever the collection's size: a property replaced (type changed) or deleted while any contact
+holds a value the files do not write again (or whose values were not read) needs ``--force``;
+the plan line counts them (``Change.loses``).
 """
 
 from __future__ import annotations
@@ -86,6 +90,16 @@ def check_safety(plan: Plan, policy: Policy | None = None, *, force: bool = Fals
                 f"max_update_fraction {policy.max_update_fraction:.0%}"
             )
     reasons += broadcast_refusals(plan)
+    for c in plan.changes:
+        loses = c.loses or {}
+        if c.kind == "property" and (loses.get("values") or loses.get("unread")):
+            lost = loses.get("values", 0)
+            unread = f" (and {loses['unread']} not read may)" if loses.get("unread") else ""
+            verb = "replaces" if c.action == "replace" else "deletes"
+            reasons.append(
+                f"the plan {verb} property {c.key!r}: {lost} contact(s) lose their value{unread}, "
+                "values the files do not write again"
+            )
     if reasons and not force:
         raise SafetyError(reasons)
     return reasons

@@ -133,6 +133,7 @@ class Segment:
     membership: Membership = "authoritative"
     id: str | None = None
     created_at: str | None = None
+    renamed_from: str | None = None  # desired only: the live name to rename in place
     location: Location | None = field(default=None, compare=False)
 
 
@@ -144,6 +145,7 @@ class Topic:
     visibility: Any = UNSET  # "public" | "private" | UNSET
     id: str | None = None
     created_at: str | None = None
+    renamed_from: str | None = None  # desired only: the live name to rename in place
     location: Location | None = field(default=None, compare=False)
 
 

@@ -267,6 +267,7 @@ SEGMENT = Kind(
             default="authoritative",
             choices=("authoritative", "additive"),
         ),
+        Field("renamed_from", (str,), api_field=False, description="the live name to rename in place"),
     ),
 )
 
@@ -285,6 +286,13 @@ TOPIC = Kind(
         ),
         Field("description", (str,), nullable=True, max_length=TOPIC_DESCRIPTION_MAX),
         Field("visibility", (str,), default="private", empty_is_null=True, choices=("public", "private")),
+        Field(
+            "renamed_from",
+            (str,),
+            api_field=False,
+            max_length=TOPIC_NAME_MAX,
+            description="the live name to rename in place",
+        ),
     ),
     replace_note="Resend drops every contact's subscription to it; subscriptions the files declare are set again.",
 )
