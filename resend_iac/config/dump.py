@@ -78,7 +78,8 @@ def to_data(state: State) -> dict[str, Any]:
     return data
 
 
-def dump_yaml(state: State) -> str:
+def dump_yaml(state: State, notes: list[str] | tuple[str, ...] = ()) -> str:
+    """``notes``: lines for the header (``export``: what it left out, see config/export.py)."""
     body = yaml.dump(
         to_data(state),
         Dumper=_Dumper,
@@ -87,4 +88,4 @@ def dump_yaml(state: State) -> str:
         default_flow_style=False,
         width=100,
     )
-    return _HEADER + body
+    return _HEADER + "".join(f"# {n}\n" for n in notes) + body

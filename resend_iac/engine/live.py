@@ -433,14 +433,16 @@ def rotation_plans(managed: int, budget: int) -> int:
     return math.ceil(managed / budget) if budget else 0
 
 
-async def read_everything(client: Client, cache: RefreshCache | None = None) -> State:
-    """The whole live team, property values and subscriptions included (for export).
-    Writes the refresh cache's entries of what it read, if given one."""
+async def read_everything(
+    client: Client, cache: RefreshCache | None = None, *, subscriptions: bool = True
+) -> State:
+    """The whole live team, property values and (``subscriptions``) topic subscriptions
+    included (for export). Writes the refresh cache's entries of what it read, if given one."""
     # Two small lists first, so the contacts are listed once and read in detail only for
     # what the team has (no property values to read without properties, nor subscriptions
     # without topics).
     has_properties = bool(await client.list_properties())
-    has_topics = bool(await client.list_topics())
+    has_topics = subscriptions and bool(await client.list_topics())
     live = await read_live(
         client,
         property_emails=EVERY_CONTACT if has_properties else (),
