@@ -546,9 +546,12 @@ def check_nothing_dropped_silently(plan: Any, before: State, after: State) -> No
     topic_ids = {t.name: t.id for t in before.topics.values()}
     topic_now = {t.id: t.name for t in after.topics.values()}
     removed = {(c.key, c.parent) for c in plan.changes if c.kind == "membership" and c.action == "delete"}
-    written = {
-        c.key: c for c in plan.changes if c.kind in ("contact", "subscription") and c.action == "update"
+    values_written = {
+        c.key: set((c.after or {}).get("properties", {}))
+        for c in plan.changes
+        if c.kind == "contact" and c.action == "update"
     }
+    subscriptions_written = {c.key for c in plan.changes if c.kind == "subscription"}
     lost_members: dict[str, int] = {}
     lost_values: dict[str, int] = {}
     lost_subs: dict[str, int] = {}
@@ -565,8 +568,7 @@ def check_nothing_dropped_silently(plan: Any, before: State, after: State) -> No
         for pk, value in (c.properties or {}).items():
             if value is None or (now.properties or {}).get(pk) == value:
                 continue
-            change = written.get(key)
-            if change is not None and pk in (change.after or {}).get("properties", {}):
+            if pk in values_written.get(key, ()):
                 continue
             pid = before.properties[pk].id
             assert pid in by_id, f"{key}'s value of {pk!r} dropped without a plan line"
@@ -575,7 +577,7 @@ def check_nothing_dropped_silently(plan: Any, before: State, after: State) -> No
             tid = topic_ids[name]
             if tid in topic_now and (now.topics or {}).get(topic_now[tid]) == sub:
                 continue
-            if key in written and written[key].kind == "subscription":
+            if key in subscriptions_written:
                 continue
             assert tid in by_id, f"{key}'s subscription to {name!r} dropped without a plan line"
             lost_subs[tid] = lost_subs.get(tid, 0) + 1
