@@ -24,7 +24,7 @@ def _live(n: int) -> State:
     st = State()
     st.properties["plan"] = Property("plan", "string", None, "p1", "2026-01-01")
     st.segments["vip"] = Segment("vip", id="s1", created_at="2026-01-02")
-    st.topics["news"] = Topic("news", "opt_out", None, "public", "t1", "2026-01-03")
+    st.topics["news"] = Topic("news", "opt_out", None, "public", id="t1", created_at="2026-01-03")
     for i in reversed(range(n)):  # not in key order
         st.add_contact(
             Contact(

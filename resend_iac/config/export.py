@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from resend_iac.model import UNSET, State
+from resend_iac.model.schema import CONTACT
 
 
 def managed_view(
@@ -43,17 +44,19 @@ def managed_view(
                 "Segments are additive: members who join later are kept. "
                 "Export with --authoritative-segments to manage every member."
             )
+    consent = [f.name for f in CONTACT.values if f.owned_by_contact]
+    consent_maps = [r.name for r in CONTACT.relations if r.owned_by_contact]
     contacts = {}
     for key, c in state.contacts.items():
-        fields = {}
-        for f in ("first_name", "last_name"):
-            if getattr(c, f) in (None, ""):
-                fields[f] = UNSET
+        fields: dict[str, object] = {}
+        for f in CONTACT.values:
+            if not f.owned_by_contact and f.norm(getattr(c, f.name)) is None:
+                fields[f.name] = UNSET  # omitted: unmanaged (null would clear it)
         if isinstance(c.properties, dict) and any(v is None for v in c.properties.values()):
             fields["properties"] = {k: v for k, v in c.properties.items() if v is not None}
         if not with_consent:
-            fields["unsubscribed"] = UNSET
-            fields["topics"] = {}
+            fields.update(dict.fromkeys(consent, UNSET))
+            fields.update({name: {} for name in consent_maps})
         contacts[key] = replace(c, **fields) if fields else c
     if not with_consent and state.contacts:
         notes.append(

@@ -366,7 +366,11 @@ class _Applier:
         self.topic_ids[c.key] = await self.client.create_topic(topic_payload(_after(c)))
 
     async def _apply_topic_update(self, c: Change) -> None:
-        await self.client.update_topic(_id(c), TOPIC.update_payload(_after(c)))
+    async def _apply_topic_update(self, c: Change) -> None:
+        payload = TOPIC.update_payload(_after(c))
+        if is_rename(c):  # the key, renamed in place (PATCH /topics/{id} takes a name)
+            payload[TOPIC.key.api] = _after(c)[TOPIC.key.name]
+        await self.client.update_topic(_id(c), payload)
 
     async def _apply_topic_replace(self, c: Change) -> None:
         await self.client.delete_topic(_id(c))

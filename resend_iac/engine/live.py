@@ -374,7 +374,7 @@ def destroyed(desired: State, live: State) -> tuple[set[str], set[str]]:
 
 
 async def read_what_is_lost(
-    client: Any, desired: State, live: State, fresh: set[str], scope: Scope, concurrency: int = 8
+    client: Client, desired: State, live: State, fresh: set[str], scope: Scope, concurrency: int = 8
 ) -> set[str]:
     """When the plan will replace or delete a property (a topic), read the values (the
     subscriptions) of every live contact not read in this run, so the diff can count what is

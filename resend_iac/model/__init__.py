@@ -131,9 +131,9 @@ class Segment:
     # How the engine treats members nobody declares: "authoritative" removes them,
     # "additive" leaves them. A desired-state setting; live segments keep the default.
     membership: Membership = "authoritative"
+    renamed_from: str | None = None  # desired only: the live name to rename in place
     id: str | None = None
     created_at: str | None = None
-    renamed_from: str | None = None  # desired only: the live name to rename in place
     location: Location | None = field(default=None, compare=False)
 
 
@@ -143,9 +143,9 @@ class Topic:
     default_subscription: Subscription = "opt_in"  # immutable in Resend
     description: Any = UNSET  # str | None | UNSET
     visibility: Any = UNSET  # "public" | "private" | UNSET
+    renamed_from: str | None = None  # desired only: the live name to rename in place
     id: str | None = None
     created_at: str | None = None
-    renamed_from: str | None = None  # desired only: the live name to rename in place
     location: Location | None = field(default=None, compare=False)
 
 
