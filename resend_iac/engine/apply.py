@@ -366,7 +366,6 @@ class _Applier:
         self.topic_ids[c.key] = await self.client.create_topic(topic_payload(_after(c)))
 
     async def _apply_topic_update(self, c: Change) -> None:
-    async def _apply_topic_update(self, c: Change) -> None:
         payload = TOPIC.update_payload(_after(c))
         if is_rename(c):  # the key, renamed in place (PATCH /topics/{id} takes a name)
             payload[TOPIC.key.api] = _after(c)[TOPIC.key.name]
