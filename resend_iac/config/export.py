@@ -16,7 +16,9 @@ The file's header says what was left out and how to get it.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
+from typing import Any
 
 from resend_iac.model import UNSET, State
 from resend_iac.model.schema import CONTACT
@@ -48,7 +50,7 @@ def managed_view(
     consent_maps = [r.name for r in CONTACT.relations if r.owned_by_contact]
     contacts = {}
     for key, c in state.contacts.items():
-        fields: dict[str, object] = {}
+        fields: dict[str, Any] = {}
         for f in CONTACT.values:
             if not f.owned_by_contact and f.norm(getattr(c, f.name)) is None:
                 fields[f.name] = UNSET  # omitted: unmanaged (null would clear it)
@@ -57,7 +59,7 @@ def managed_view(
         if not with_consent:
             fields.update(dict.fromkeys(consent, UNSET))
             fields.update({name: {} for name in consent_maps})
-        contacts[key] = replace(c, **fields) if fields else c
+        contacts[key] = _with(c, fields) if fields else c
     if not with_consent and state.contacts:
         notes.append(
             "Consent is left out (unsubscribed, topic subscriptions): it belongs to the contacts. "
@@ -72,3 +74,11 @@ def managed_view(
         email_collisions=state.email_collisions,
     )
     return view, notes
+
+
+def _with(obj: Any, fields: dict[str, Any]) -> Any:
+    """A copy of ``obj`` with ``fields`` set (the original is shared with the live state)."""
+    out = copy.copy(obj)
+    for name, value in fields.items():
+        setattr(out, name, value)
+    return out

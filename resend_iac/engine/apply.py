@@ -175,11 +175,12 @@ def _parent(c: Change) -> str:
 
 def is_rename(change: Change) -> bool:
     """A segment or topic renamed in place (``renamed_from``): PATCH with the new name."""
+    after = change.after or {}
     return (
         change.kind in ("segment", "topic")
         and change.action == "update"
-        and "name" in (change.after or {})
-        and (change.before or {}).get("name") != change.after["name"]
+        and "name" in after
+        and (change.before or {}).get("name") != after["name"]
     )
 
 

@@ -20,6 +20,7 @@ Properties have no rename: the API cannot change a key (config/checks.py refuses
 
 from __future__ import annotations
 
+import copy
 from dataclasses import replace
 from typing import Any
 
@@ -56,14 +57,16 @@ def renamed_view(desired: State, live: State) -> tuple[State, dict[tuple[str, st
     changes: dict[tuple[str, str], Change] = {}
     segments = dict(live.segments)
     for old, new in segs.items():
-        have = segments.pop(old)
-        segments[new] = replace(have, name=new)
-        changes[("segment", new)] = Change("update", "segment", new, {"name": old}, {"name": new}, id=have.id)
+        segment = segments.pop(old)
+        segments[new] = replace(segment, name=new)
+        changes[("segment", new)] = Change(
+            "update", "segment", new, {"name": old}, {"name": new}, id=segment.id
+        )
     topics = dict(live.topics)
     for old, new in tops.items():
-        have = topics.pop(old)
-        topics[new] = replace(have, name=new)
-        changes[("topic", new)] = Change("update", "topic", new, {"name": old}, {"name": new}, id=have.id)
+        topic = topics.pop(old)
+        topics[new] = replace(topic, name=new)
+        changes[("topic", new)] = Change("update", "topic", new, {"name": old}, {"name": new}, id=topic.id)
     contacts = live.contacts
     if any(
         segs.keys() & c.segments or (isinstance(c.topics, dict) and tops.keys() & c.topics)
@@ -74,11 +77,10 @@ def renamed_view(desired: State, live: State) -> tuple[State, dict[tuple[str, st
             moved_s = segs.keys() & c.segments
             moved_t = tops.keys() & c.topics if isinstance(c.topics, dict) else ()
             if moved_s or moved_t:
-                c = replace(
-                    c,
-                    segments={segs.get(n, n) for n in c.segments},
-                    topics={tops.get(n, n): v for n, v in c.topics.items()} if moved_t else c.topics,
-                )
+                c = copy.copy(c)  # the live contact stays as read (the fingerprints cover it)
+                c.segments = {segs.get(n, n) for n in c.segments}
+                if moved_t:
+                    c.topics = {tops.get(n, n): v for n, v in c.topics.items()}
             contacts[key] = c
     view = State(
         properties=live.properties,
@@ -102,11 +104,11 @@ def merge_renames(changes: list[Change], renames: dict[tuple[str, str], Change])
     for c in changes:
         rename = renames.get((c.kind, c.key))
         if rename is not None and c.action == "update":
-            rename.before = {**rename.before, **(c.before or {})}
-            rename.after = {**rename.after, **(c.after or {})}
+            rename.before = {**(rename.before or {}), **(c.before or {})}
+            rename.after = {**(rename.after or {}), **(c.after or {})}
             continue
         if rename is not None and c.action == "replace":
-            c.before = {**(c.before or {}), "name": rename.before["name"]}
+            c.before = {**(c.before or {}), "name": (rename.before or {}).get("name")}
             merged.add((c.kind, c.key))
         out.append(c)
     out.extend(r for k, r in renames.items() if k not in merged)
