@@ -230,7 +230,11 @@ class _Differ:
         for f in ("description", "visibility"):  # undeclared: kept as they are live
             if f not in after and is_set(getattr(have, f)):
                 after[f] = getattr(have, f)
-        self.changes.append(Change("replace", "topic", name, TOPIC.plan_fields(have), after, id=have.id))
+        # Counted: the explicit subscriptions the replace drops (opt-outs are carried over).
+        lost = {"subscriptions": max(0, self._subscription_losses(name)["subscriptions"] - len(carried))}
+        self.changes.append(
+            Change("replace", "topic", name, TOPIC.plan_fields(have), after, id=have.id, loses=lost)
+        )
         total = len(self.live.contacts) - len(self.deleted_contacts)
         self.warnings.append(valve.replace_words(name, old, new, explicit, total, unread))
         for key in carried:
