@@ -608,13 +608,6 @@ def _machine(profile: str, full: bool) -> type[ConsentMachine]:
 
 @pytest.mark.parametrize("profile", ["benign", "hostile"])
 def test_consent_and_data_across_edits(profile):
-    machine = _machine(profile, full=False)
-    machine.TestCase.settings = SETTINGS
-    machine.TestCase().runTest()
-
-
-@pytest.mark.parametrize("profile", ["benign", "hostile"])
-def test_consent_across_edits_that_need_the_valve(profile):
     machine = _machine(profile, full=True)
     machine.TestCase.settings = SETTINGS
     machine.TestCase().runTest()
