@@ -92,6 +92,14 @@ EQUIVALENT: dict[str, dict[str, str]] = {
             "the declared ones, and a live contact's segments come from the live segments' member "
             "lists, so none of them is missing live"
         ),
+        "_Differ._contact_update | loop | `continue` -> `break` (#3)": (
+            "after the consent guard keeps a field: unsubscribed is the last of the contact's "
+            "mutable fields (first_name, last_name, unsubscribed), so there is nothing after it to stop"
+        ),
+        "_diff | constant | `''` -> `'XX'`": (
+            "the sort key of a change without a parent: changes of the same kind and key either all "
+            "have a parent (memberships) or none has, so '' or 'XX' never meets a segment name"
+        ),
         "diff | statement | `gc.disable()` removed": (
             "speed and memory only: the cyclic collector also runs during the diff; same plan"
         ),

@@ -240,7 +240,9 @@ class _Walker:
         seen: dict[str, int] = {}
         for k, m in enumerate(self.found):
             m.index = k
-            m.occurrence = seen[m.key] = seen.get(m.key, 0) + 1
+            base = m.key  # occurrence 1 so far: the key without a number
+            seen[base] = seen.get(base, 0) + 1
+            m.occurrence = seen[base]
             if m.func_path is None:
                 m.uses = self._uses(m)
         return self.found

@@ -4,6 +4,7 @@ the order changes are carried out in, what a delete loses, and live contacts lef
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 
 from resend_iac.engine import diff, read_scope
@@ -28,15 +29,17 @@ def state(*, properties=(), segments=(), topics=(), contacts=(), policy=None) ->
 
 
 def test_the_plan_is_checked_against_the_policy_of_the_files_it_was_made_from():
-    policy = Policy(
-        prune_contacts=True,
-        prune_segments=True,
-        prune_topics=True,
-        prune_properties=True,
-        max_delete_fraction=0.05,
-        max_update_fraction=0.07,
-        threshold_min_objects=3,
-    )
+    # every setting of the policy away from its default: each one must reach the plan
+    changed = {}
+    for f in dataclasses.fields(Policy):
+        default = f.default
+        if isinstance(default, bool):
+            changed[f.name] = not default
+        elif isinstance(default, int):
+            changed[f.name] = default + 3
+        else:
+            changed[f.name] = round(default / 4 + 0.01, 3)
+    policy = Policy(**changed)
     plan = diff(state(policy=policy), state())
     assert policy_from_dict(plan.policy) == policy
     assert policy_from_dict(diff(state(), state()).policy) == Policy()
