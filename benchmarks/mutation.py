@@ -105,7 +105,15 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         ),
     },
     "planfile": {},
-    "cache": {},
+    "cache": {
+        "holds | return | `return False` -> `return None`": (
+            "every caller reads the answer as true or false (`if holds(...)`, `not holds(...)`)"
+        ),
+        "RefreshCache._open | statement | `conn.execute('PRAGMA journal_mode=DELETE')` removed": (
+            "DELETE is SQLite's default journal mode; the pragma only changes a file someone "
+            "switched to WAL by hand"
+        ),
+    },
     "consent": {},
 }
 

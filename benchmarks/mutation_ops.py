@@ -226,6 +226,8 @@ class _Walker:
             self._mark_message(node.func, out)
             for a in node.args:
                 self._mark_message(a, out)
+        elif isinstance(node, ast.Subscript):  # a message's text cut short: text[:80]
+            self._mark_message(node.value, out)
         elif isinstance(node, ast.Attribute):  # "; ".join
             self._mark_message(node.value, out)
 
@@ -250,7 +252,13 @@ class _Walker:
     def _uses(self, m: Mutant) -> list[int]:
         """Lines that can observe a module-level mutant: those reading a name its top-level
         statement binds (a def or class: every line of it, the names read elsewhere too)."""
-        top = next(s for s in self.tree.body if s.lineno <= m.line <= (s.end_lineno or s.lineno))
+        top = next(
+            s
+            for s in self.tree.body
+            if min([s.lineno] + [d.lineno for d in getattr(s, "decorator_list", [])])
+            <= m.line
+            <= (s.end_lineno or s.lineno)
+        )
         lines: set[int] = set()
         if isinstance(top, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             lines.update(range(top.lineno, (top.end_lineno or top.lineno) + 1))

@@ -181,3 +181,12 @@ def test_which_cache_file_is_used(monkeypatch):
     assert cache_path(None, False) == "env.sqlite"
     assert cache_path("mine.sqlite", False) == "mine.sqlite"
     assert cache_path("mine.sqlite", True) is None
+
+
+def test_an_in_memory_cache_leaves_no_file_behind(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cache = RefreshCache.open(":memory:", "re_k")
+    cache.put([("a", None, None)])
+    assert list(cache.entries) == ["a"]
+    cache.close()
+    assert list(tmp_path.iterdir()) == []
