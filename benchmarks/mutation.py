@@ -104,7 +104,41 @@ EQUIVALENT: dict[str, dict[str, str]] = {
             "speed and memory only: the cyclic collector also runs during the diff; same plan"
         ),
     },
-    "planfile": {},
+    "planfile": {
+        **dict.fromkeys(
+            [
+                "<module> | constant | `'property'` -> `'XXpropertyXX'`",
+                "<module> | constant | `'segment'` -> `'XXsegmentXX'`",
+                "<module> | constant | `'topic'` -> `'XXtopicXX'`",
+                "<module> | constant | `'subscription'` -> `'XXsubscriptionXX'`",
+                "<module> | constant | `'create'` -> `'XXcreateXX'`",
+                "<module> | constant | `'update'` -> `'XXupdateXX'`",
+                "<module> | constant | `'replace'` -> `'XXreplaceXX'`",
+                "<module> | constant | `'delete'` -> `'XXdeleteXX'`",
+                "<module> | constant | `'create'` -> `'XXcreateXX'` (#2)",
+                "<module> | constant | `'delete'` -> `'XXdeleteXX'` (#2)",
+                "<module> | constant | `'create'` -> `'XXcreateXX'` (#3)",
+                "<module> | constant | `'update'` -> `'XXupdateXX'` (#2)",
+                "<module> | constant | `'replace'` -> `'XXreplaceXX'` (#2)",
+                "<module> | constant | `'delete'` -> `'XXdeleteXX'` (#3)",
+                "<module> | constant | `'update'` -> `'XXupdateXX'` (#4)",
+            ],
+            "_ACTIONS is read only for contact and membership changes (the fast check); the entries of the other kinds are never looked up (the schema checks their actions)",
+        ),
+        **dict.fromkeys(
+            [
+                f"_plain_change_ok | return | `return False` -> `return None`{n}"
+                for n in ["", *(f" (#{i})" for i in range(2, 13))]
+            ],
+            "the fast check is read as true or false only (`if not _plain_change_ok(change)`)",
+        ),
+        "<module> | constant | `1` -> `2` (#2)": "the size of plan_schema's cache (one schema): same answers",
+        "<module> | constant | `4096` -> `4097`": "the size of the property-key check's cache: same answers",
+        "_address_problem | compare | `ord(ch) < 32` -> `ord(ch) <= 32`": (
+            "character 32 is the space, refused by isspace() just before"
+        ),
+        "_address_problem | constant | `32` -> `33`": "character 32 is the space, refused by isspace() just before",
+    },
     "cache": {
         "holds | return | `return False` -> `return None`": (
             "every caller reads the answer as true or false (`if holds(...)`, `not holds(...)`)"

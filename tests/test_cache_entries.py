@@ -190,3 +190,19 @@ def test_an_in_memory_cache_leaves_no_file_behind(tmp_path, monkeypatch):
     assert list(cache.entries) == ["a"]
     cache.close()
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_damaged_inside_is_moved_aside_and_a_new_one_used(tmp_path):
+    path = tmp_path / "c.sqlite"
+    cache = RefreshCache.open(path, "re_k")
+    cache.put([(f"id-{i}", [bytes(16)], None) for i in range(2000)])  # several pages
+    cache.close()
+    with open(path, "r+b") as f:  # a page header overwritten: SQLite's integrity check fails
+        f.seek(3 * 4096)
+        f.write(b"\xff" * 200)
+    again = RefreshCache.open(path, "re_k")
+    (warning,) = again.warnings
+    assert "corrupt (integrity check: " in warning and f"{path}.corrupt" in warning
+    assert again.entries == {} and (tmp_path / "c.sqlite.corrupt").exists()
+    again.put([("a", None, None)])
+    assert list(RefreshCache.open(path, "re_k").entries) == ["a"]

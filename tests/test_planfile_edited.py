@@ -35,7 +35,13 @@ def every_change() -> list[Change]:
             "contact",
             "a@x.com",
             None,
-            {"email": "a@x.com", "first_name": "A", "segments": ["s"], "properties": {"tier": 2}},
+            {
+                "email": "a@x.com",
+                "first_name": "A",
+                "segments": ["s"],
+                "properties": {"tier": 2},
+                "topics": {"news": "opt_out"},
+            },
             email="a@x.com",
         ),
         Change(
@@ -264,6 +270,29 @@ BAD = [
         _set("membership", "create", **{"after.segment": "other"}),
         "is not the change's parent",
     ),
+    # shapes the schema refuses, in the plain changes too
+    ("an unknown key in a contact change", _set("contact", "update", shell="rm -rf /"), "changes[9]"),
+    ("an unknown key in a membership", _set("membership", "create", shell="x"), "changes[11]"),
+    ("a membership without its segment", _set("membership", "delete", parent=None), "changes[12]"),
+    ("an empty key", _set("contact", "delete", key=""), "changes[10]"),
+    (
+        "a subscription neither in nor out",
+        _set("contact", "create", **{"after.topics": {"news": "maybe"}}),
+        "changes[8]",
+    ),
+    ("subscriptions as a list", _set("contact", "create", **{"after.topics": ["news"]}), "changes[8]"),
+    ("an email of null", _set("contact", "update", **{"after.email": None}), "changes[9]"),
+    (
+        "a deleted address too long",
+        _set(
+            "contact",
+            "delete",
+            key="g" * 315 + "@x.com",
+            email=None,
+            **{"before.email": "g" * 315 + "@x.com"},
+        ),
+        "changes[10]",
+    ),
     # the same object twice
     (
         "the same contact twice",
@@ -362,3 +391,24 @@ def test_the_common_contact_and_membership_changes_skip_the_schema_check(tmp_pat
     assert len(plain) == 5 and all(_plain_change_ok(c) for c in plain)
     others = [c for c in data["changes"] if c["kind"] not in ("contact", "membership")]
     assert not any(_plain_change_ok(c) for c in others)
+
+
+def test_edge_lengths_a_plan_may_hold_are_accepted(tmp_path):
+    def edit(d):
+        long = "g" * 310 + "@x.com"  # 316 characters; up to 320 fit
+        find(d, "contact", "delete").update(key=long, email=None, before={"email": long})
+        find(d, "topic", "update")["after"]["description"] = "d" * 200
+
+    path, _ = edited(tmp_path, edit)
+    assert load_plan(path).changes
+
+
+def test_one_problem_is_one_line_at_its_place(tmp_path):
+    message = refusal(tmp_path, _set("segment", "create", action="frobnicate"))
+    assert "\n" not in message and "the plan file is refused" not in message
+    assert message.count("changes[4].action") == 1  # an unknown action fails two checks: said once
+    assert message.endswith("(nothing was sent to the API)")
+    path, _ = edited(tmp_path, lambda d: d["changes"].pop(), reseal=False)
+    with pytest.raises(PlanFileError) as e:
+        load_plan(path)
+    assert str(e.value).count("Nothing was applied") == 1 and "nothing was sent" not in str(e.value)
