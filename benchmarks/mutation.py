@@ -143,6 +143,11 @@ EQUIVALENT: dict[str, dict[str, str]] = {
         "holds | return | `return False` -> `return None`": (
             "every caller reads the answer as true or false (`if holds(...)`, `not holds(...)`)"
         ),
+        "RefreshCache._open | statement | `conn.execute('DELETE FROM contacts')` removed": (
+            "a file of another schema gets a new salt, so its check no longer matches and the "
+            "same rows are deleted two lines on (the check's DELETE)"
+        ),
+        "RefreshCache._open | constant | `32` -> `33`": "the salt's length: any random salt does",
         "RefreshCache._open | statement | `conn.execute('PRAGMA journal_mode=DELETE')` removed": (
             "DELETE is SQLite's default journal mode; the pragma only changes a file someone "
             "switched to WAL by hand"

@@ -178,6 +178,11 @@ BAD = [
         "changes[8].after.email",
     ),
     (
+        "after.email of another contact, the change's email left out",
+        _set("contact", "update", email=None, **{"after.email": "z@x.com"}),
+        "changes[9].after.email",
+    ),
+    (
         "email of a membership is another's",
         _set("membership", "delete", email="c@x.com"),
         "changes[12].email",
@@ -395,7 +400,7 @@ def test_the_common_contact_and_membership_changes_skip_the_schema_check(tmp_pat
 
 def test_edge_lengths_a_plan_may_hold_are_accepted(tmp_path):
     def edit(d):
-        long = "g" * 310 + "@x.com"  # 316 characters; up to 320 fit
+        long = "g" * 314 + "@x.com"  # 320 characters: the most an address may have
         find(d, "contact", "delete").update(key=long, email=None, before={"email": long})
         find(d, "topic", "update")["after"]["description"] = "d" * 200
 
@@ -412,3 +417,26 @@ def test_one_problem_is_one_line_at_its_place(tmp_path):
     with pytest.raises(PlanFileError) as e:
         load_plan(path)
     assert str(e.value).count("Nothing was applied") == 1 and "nothing was sent" not in str(e.value)
+
+
+def test_problems_of_a_saved_plan_name_the_line_its_change_starts_on(tmp_path):
+    """save_plan lays a plan out so that load_plan can say file:line for each bad change."""
+    bad = [
+        Change("delete", "contact", "x y@x.com", {}, None, id="c1"),
+        Change("delete", "contact", "p q@x.com", {}, None, id="c2"),
+    ]
+    path = tmp_path / "plan.json"
+    save_plan(Plan(changes=every_change() + bad), path)
+    starts = [n for n, line in enumerate(path.read_text().splitlines(), 1) if line == "    {"]
+    assert len(starts) == len(every_change()) + 2
+    with pytest.raises(PlanFileError) as e:
+        load_plan(path)
+    text = str(e.value)
+    assert text.startswith(f"{path}: the plan file is refused; nothing was sent to the API:")
+    assert f"{path}:{starts[14]}: changes[14].key" in text
+    assert f"{path}:{starts[15]}: changes[15].key" in text
+    save_plan(Plan(changes=every_change() + bad[:1]), path)
+    starts = [n for n, line in enumerate(path.read_text().splitlines(), 1) if line == "    {"]
+    with pytest.raises(PlanFileError) as e:
+        load_plan(path)
+    assert str(e.value).startswith(f"{path}:{starts[14]}: changes[14].key")
