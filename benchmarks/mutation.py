@@ -72,7 +72,10 @@ MODULES: dict[str, tuple[str, list[str]]] = {
         "resend_iac/engine/cache.py",
         ["tests/test_refresh_cache.py", "tests/test_cache_entries.py"],
     ),
-    "consent": ("resend_iac/engine/consent.py", ["tests/test_consent.py"]),
+    "consent": (
+        "resend_iac/engine/consent.py",
+        ["tests/test_consent.py", "tests/test_diff.py", "tests/test_diff_plan_record.py"],
+    ),
 }
 
 # Survivors no behaviour can tell apart, per module: mutant key (see Mutant.key) -> why.
