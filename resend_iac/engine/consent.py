@@ -118,7 +118,7 @@ def resubscribes(live_out: Any, want: Any) -> bool:
 
 def opts_back_in(explicit: Any, want: Any) -> bool:
     """Writing ``want`` over the contact's explicit ``explicit`` subscription opts it back in."""
-    return explicit == OPT_OUT and want == OPT_IN
+    return bool(explicit == OPT_OUT and want == OPT_IN)
 
 
 def opt_in_blocked(explicit: Any, want: Any, out_of_all: Any) -> bool:

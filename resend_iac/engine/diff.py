@@ -320,10 +320,12 @@ class _Differ:
             if change is None:
                 change = Change("update", "subscription", key, {}, {}, id=have.id, email=have.email)
                 self.changes.append(change)
+            before, after = change.before, change.after
+            assert before is not None and after is not None  # a subscription change has both
             for name, sub in topics.items():
-                if name not in change.after:
-                    change.before[name] = self._defaults.get(name, "opt_in")
-                    change.after[name] = sub
+                if name not in after:
+                    before[name] = self._defaults.get(name, "opt_in")
+                    after[name] = sub
 
     def _contact_update(self, key: str, want: Contact, have: Contact) -> None:
         # Scalars compare per field; the properties map by DeepDiff (numbers by value, 5 == 5.0,

@@ -166,7 +166,7 @@ class Ledger:
         return self.entries["opted_out"].get(self.topic_key(email, topic))
 
     def is_protected(self, contact_id: str | None) -> bool:
-        return bool(contact_id) and self.id_key(contact_id) in self.entries["protected"]
+        return bool(contact_id) and self.id_key(contact_id or "") in self.entries["protected"]
 
     @property
     def empty(self) -> bool:
